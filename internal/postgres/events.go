@@ -1,0 +1,311 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/altcontext/marketing"
+)
+
+// WriteEvents stores a batch in one transaction and four round trips:
+// visitor upsert (which row-locks each visitor, so concurrent batches for one
+// visitor, from any process, serialise), duplicate and latest-session lookup,
+// then session and event writes pipelined, then commit.
+func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
+	var results []marketing.EventResult
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		visitors, existing, err := upsertVisitors(ctx, tx, events)
+		if err != nil {
+			return err
+		}
+		keys := make([][]byte, len(events))
+		for i := range events {
+			keys[i] = events[i].DedupeKey
+		}
+		var b pgx.Batch
+		b.Queue(`SELECT dedupe_key, id, visitor_id, coalesce(session_id, ''), received_at
+			FROM events WHERE dedupe_key = ANY($1) AND received_at > now() - interval '25 hours'`, keys)
+		b.Queue(`SELECT s.id, s.visitor_id, s.property_id, s.started_at, s.last_event_at, s.landing_path,
+				coalesce(s.referrer_host, ''), s.traffic_source, coalesce(s.utm_source, ''), coalesce(s.utm_medium, ''),
+				coalesce(s.utm_campaign, ''), coalesce(s.utm_term, ''), coalesce(s.utm_content, ''),
+				coalesce(s.exit_path, ''), s.page_views, s.event_count
+			FROM unnest($1::text[]) AS v(id)
+			CROSS JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s`, existing)
+		br := tx.SendBatch(ctx, &b)
+		var dups []marketing.Duplicate
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("postgres: find duplicates: %w", err)
+		}
+		for rows.Next() {
+			var d marketing.Duplicate
+			var key []byte
+			if err := rows.Scan(&key, &d.Result.EventID, &d.Result.VisitorID, &d.Result.SessionID, &d.ReceivedAt); err != nil {
+				br.Close()
+				return fmt.Errorf("postgres: find duplicates: %w", err)
+			}
+			d.Key = string(key)
+			dups = append(dups, d)
+		}
+		latest := map[string]*marketing.Session{}
+		rows, err = br.Query()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("postgres: latest sessions: %w", err)
+		}
+		for rows.Next() {
+			s := &marketing.Session{}
+			if err := rows.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &s.StartedAt, &s.LastEventAt, &s.LandingPath,
+				&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
+				&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events); err != nil {
+				br.Close()
+				return fmt.Errorf("postgres: latest sessions: %w", err)
+			}
+			latest[s.VisitorID] = s
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("postgres: read batch: %w", err)
+		}
+
+		plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
+		results = plan.Results
+		if len(plan.Events) == 0 {
+			return nil
+		}
+		var w pgx.Batch
+		if len(plan.Inserted) > 0 {
+			queueSessionInsert(&w, plan.Inserted)
+		}
+		if len(plan.Updated) > 0 {
+			queueSessionUpdate(&w, plan.Updated)
+		}
+		queueEventInsert(&w, plan.Events)
+		if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+			return fmt.Errorf("postgres: write events: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return results, nil
+}
+
+// unavailable marks failures that are not the statement's fault (the
+// server is down, restarting, out of connections, or the network broke) as
+// EUNAVAILABLE, so the caller answers 503 and the client retries. Errors the
+// server raised about the statement itself stay internal: they are bugs.
+func unavailable(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "53", "57", "58", "40":
+		default:
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
+}
+
+// upsertVisitors inserts or refreshes every visitor of the batch in anonId
+// order (a fixed lock order, so concurrent batches cannot deadlock) and
+// returns anonId → visitor id, plus the ids of visitors that already existed.
+func upsertVisitors(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent) (map[string]string, []string, error) {
+	type agg struct {
+		first, last time.Time
+		ip, ua      string
+	}
+	byAnon := make(map[string]*agg, len(events))
+	for i := range events {
+		e := &events[i]
+		a := byAnon[e.AnonID]
+		if a == nil {
+			byAnon[e.AnonID] = &agg{first: e.OccurredAt, last: e.OccurredAt, ip: e.IPHash, ua: e.UAHash}
+			continue
+		}
+		if e.OccurredAt.Before(a.first) {
+			a.first = e.OccurredAt
+		}
+		if !e.OccurredAt.Before(a.last) {
+			a.last, a.ip, a.ua = e.OccurredAt, e.IPHash, e.UAHash
+		}
+	}
+	anons := make([]string, 0, len(byAnon))
+	for k := range byAnon {
+		anons = append(anons, k)
+	}
+	sort.Strings(anons)
+	n := len(anons)
+	ids, firsts, lasts, ips, uas := make([]string, n), make([]time.Time, n), make([]time.Time, n), make([]*string, n), make([]*string, n)
+	for i, k := range anons {
+		a := byAnon[k]
+		ids[i], firsts[i], lasts[i], ips[i], uas[i] = marketing.NewID(a.first), a.first, a.last, nullable(a.ip), nullable(a.ua)
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO visitors AS v (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])
+			AS u(id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+		ORDER BY anon_id
+		ON CONFLICT (anon_id) DO UPDATE SET
+			first_seen_at = least(v.first_seen_at, excluded.first_seen_at),
+			last_seen_at = greatest(v.last_seen_at, excluded.last_seen_at),
+			last_ip_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ip_hash ELSE v.last_ip_hash END,
+			last_ua_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ua_hash ELSE v.last_ua_hash END
+		RETURNING anon_id, id, xmax <> 0`, ids, anons, firsts, lasts, ips, uas)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: upsert visitors: %w", err)
+	}
+	visitors := make(map[string]string, n)
+	var existing []string
+	for rows.Next() {
+		var anon, id string
+		var old bool
+		if err := rows.Scan(&anon, &id, &old); err != nil {
+			return nil, nil, fmt.Errorf("postgres: upsert visitors: %w", err)
+		}
+		visitors[anon] = id
+		if old {
+			existing = append(existing, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("postgres: upsert visitors: %w", err)
+	}
+	return visitors, existing, nil
+}
+
+func queueSessionInsert(b *pgx.Batch, ss []*marketing.Session) {
+	n := len(ss)
+	ids, vids, props, landing, source := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	started, last := make([]time.Time, n), make([]time.Time, n)
+	ref, us, um, uc, ut, uco, exit := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	pv, ec := make([]int32, n), make([]int32, n)
+	for i, s := range ss {
+		ids[i], vids[i], props[i], landing[i], source[i] = s.ID, s.VisitorID, s.PropertyID, s.LandingPath, s.TrafficSource
+		started[i], last[i] = s.StartedAt, s.LastEventAt
+		ref[i], exit[i] = nullable(s.ReferrerHost), nullable(s.ExitPath)
+		us[i], um[i], uc[i], ut[i], uco[i] = nullable(s.UTM.Source), nullable(s.UTM.Medium), nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content)
+		pv[i], ec[i] = int32(s.PageViews), int32(s.Events)
+	}
+	b.Queue(`INSERT INTO sessions (id, visitor_id, property_id, started_at, last_event_at, landing_path, referrer_host,
+			traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, exit_path, page_views, event_count)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::int[])`,
+		ids, vids, props, started, last, landing, ref, source, us, um, uc, ut, uco, exit, pv, ec)
+}
+
+func queueSessionUpdate(b *pgx.Batch, ss []*marketing.Session) {
+	n := len(ss)
+	ids, last, exit := make([]string, n), make([]time.Time, n), make([]*string, n)
+	pv, ec := make([]int32, n), make([]int32, n)
+	for i, s := range ss {
+		ids[i], last[i], exit[i], pv[i], ec[i] = s.ID, s.LastEventAt, nullable(s.ExitPath), int32(s.PageViews), int32(s.Events)
+	}
+	b.Queue(`UPDATE sessions AS s SET last_event_at = u.last_event_at, exit_path = u.exit_path,
+			page_views = u.page_views, event_count = u.event_count
+		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::int[]) AS u(id, last_event_at, exit_path, page_views, event_count)
+		WHERE s.id = u.id`, ids, last, exit, pv, ec)
+}
+
+func queueEventInsert(b *pgx.Batch, evs []marketing.PlannedEvent) {
+	n := len(evs)
+	ids, vids, sids, types, paths, props, source, device := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	keys := make([][]byte, n)
+	occurred, received := make([]time.Time, n), make([]time.Time, n)
+	ref, browser, osys, country, jsonProps := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	entrance, conversion := make([]bool, n), make([]bool, n)
+	engaged, scroll, fcp, lcp, inp, ttfb := make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+	cls := make([]*float64, n)
+	for i := range evs {
+		e := &evs[i]
+		ids[i], vids[i], sids[i], types[i], paths[i], props[i] = e.ID, e.VisitorID, e.SessionID, e.EventType, e.Path, e.PropertyID
+		source[i], device[i], keys[i], occurred[i], received[i] = e.TrafficSource, e.DeviceType, e.DedupeKey, e.OccurredAt, e.ReceivedAt
+		ref[i], browser[i], osys[i], country[i] = nullable(e.ReferrerHost), nullable(e.Browser), nullable(e.OS), nullable(e.CountryCode)
+		if e.Props != nil {
+			s := string(e.Props)
+			jsonProps[i] = &s
+		}
+		entrance[i], conversion[i] = e.IsEntrance, e.IsConversion
+		engaged[i], scroll[i], fcp[i], lcp[i], inp[i], ttfb[i], cls[i] = e.EngagedMs, e.ScrollPct, e.FCPMs, e.LCPMs, e.INPMs, e.TTFBMs, e.CLS
+	}
+	b.Queue(`INSERT INTO events (id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
+			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
+			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)
+		SELECT id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
+			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
+			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props::jsonb
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bool[], $17::bool[],
+			$18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::float8[], $25::text[])
+		AS u(id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
+			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
+			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)`,
+		ids, vids, sids, keys, types, paths, occurred, received, props, ref, source, device, browser, osys, country,
+		entrance, conversion, engaged, scroll, fcp, lcp, inp, ttfb, cls, jsonProps)
+}
+
+// AddRejections adds to the hourly rejection counters.
+func (db *DB) AddRejections(ctx context.Context, counts []marketing.RejectionCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	n := len(counts)
+	hours, props, eps, reasons, cs := make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, c := range counts {
+		hours[i], props[i], eps[i], reasons[i], cs[i] = c.Hour, c.PropertyID, c.Endpoint, c.Reason, c.Count
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO ingest_rejections AS r (hour, property_id, endpoint, reason, count)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::int8[])
+		ON CONFLICT (hour, property_id, endpoint, reason) DO UPDATE SET count = r.count + excluded.count`,
+		hours, props, eps, reasons, cs)
+	if err != nil {
+		return unavailable(fmt.Errorf("postgres: add rejections: %w", err))
+	}
+	return nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Rejections sums the counters of hours in [from, to).
+func (db *DB) Rejections(ctx context.Context, from, to time.Time) ([]marketing.RejectionCount, error) {
+	rows, err := db.pool.Query(ctx, `SELECT property_id, endpoint, reason, sum(count)::int8 FROM ingest_rejections
+		WHERE hour >= $1 AND hour < $2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rejections: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.RejectionCount, error) {
+		var c marketing.RejectionCount
+		err := r.Scan(&c.PropertyID, &c.Endpoint, &c.Reason, &c.Count)
+		return c, err
+	})
+}
+
+// VisitorSessions lists a visitor's sessions, oldest first.
+func (db *DB) VisitorSessions(ctx context.Context, visitorID string) ([]marketing.Session, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, visitor_id, property_id, started_at, last_event_at, landing_path,
+			coalesce(referrer_host, ''), traffic_source, coalesce(utm_source, ''), coalesce(utm_medium, ''),
+			coalesce(utm_campaign, ''), coalesce(utm_term, ''), coalesce(utm_content, ''),
+			coalesce(exit_path, ''), page_views, event_count
+		FROM sessions WHERE visitor_id = $1 ORDER BY started_at, id`, visitorID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: visitor sessions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Session, error) {
+		var s marketing.Session
+		err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &s.StartedAt, &s.LastEventAt, &s.LandingPath,
+			&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
+			&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events)
+		return s, err
+	})
+}

@@ -1,0 +1,83 @@
+-- Visitors, sessions, raw events, ingest rejection counters and the daily
+-- salts of cookieless visitors. Times are UTC (timestamptz).
+CREATE TABLE visitors (
+    id            text PRIMARY KEY,
+    anon_id       text NOT NULL UNIQUE,
+    first_seen_at timestamptz NOT NULL,
+    last_seen_at  timestamptz NOT NULL,
+    last_ip_hash  text,
+    last_ua_hash  text,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX visitors_last_seen_at_idx ON visitors (last_seen_at);
+
+CREATE TABLE sessions (
+    id             text PRIMARY KEY,
+    visitor_id     text NOT NULL REFERENCES visitors (id) ON DELETE CASCADE,
+    property_id    text NOT NULL,
+    started_at     timestamptz NOT NULL,
+    last_event_at  timestamptz NOT NULL,
+    landing_path   text NOT NULL,
+    referrer_host  text,
+    traffic_source text NOT NULL,
+    utm_source     text,
+    utm_medium     text,
+    utm_campaign   text,
+    utm_term       text,
+    utm_content    text,
+    exit_path      text,
+    page_views     integer NOT NULL DEFAULT 0,
+    event_count    integer NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_visitor_started_idx ON sessions (visitor_id, started_at DESC);
+CREATE INDEX sessions_started_at_idx ON sessions (started_at);
+
+CREATE TABLE events (
+    id             text PRIMARY KEY,
+    visitor_id     text NOT NULL REFERENCES visitors (id) ON DELETE CASCADE,
+    session_id     text REFERENCES sessions (id) ON DELETE SET NULL,
+    dedupe_key     bytea NOT NULL,
+    event_type     text NOT NULL,
+    path           text NOT NULL,
+    occurred_at    timestamptz NOT NULL,
+    received_at    timestamptz NOT NULL,
+    property_id    text NOT NULL,
+    referrer_host  text,
+    traffic_source text NOT NULL CHECK (traffic_source IN ('direct','organic_search','paid_search','social','email','referral','campaign','internal','unknown')),
+    device_type    text NOT NULL CHECK (device_type IN ('desktop','mobile','tablet','bot','unknown')),
+    browser        text,
+    os             text,
+    country_code   text,
+    is_entrance    boolean NOT NULL DEFAULT false,
+    is_conversion  boolean NOT NULL DEFAULT false,
+    engaged_ms     integer,
+    scroll_pct     integer,
+    fcp_ms         integer,
+    lcp_ms         integer,
+    inp_ms         integer,
+    ttfb_ms        integer,
+    cls            double precision,
+    props          jsonb
+);
+CREATE INDEX events_dedupe_key_idx ON events (dedupe_key);
+CREATE INDEX events_occurred_at_idx ON events (occurred_at);
+CREATE INDEX events_property_occurred_idx ON events (property_id, occurred_at);
+CREATE INDEX events_visitor_idx ON events (visitor_id);
+CREATE INDEX events_session_idx ON events (session_id);
+
+-- Counters, not one row per bad request: (hour, property, endpoint, reason).
+CREATE TABLE ingest_rejections (
+    hour        timestamptz NOT NULL,
+    property_id text NOT NULL,
+    endpoint    text NOT NULL,
+    reason      text NOT NULL,
+    count       bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, property_id, endpoint, reason)
+);
+
+-- One random salt per UTC day for cookieless visitor ids; deleted after 48 h.
+CREATE TABLE visitor_salts (
+    day        date PRIMARY KEY,
+    salt       bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,29 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/pgtest"
+	"github.com/altcontext/marketing/internal/postgres"
+	"github.com/altcontext/marketing/internal/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func open(t *testing.T) marketing.Store {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	db, err := postgres.Open(context.Background(), url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestStore(t *testing.T) {
+	t.Log("running the store conformance suite against PostgreSQL")
+	storetest.Run(t, open)
+}

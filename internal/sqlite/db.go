@@ -1,0 +1,202 @@
+// Package sqlite implements marketing.Store on an embedded SQLite file with
+// modernc.org/sqlite (no cgo). It mirrors internal/postgres file by file.
+// Times are stored as UTC milliseconds since the epoch.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/altcontext/marketing"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the embedded migrations, in order.
+func Migrations() ([]marketing.Migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return marketing.ReadMigrations(sub)
+}
+
+// DB is the SQLite store. Writes go through one connection (SQLite has one
+// writer anyway) with BEGIN IMMEDIATE; reads use a small pool.
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+}
+
+var _ marketing.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path, in WAL mode
+// with a busy timeout, foreign keys on and synchronous=FULL, so a commit is
+// on disk before the caller is told.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
+		q.Add("_pragma", p)
+	}
+	write, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	read.SetMaxOpenConns(4)
+	return &DB{write: write, read: read}, nil
+}
+
+// SQL exposes the read handle to tests that inspect rows.
+func (db *DB) SQL() *sql.DB { return db.read }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return marketing.Errorf(marketing.EUNAVAILABLE, "database unreachable: %v", err)
+	}
+	return nil
+}
+
+// Close closes both handles.
+func (db *DB) Close() error {
+	return errors.Join(db.write.Close(), db.read.Close())
+}
+
+// Migrate applies pending migrations, each in its own transaction. The
+// single write connection with BEGIN IMMEDIATE serialises concurrent runs.
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	all, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at integer NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("sqlite: migrate: create schema_migrations: %w", err)
+	}
+	var done []string
+	for _, m := range all {
+		applied, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
+				return false, err
+			}
+			if n > 0 {
+				return false, nil
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return false, err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, ms(time.Now()))
+			return true, err
+		})
+		if err != nil {
+			return done, fmt.Errorf("sqlite: migrate %04d_%s: %w", m.Version, m.Name, err)
+		}
+		if applied {
+			done = append(done, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+		}
+	}
+	return done, nil
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) (bool, error)) (bool, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	v, err := fn(tx)
+	if err != nil {
+		return false, errors.Join(err, tx.Rollback())
+	}
+	return v, tx.Commit()
+}
+
+// Migrations lists every known migration with its applied time.
+func (db *DB) Migrations(ctx context.Context) ([]marketing.MigrationState, error) {
+	all, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	applied := map[int]time.Time{}
+	var exists int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+	}
+	if exists > 0 {
+		rows, err := db.read.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations`)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int
+			var at int64
+			if err := rows.Scan(&v, &at); err != nil {
+				return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+			}
+			applied[v] = fromMS(at)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+		}
+	}
+	out := make([]marketing.MigrationState, len(all))
+	for i, m := range all {
+		out[i] = marketing.MigrationState{Version: m.Version, Name: m.Name, AppliedAt: applied[m.Version]}
+	}
+	return out, nil
+}
+
+// Setting returns a stored setting, or ENOTFOUND.
+func (db *DB) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", marketing.Errorf(marketing.ENOTFOUND, "setting %s not found", key)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: read setting: %w", err)
+	}
+	return v, nil
+}
+
+// EnsureSetting stores value unless key has one, and returns the stored one.
+func (db *DB) EnsureSetting(ctx context.Context, key, value string) (string, error) {
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", fmt.Errorf("sqlite: ensure setting: %w", err)
+	}
+	return db.Setting(ctx, key)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }

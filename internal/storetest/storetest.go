@@ -1,0 +1,318 @@
+// Package storetest is the conformance suite every marketing.Store must
+// pass. The PostgreSQL and SQLite packages run it against real databases.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/altcontext/marketing"
+)
+
+// Opener returns a new, empty, unmigrated store for one test.
+type Opener func(t *testing.T) marketing.Store
+
+// Run runs the whole suite.
+func Run(t *testing.T, open Opener) {
+	migrated := func(t *testing.T) marketing.Store {
+		t.Helper()
+		s := open(t)
+		if _, err := s.Migrate(context.Background()); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		return s
+	}
+	t.Run("Migrate", func(t *testing.T) { testMigrate(t, open(t)) })
+	t.Run("MigrateConcurrently", func(t *testing.T) { testMigrateConcurrently(t, open(t)) })
+	t.Run("Settings", func(t *testing.T) { testSettings(t, migrated(t)) })
+	t.Run("Salts", func(t *testing.T) { testSalts(t, migrated(t)) })
+	t.Run("Rejections", func(t *testing.T) { testRejections(t, migrated(t)) })
+	t.Run("EventsSessions", func(t *testing.T) { testEventsSessions(t, migrated(t)) })
+	t.Run("EventsDedupe", func(t *testing.T) { testEventsDedupe(t, migrated(t)) })
+	t.Run("EventsConcurrentVisitor", func(t *testing.T) { testEventsConcurrent(t, migrated(t)) })
+}
+
+func testMigrate(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	states, err := s.Migrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(marketing.SchemaBehind(states)) != len(states) || len(states) == 0 {
+		t.Fatalf("fresh database: want all %d migrations pending, got %+v", len(states), states)
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != len(states) {
+		t.Fatalf("first migrate applied %v, want %d migrations", applied, len(states))
+	}
+	again, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 0 {
+		t.Fatalf("second migrate applied %v, want nothing", again)
+	}
+	states, err = s.Migrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if behind := marketing.SchemaBehind(states); len(behind) != 0 {
+		t.Fatalf("after migrate, still behind: %+v", behind)
+	}
+}
+
+func testMigrateConcurrently(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	applied := make([][]string, 4)
+	errs := make([]error, 4)
+	for i := range applied {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied[i], errs[i] = s.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range applied {
+		if errs[i] != nil {
+			t.Fatalf("concurrent migrate %d: %v", i, errs[i])
+		}
+		total += len(applied[i])
+	}
+	states, _ := s.Migrations(ctx)
+	if total != len(states) {
+		t.Fatalf("concurrent migrations applied %d in all, want each of %d once", total, len(states))
+	}
+}
+
+func testSettings(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	if _, err := s.Setting(ctx, "missing"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("missing setting: want ENOTFOUND, got %v", err)
+	}
+	v, err := s.EnsureSetting(ctx, "k", "first")
+	if err != nil || v != "first" {
+		t.Fatalf("EnsureSetting = %q, %v", v, err)
+	}
+	v, err = s.EnsureSetting(ctx, "k", "second")
+	if err != nil || v != "first" {
+		t.Fatalf("EnsureSetting again = %q, %v; want the stored first", v, err)
+	}
+	if v, err := s.Setting(ctx, "k"); err != nil || v != "first" {
+		t.Fatalf("Setting = %q, %v", v, err)
+	}
+}
+
+func testSalts(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	a, err := s.DailySalt(ctx, day, []byte("aaaa"))
+	if err != nil || string(a) != "aaaa" {
+		t.Fatalf("DailySalt = %q, %v", a, err)
+	}
+	b, err := s.DailySalt(ctx, day, []byte("bbbb"))
+	if err != nil || string(b) != "aaaa" {
+		t.Fatalf("DailySalt for the same day = %q, %v; want the first", b, err)
+	}
+	n, err := s.DeleteSaltsBefore(ctx, time.Now().Add(time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteSaltsBefore = %d, %v; want 1", n, err)
+	}
+}
+
+func testRejections(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	h := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	add := []marketing.RejectionCount{
+		{Hour: h, PropertyID: "p", Endpoint: "/v1/events", Reason: marketing.ReasonBot, Count: 2},
+		{Hour: h, PropertyID: "p", Endpoint: "/v1/events", Reason: marketing.ReasonInvalid, Count: 1},
+	}
+	for range 2 {
+		if err := s.AddRejections(ctx, add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddRejections(ctx, []marketing.RejectionCount{{Hour: h.Add(time.Hour), PropertyID: "p", Endpoint: "/v1/events", Reason: marketing.ReasonBot, Count: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Rejections(ctx, h, h.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{marketing.ReasonBot: 9, marketing.ReasonInvalid: 2}
+	if len(got) != 2 {
+		t.Fatalf("Rejections = %+v, want two rows", got)
+	}
+	for _, c := range got {
+		if c.Count != want[c.Reason] {
+			t.Errorf("%s: count %d, want %d", c.Reason, c.Count, want[c.Reason])
+		}
+	}
+	if got, _ := s.Rejections(ctx, h.Add(time.Hour), h.Add(2*time.Hour)); len(got) != 1 || got[0].Count != 5 {
+		t.Errorf("one hour window = %+v, want the 5 bot drops only", got)
+	}
+}
+
+// Event builds a pending event for tests: anon visitor, type, path, time.
+func Event(anon, typ, path string, at time.Time) marketing.PendingEvent {
+	key := sha256.Sum256([]byte(anon + typ + path + at.String()))
+	return marketing.PendingEvent{
+		ID: marketing.NewID(at), AnonID: anon, EventType: typ, Path: path,
+		OccurredAt: at, ReceivedAt: time.Now(), DedupeKey: key[:16], DedupeSince: time.Now().Add(-time.Hour),
+		PropertyID: "example.com", TrafficSource: "direct", DeviceType: "desktop", IPHash: "iphash", UAHash: "uahash",
+	}
+}
+
+var rules = marketing.SessionRules{Inactivity: 30 * time.Minute}
+
+func write(t *testing.T, s marketing.Store, evs ...marketing.PendingEvent) []marketing.EventResult {
+	t.Helper()
+	res, err := s.WriteEvents(context.Background(), evs, rules)
+	if err != nil {
+		t.Fatalf("WriteEvents: %v", err)
+	}
+	if len(res) != len(evs) {
+		t.Fatalf("WriteEvents returned %d results for %d events", len(res), len(evs))
+	}
+	return res
+}
+
+func testEventsSessions(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	r1 := write(t, s, Event("visitor-a", "page_view", "/", t0))[0]
+	if r1.VisitorID == "" || r1.SessionID == "" || r1.EventID == "" {
+		t.Fatalf("result lacks ids: %+v", r1)
+	}
+	// 10 minutes later, no UTM: same session.
+	r2 := write(t, s, Event("visitor-a", "page_view", "/pricing", t0.Add(10*time.Minute)))[0]
+	if r2.SessionID != r1.SessionID || r2.VisitorID != r1.VisitorID {
+		t.Fatalf("second page view: session %s, want %s", r2.SessionID, r1.SessionID)
+	}
+	// A campaign arrives: new session; a page without UTM continues it.
+	campaign := Event("visitor-a", "page_view", "/landing", t0.Add(15*time.Minute))
+	campaign.UTM = marketing.UTM{Source: "newsletter", Medium: "email"}
+	r3 := write(t, s, campaign)[0]
+	if r3.SessionID == r2.SessionID {
+		t.Fatal("a new campaign did not start a new session")
+	}
+	r4 := write(t, s, Event("visitor-a", "page_view", "/about", t0.Add(16*time.Minute)))[0]
+	if r4.SessionID != r3.SessionID {
+		t.Fatal("a page without UTM did not continue the campaign session")
+	}
+	// 31 minutes of silence: new session.
+	r5 := write(t, s, Event("visitor-a", "page_view", "/", t0.Add(47*time.Minute)))[0]
+	if r5.SessionID == r4.SessionID {
+		t.Fatal("31 minutes of inactivity did not start a new session")
+	}
+	sessions, err := s.VisitorSessions(ctx, r1.VisitorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 3 {
+		t.Fatalf("want 3 sessions, got %d", len(sessions))
+	}
+	first := sessions[0]
+	if first.PageViews != 2 || first.LandingPath != "/" || first.ExitPath != "/pricing" || !first.LastEventAt.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("first session = %+v", first)
+	}
+	if sessions[1].UTM.Source != "newsletter" || sessions[1].ExitPath != "/about" {
+		t.Errorf("campaign session = %+v", sessions[1])
+	}
+	// A batch mixing two visitors, out of order, keeps input order in results.
+	b := []marketing.PendingEvent{
+		Event("visitor-b", "click", "/x", t0.Add(2*time.Minute)),
+		Event("visitor-c", "page_view", "/", t0),
+		Event("visitor-b", "page_view", "/", t0),
+	}
+	res := write(t, s, b...)
+	if res[0].SessionID != res[2].SessionID || res[0].VisitorID != res[2].VisitorID {
+		t.Fatalf("one visitor's batch split: %+v", res)
+	}
+	if res[1].VisitorID == res[0].VisitorID {
+		t.Fatal("two visitors share an id")
+	}
+	for i, r := range res {
+		if r.EventID != b[i].ID {
+			t.Errorf("result %d has event %s, want %s", i, r.EventID, b[i].ID)
+		}
+	}
+}
+
+func testEventsDedupe(t *testing.T, s marketing.Store) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	e := Event("visitor-d", "page_view", "/", t0)
+	r1 := write(t, s, e)[0]
+	retry := e
+	retry.ID = marketing.NewID(time.Now())
+	r2 := write(t, s, retry)[0]
+	if !r2.Duplicate || r2.EventID != r1.EventID || r2.SessionID != r1.SessionID {
+		t.Fatalf("retry = %+v, want the original %+v marked duplicate", r2, r1)
+	}
+	// Twice in one batch: stored once.
+	f := Event("visitor-d", "click", "/b", t0.Add(time.Second))
+	g := f
+	g.ID = marketing.NewID(time.Now())
+	res := write(t, s, f, g)
+	if res[0].Duplicate || !res[1].Duplicate || res[1].EventID != res[0].EventID {
+		t.Fatalf("in-batch duplicate: %+v", res)
+	}
+	// Outside the window the same key is a new event.
+	h := Event("visitor-d", "click", "/b", t0.Add(time.Second))
+	h.ID = marketing.NewID(time.Now())
+	h.DedupeSince = time.Now().Add(time.Minute)
+	if r := write(t, s, h)[0]; r.Duplicate || r.EventID != h.ID {
+		t.Fatalf("outside the window: %+v, want a new event", r)
+	}
+	sessions, err := s.VisitorSessions(context.Background(), r1.VisitorID)
+	if err != nil || len(sessions) != 1 || sessions[0].Events != 3 {
+		t.Fatalf("sessions = %+v, %v; want one holding 3 events", sessions, err)
+	}
+}
+
+// testEventsConcurrent writes one visitor's events from many goroutines at
+// once, each its own batch: the store must end with one session.
+func testEventsConcurrent(t *testing.T, s marketing.Store) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	ids := make(chan string, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := Event("visitor-e", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))
+			res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{e}, rules)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- res[0].SessionID
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(ids)
+	for err := range errs {
+		if marketing.ErrorCode(err) == marketing.EUNAVAILABLE && errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Fatalf("concurrent writes for one visitor made %d sessions, want 1", len(seen))
+	}
+}

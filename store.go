@@ -1,0 +1,83 @@
+package marketing
+
+import (
+	"context"
+	"time"
+)
+
+// Store is everything the service needs from a database. PostgreSQL and
+// SQLite implement it; internal/storetest holds the suite both must pass.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases connections.
+	Close() error
+
+	// Migrate applies pending migrations and returns the names it applied.
+	// Concurrent calls are safe and apply each migration once.
+	Migrate(ctx context.Context) ([]string, error)
+	// Migrations lists every known migration and whether it is applied.
+	Migrations(ctx context.Context) ([]MigrationState, error)
+
+	// Setting returns a stored setting, or ENOTFOUND.
+	Setting(ctx context.Context, key string) (string, error)
+	// EnsureSetting stores value under key unless a value exists, and
+	// returns the stored one: concurrent callers all get the same answer.
+	EnsureSetting(ctx context.Context, key, value string) (string, error)
+
+	// WriteEvents stores a batch of events in one transaction: visitors are
+	// upserted, duplicates found, sessions resolved (with PlanSessions) and
+	// events inserted. Results are in the order of the input.
+	WriteEvents(ctx context.Context, events []PendingEvent, rules SessionRules) ([]EventResult, error)
+	// AddRejections adds counts to the hourly ingest rejection counters.
+	AddRejections(ctx context.Context, counts []RejectionCount) error
+	// Rejections returns the counters of hours in [from, to), summed per
+	// property, endpoint and reason (Hour is left zero).
+	Rejections(ctx context.Context, from, to time.Time) ([]RejectionCount, error)
+	// VisitorSessions lists a visitor's sessions, oldest first.
+	VisitorSessions(ctx context.Context, visitorID string) ([]Session, error)
+
+	// DailySalt returns the salt of a UTC day, storing candidate if the day
+	// has none yet, so every process agrees on one salt a day.
+	DailySalt(ctx context.Context, day time.Time, candidate []byte) ([]byte, error)
+	// DeleteSaltsBefore removes salts created before t.
+	DeleteSaltsBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// MigrationState is one migration and when it was applied (zero: pending).
+type MigrationState struct {
+	Version   int
+	Name      string
+	AppliedAt time.Time
+}
+
+// SchemaBehind reports the migrations not yet applied.
+func SchemaBehind(states []MigrationState) []MigrationState {
+	var out []MigrationState
+	for _, s := range states {
+		if s.AppliedAt.IsZero() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RejectionCount is an increment of one ingest counter: requests dropped or
+// rejected in an hour, for a property, endpoint and reason. Hourly buckets let
+// reports group them by days of any time zone.
+type RejectionCount struct {
+	Hour       time.Time // UTC, truncated to the hour
+	PropertyID string
+	Endpoint   string
+	Reason     string
+	Count      int64
+}
+
+// Reasons an event or request is dropped or rejected.
+const (
+	ReasonInvalid     = "invalid"
+	ReasonBot         = "bot"
+	ReasonHoneypot    = "honeypot"
+	ReasonRateLimited = "rate_limited"
+	ReasonOrigin      = "origin"
+)
