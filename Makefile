@@ -1,0 +1,40 @@
+# marketing: the two commands a new user needs are `make run` and `make test`.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/altcontext/marketing/internal/cli.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: run build test check lint fuzz bench clean
+
+## run: start the server on the embedded SQLite default (./data/marketing.db, port 3000)
+run:
+	$(GO) run ./cmd/marketing serve
+
+## build: a static binary in bin/marketing
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/marketing ./cmd/marketing
+
+## test: every test, PostgreSQL included (a throwaway cluster, or TEST_DATABASE_URL)
+test:
+	$(GO) test -race -count=1 ./...
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## check: lint, then test
+check: lint test
+
+## fuzz: run the fuzzers for a while (the seed corpora run in `make test`)
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecodeEvents -fuzztime 60s .
+	$(GO) test -run XXX -fuzz FuzzEvents -fuzztime 60s ./internal/httpapi
+
+## bench: the load benchmark (PostgreSQL and SQLite); see docs/benchmarks.md
+bench: build
+	$(GO) run ./cmd/bench -binary bin/marketing
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/config"
+	"github.com/altcontext/marketing/internal/httpapi"
+	"github.com/altcontext/marketing/internal/ingest"
+)
+
+// ShutdownTimeout bounds the drain on SIGTERM: in-flight requests, then the
+// write queue. fly.toml's kill_timeout must exceed it.
+const ShutdownTimeout = 20 * time.Second
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stdout)
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	states, err := store.Migrations(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if behind := marketing.SchemaBehind(states); len(behind) > 0 {
+		if cfg.Driver() != "sqlite" || cfg.Production() {
+			return fmt.Errorf("database schema is behind by %d migration(s) (next: %04d_%s): run `marketing migrate` first",
+				len(behind), behind[0].Version, behind[0].Name)
+		}
+		applied, err := store.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("migrated the SQLite database", "applied", applied)
+	}
+	pepper := cfg.IPHashPepper
+	if pepper == "" {
+		// Outside production: generated once, kept in the database, reused.
+		if pepper, err = store.EnsureSetting(ctx, "ip_hash_pepper", randomHex(32)); err != nil {
+			return fmt.Errorf("load the IP hash pepper: %w", err)
+		}
+	}
+	adminKey := cfg.AdminAPIKey
+	if adminKey == "" && !cfg.Production() {
+		adminKey = randomHex(24)
+		fmt.Fprintf(stderr, "ADMIN_API_KEY is not set; this run's admin key (send it as x-admin-key): %s\n", adminKey)
+	}
+
+	workers, batch := 4, 500
+	if cfg.Driver() == "sqlite" {
+		workers, batch = 1, 1000
+	}
+	pipe := ingest.New(ingest.Options{
+		Store: store, Pepper: []byte(pepper), DefaultProperty: cfg.RollupDefaultPropertyID, HonorGPC: cfg.HonorGPC,
+		Rules:  marketing.SessionRules{Inactivity: cfg.SessionInactivity},
+		Writer: ingest.WriterOptions{QueueSize: 8192, MaxBatch: batch, Workers: workers},
+		Logger: log,
+	})
+	handler := httpapi.NewServer(httpapi.Deps{
+		Config: cfg, Store: store, Pipeline: pipe, Logger: log, AdminKey: adminKey, Version: Version,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		_ = pipe.Close(ctx)
+		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Driver(), "env", cfg.Env, "version", Version)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		_ = pipe.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests and the write queue")
+	drain, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(drain)
+	if perr := pipe.Close(drain); perr != nil {
+		log.Warn("flush counters on shutdown", "err", perr)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,263 @@
+// Package httpapi is the HTTP transport: routes, handlers, middleware, and
+// the one mapping from domain errors to statuses. It holds no SQL and no
+// business rules beyond decoding and answering.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/config"
+	"github.com/altcontext/marketing/internal/ingest"
+)
+
+// Deps are everything the server needs, passed explicitly.
+type Deps struct {
+	Config   *config.Config
+	Store    marketing.Store
+	Pipeline *ingest.Pipeline
+	Logger   *slog.Logger
+	AdminKey string
+	Version  string
+	Now      func() time.Time
+}
+
+type server struct {
+	Deps
+	log    *slog.Logger
+	mux    *http.ServeMux
+	limits map[string]*limiter
+}
+
+// Rate-limit classes.
+const (
+	classEvents      = "events"
+	classLeads       = "leads"
+	classUnsubscribe = "unsubscribe"
+	classDelete      = "delete"
+	classMetrics     = "metrics"
+	classDefault     = "default"
+)
+
+// NewServer builds the whole HTTP API.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux()}
+	c := d.Config
+	s.limits = map[string]*limiter{
+		classEvents:      newLimiter(c.RateLimitEventsPerMinute, d.Now),
+		classLeads:       newLimiter(c.RateLimitLeadsPerMinute, d.Now),
+		classUnsubscribe: newLimiter(12, d.Now),
+		classDelete:      newLimiter(10, d.Now),
+		classMetrics:     newLimiter(60, d.Now),
+		classDefault:     newLimiter(c.RateLimitMax, d.Now),
+	}
+	s.routes()
+	return s
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// ServeHTTP is the outermost layer: request id, one log line, panic
+// recovery, CORS and origin checks, then the mux. Unknown routes and wrong
+// methods get the error envelope too.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	h, pattern := s.mux.Handler(r)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic", "request_id", id, "panic", v)
+			if !rec.wrote {
+				writeProblem(rec, http.StatusInternalServerError, "internal_error", nil)
+			}
+		}
+		route := pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.log.Info("request", "request_id", id, "method", r.Method, "route", route, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	}()
+	if !s.cors(rec, r) {
+		return
+	}
+	if pattern == "" {
+		s.unmatched(rec, r, h)
+		return
+	}
+	h.ServeHTTP(rec, r)
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c == '-' || c == '_' || c == '.' || c == ':' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// unmatched answers what the mux would (404, or 405 with Allow) in the
+// error envelope, rate limited like any other route.
+func (s *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	if !s.allow(w, r, classDefault) {
+		return
+	}
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", nil)
+		return
+	}
+	writeProblem(w, http.StatusNotFound, "not_found", nil)
+}
+
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(status int)      { p.status = status }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.status, r.wrote = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// cors applies SPEC §3.1: no Origin → allowed; an allowed origin (or the
+// backend's own) is echoed; preflights get 204; any other origin on a write
+// is refused with 403 and nothing is stored. It returns false when it has
+// answered.
+func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	w.Header().Add("Vary", "Origin")
+	allowed := s.originAllowed(origin, r)
+	if allowed {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+	}
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead && !preflight
+	if !allowed && (preflight || write) {
+		if r.URL.Path == ingest.EndpointEvents || r.URL.Path == ingest.EndpointLeads {
+			s.Pipeline.Reject(s.Pipeline.PropertyOf("", origin), r.URL.Path, marketing.ReasonOrigin)
+		}
+		writeProblem(w, http.StatusForbidden, "origin_not_allowed", nil)
+		return false
+	}
+	if preflight {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "content-type, x-api-key")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	return true
+}
+
+func (s *server) originAllowed(origin string, r *http.Request) bool {
+	o := strings.ToLower(origin)
+	if slices.Contains(s.Config.CORSAllowedOrigins, o) {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// clientIP is the caller's address per TRUSTED_PROXY: one header from the
+// one proxy we trust, never the left end of X-Forwarded-For; the socket
+// peer when the header is missing or not an IP.
+func (s *server) clientIP(r *http.Request) string {
+	var h string
+	switch s.Config.TrustedProxy {
+	case "fly":
+		h = r.Header.Get("Fly-Client-IP")
+	case "cloudflare":
+		h = r.Header.Get("CF-Connecting-IP")
+	}
+	if ip := net.ParseIP(strings.TrimSpace(h)); ip != nil {
+		return ip.String()
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// allow applies the rate limit of a class to the caller, answering 429 when
+// it is exceeded.
+func (s *server) allow(w http.ResponseWriter, r *http.Request, class string) bool {
+	ok, wait := s.limits[class].allow(class + "|" + s.clientIP(r))
+	if ok {
+		return true
+	}
+	secs := int(wait/time.Second) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeProblem(w, http.StatusTooManyRequests, "rate_limited", nil)
+	return false
+}
+
+// limited wraps a handler with its class's rate limit.
+func (s *server) limited(class string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.allow(w, r, class) {
+			h.ServeHTTP(w, r)
+		}
+	})
+}

@@ -1,0 +1,82 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestEnvelopeAndLimits(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.do("GET", "/v1/nope", "").expect(t, 404, "not_found")
+	e.do("GET", "/", "").expect(t, 404, "not_found")
+	r := e.do("DELETE", "/v1/healthz", "").expect(t, 405, "method_not_allowed")
+	if !strings.Contains(r.Header.Get("Allow"), "GET") {
+		t.Fatalf("405 without Allow: %v", r.Header)
+	}
+	big := `{"eventType":"x","path":"/","props":{"a":"` + strings.Repeat("a", 2<<20) + `"}}`
+	e.do("POST", "/v1/events", big).expect(t, 413, "body_too_large")
+	e.do("POST", "/v1/events", `{"eventType":"x"}`, "Content-Type: application/xml").expect(t, 415, "unsupported_media_type")
+	if id := e.do("GET", "/v1/healthz", "", "X-Request-Id: abc-123").Header.Get("X-Request-Id"); id != "abc-123" {
+		t.Fatalf("request id not echoed: %q", id)
+	}
+	if id := e.do("GET", "/v1/healthz", "").Header.Get("X-Request-Id"); len(id) < 8 {
+		t.Fatalf("request id not generated: %q", id)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		r := e.do("GET", "/v1/healthz", "").expect(t, 200, "")
+		if r.Body["ok"] != true || r.Body["service"] != "marketing" || r.Body["version"] != "test" || r.Body["timestamp"] == nil {
+			t.Fatalf("healthz body %s", r.Raw)
+		}
+		if r := e.do("GET", "/v1/readyz", "").expect(t, 200, ""); r.Body["ok"] != true {
+			t.Fatalf("readyz body %s", r.Raw)
+		}
+	})
+}
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	r := e.do("OPTIONS", "/v1/events", "", "Origin: "+site, "Access-Control-Request-Method: POST", "Access-Control-Request-Headers: content-type")
+	if r.Status != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != site ||
+		!strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "POST") || !strings.Contains(r.Header.Get("Vary"), "Origin") {
+		t.Fatalf("preflight from an allowed origin: %d %v", r.Status, r.Header)
+	}
+	e.do("OPTIONS", "/v1/events", "", "Origin: https://evil.example", "Access-Control-Request-Method: POST").expect(t, 403, "origin_not_allowed")
+	ev := `{"anonId":"visitor-0001","eventType":"page_view","path":"/"}`
+	e.do("POST", "/v1/events", ev, "Origin: https://evil.example").expect(t, 403, "origin_not_allowed")
+	e.do("POST", "/v1/events", ev, "Origin: null").expect(t, 403, "origin_not_allowed")
+	if n := e.count(`SELECT count(*) FROM events`); n != 0 {
+		t.Fatalf("a foreign origin stored %d events", n)
+	}
+	r = e.do("POST", "/v1/events", ev, "Origin: "+site).expect(t, 202, "")
+	if r.Header.Get("Access-Control-Allow-Origin") != site {
+		t.Fatal("allowed origin not echoed")
+	}
+	e.do("POST", "/v1/events", ev).expect(t, 202, "") // no Origin: curl, servers
+	// GET from a foreign origin is answered, but not readable by its page.
+	if r := e.do("GET", "/v1/healthz", "", "Origin: https://evil.example").expect(t, 200, ""); r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("foreign origin echoed")
+	}
+}
+
+func TestRateLimitTrustedProxy(t *testing.T) {
+	e := newEnv(t, "sqlite", "TRUSTED_PROXY=fly", "RATE_LIMIT_MAX=3")
+	for i := range 3 {
+		e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.7", "X-Forwarded-For: 10.0.0."+string(rune('1'+i))).expect(t, 200, "")
+	}
+	r := e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.7", "X-Forwarded-For: 10.9.9.9").expect(t, 429, "rate_limited")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.8").expect(t, 200, "")
+
+	// Without a trusted proxy, headers change nothing: the peer is the key.
+	n := newEnv(t, "sqlite", "RATE_LIMIT_MAX=2")
+	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 1.1.1.1").expect(t, 200, "")
+	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 2.2.2.2", "X-Forwarded-For: 3.3.3.3").expect(t, 200, "")
+	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 4.4.4.4").expect(t, 429, "rate_limited")
+}

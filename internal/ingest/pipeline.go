@@ -1,0 +1,258 @@
+// Package ingest turns validated event inputs into stored events: it drops
+// bots and honeypots, derives visitors (client ids or cookieless daily
+// hashes), properties, traffic sources and devices, deduplicates, and hands
+// the events to the batching Writer.
+package ingest
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/altcontext/marketing"
+)
+
+// Endpoint names used in the rejection counters.
+const (
+	EndpointEvents = "/v1/events"
+	EndpointLeads  = "/v1/leads/capture"
+)
+
+// Options configure a Pipeline.
+type Options struct {
+	Store           marketing.Store
+	Pepper          []byte // IP_HASH_PEPPER
+	DefaultProperty string
+	HonorGPC        bool
+	Rules           marketing.SessionRules
+	Writer          WriterOptions
+	Logger          *slog.Logger
+	Now             func() time.Time
+	OnDrop          func(endpoint, reason string) // metrics hook, optional
+}
+
+// Pipeline is the event ingest path shared by every request.
+type Pipeline struct {
+	opt      Options
+	writer   *Writer
+	Counters *Counters
+	agents   *Agents
+	salts    salts
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// New starts a pipeline (its writer and counter flusher).
+func New(o Options) *Pipeline {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pipeline{
+		opt:      o,
+		writer:   NewWriter(o.Store, o.Rules, o.Logger, o.Writer),
+		Counters: NewCounters(o.Store, o.Logger, o.OnDrop),
+		agents:   NewAgents(10_000),
+		salts:    salts{store: o.Store},
+		stop:     cancel,
+		done:     make(chan struct{}),
+	}
+	go func() { p.Counters.Run(ctx, 10*time.Second); close(p.done) }()
+	return p
+}
+
+// Close drains the write queue and flushes the counters.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.writer.Close()
+	p.stop()
+	<-p.done
+	return p.Counters.Flush(ctx)
+}
+
+// Ready reports whether the pipeline can take events.
+func (p *Pipeline) Ready() error {
+	if p.writer.Full() {
+		return marketing.Errorf(marketing.EUNAVAILABLE, "write queue full")
+	}
+	return nil
+}
+
+// QueueDepth is how many requests wait for a batch.
+func (p *Pipeline) QueueDepth() int { return p.writer.Depth() }
+
+// Hash is the keyed hash used for IP and user-agent fingerprints.
+func (p *Pipeline) Hash(s string) string {
+	m := hmac.New(sha256.New, p.opt.Pepper)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Request is what the pipeline needs of the HTTP request. Raw IP and user
+// agent are used here and forgotten: only keyed hashes leave this package.
+type Request struct {
+	IP        string
+	UserAgent string
+	Origin    string // the Origin header, if any
+	GPC       bool   // Sec-GPC: 1
+}
+
+// PropertyOf derives an event's property: the explicit id, else the host of
+// the request's Origin (the site), else the default.
+func (p *Pipeline) PropertyOf(explicit, origin string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if h := HostOf(origin); h != "" {
+		if len(h) > 128 {
+			h = h[:128]
+		}
+		return h
+	}
+	return p.opt.DefaultProperty
+}
+
+// Reject counts a request that was refused or dropped.
+func (p *Pipeline) Reject(property, endpoint, reason string) {
+	p.Counters.Add(p.opt.Now(), property, endpoint, reason)
+}
+
+// Outcome says what happened to a request's events.
+type Outcome struct {
+	Results []marketing.EventResult
+	Dropped string // "", or a reason: the events were not stored on purpose
+}
+
+// Events ingests the events of one request.
+func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.EventInput) (Outcome, error) {
+	now := p.opt.Now().UTC()
+	firstProperty := p.PropertyOf(inputs[0].Traffic.PropertyID, req.Origin)
+	agent := p.agents.Parse(req.UserAgent)
+	if agent.Bot {
+		p.Counters.Add(now, firstProperty, EndpointEvents, marketing.ReasonBot)
+		return Outcome{Dropped: marketing.ReasonBot}, nil
+	}
+	for i := range inputs {
+		if strings.TrimSpace(inputs[i].Honeypot) != "" {
+			p.Counters.Add(now, firstProperty, EndpointEvents, marketing.ReasonHoneypot)
+			return Outcome{Dropped: marketing.ReasonHoneypot}, nil
+		}
+	}
+	ipHash, uaHash := p.Hash(req.IP), p.Hash(req.UserAgent)
+	originHost := HostOf(req.Origin)
+	events := make([]marketing.PendingEvent, len(inputs))
+	for i := range inputs {
+		in := &inputs[i]
+		property := p.PropertyOf(in.Traffic.PropertyID, req.Origin)
+		anon := in.AnonID
+		if anon == "" || (req.GPC && p.opt.HonorGPC) {
+			salt, err := p.salts.today(ctx, now)
+			if err != nil {
+				return Outcome{}, err
+			}
+			m := hmac.New(sha256.New, salt)
+			m.Write([]byte(req.IP + "\x00" + req.UserAgent + "\x00" + property))
+			anon = "cookieless:" + hex.EncodeToString(m.Sum(nil)[:16])
+		}
+		occurred, trusted := now, false
+		if in.Timestamp != nil && !in.Timestamp.Before(now.Add(-24*time.Hour)) && !in.Timestamp.After(now.Add(5*time.Minute)) {
+			occurred, trusted = *in.Timestamp, true
+		}
+		siteHost := originHost
+		if u := HostOf(in.URL); u != "" {
+			siteHost = u
+		}
+		refHost := HostOf(in.Referrer)
+		device := agent.Device
+		if in.Traffic.DeviceType != "" {
+			device = in.Traffic.DeviceType
+		}
+		var props []byte
+		if len(in.Props) > 0 {
+			props, _ = json.Marshal(in.Props) // maps of strings, floats and bools always marshal
+		}
+		ev := marketing.PendingEvent{
+			ID: marketing.NewID(now), AnonID: anon, IPHash: ipHash, UAHash: uaHash,
+			EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
+			ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
+			TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
+			DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: in.Traffic.CountryCode,
+			// The tracker's form_submit is never a conversion: lead capture
+			// records its own. Custom events may flag themselves.
+			IsConversion: in.Traffic.IsConversion != nil && *in.Traffic.IsConversion && in.EventType != "form_submit" && in.EventType != "page_view",
+			Props:        props,
+			EngagedMs:    in.Traffic.EngagedTimeMs, ScrollPct: in.Traffic.ScrollDepthPercent,
+			FCPMs: in.Traffic.WebVitals.FCPMs, LCPMs: in.Traffic.WebVitals.LCPMs, INPMs: in.Traffic.WebVitals.INPMs,
+			TTFBMs: in.Traffic.WebVitals.TTFBMs, CLS: in.Traffic.WebVitals.CLSScore,
+		}
+		ev.DedupeKey, ev.DedupeSince = dedupe(anon, in, occurred, trusted, props, now)
+		events[i] = ev
+	}
+	res, err := p.writer.Write(events)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Results: res}, nil
+}
+
+// dedupe derives the duplicate key of an event and the window it applies
+// to. With an eventId, only that id (per visitor) counts, for 25 hours.
+// With a trusted client timestamp, an exact retry of the same content counts,
+// for 25 hours. Without either, identical content from the same visitor
+// within 30 seconds (a sliding window, not a fixed bucket) counts.
+func dedupe(anon string, in *marketing.EventInput, occurred time.Time, trusted bool, props []byte, now time.Time) ([]byte, time.Time) {
+	h := sha256.New()
+	write := func(parts ...string) {
+		for _, s := range parts {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
+		}
+	}
+	since := now.Add(-25 * time.Hour)
+	if in.EventID != "" {
+		write("id", anon, in.EventID)
+	} else {
+		t := in.Traffic
+		traffic, _ := json.Marshal([]any{t.PropertyID, t.DeviceType, t.CountryCode, t.IsConversion, t.EngagedTimeMs, t.ScrollDepthPercent,
+			t.WebVitals.FCPMs, t.WebVitals.LCPMs, t.WebVitals.INPMs, t.WebVitals.TTFBMs, t.WebVitals.CLSScore})
+		write("content", anon, in.EventType, in.Path, in.Referrer, in.UTM.Source, in.UTM.Medium, in.UTM.Campaign, in.UTM.Term, in.UTM.Content, string(traffic), string(props))
+		if trusted {
+			write(occurred.UTC().Format(time.RFC3339Nano))
+		} else {
+			since = now.Add(-30 * time.Second)
+		}
+	}
+	return h.Sum(nil)[:16], since
+}
+
+// salts caches today's cookieless salt; the store is the truth, so every
+// process agrees on it.
+type salts struct {
+	store marketing.Store
+	mu    sync.Mutex
+	day   time.Time
+	salt  []byte
+}
+
+func (s *salts) today(ctx context.Context, now time.Time) ([]byte, error) {
+	day := now.UTC().Truncate(24 * time.Hour)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.salt != nil && s.day.Equal(day) {
+		return s.salt, nil
+	}
+	candidate := make([]byte, 32)
+	_, _ = rand.Read(candidate)
+	salt, err := s.store.DailySalt(ctx, day, candidate)
+	if err != nil {
+		return nil, err
+	}
+	s.day, s.salt = day, salt
+	return salt, nil
+}
