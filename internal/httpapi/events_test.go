@@ -104,7 +104,8 @@ func TestEventsReferenceBehaviour(t *testing.T) {
 }
 
 func TestEventsRateLimit(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	frozen := time.Now()
+	e := newEnvClock(t, "sqlite", func() time.Time { return frozen })
 	ev := `{"anonId":"visitor-rate-0001","eventType":"page_view","path":"/"}`
 	for i := range 180 {
 		if r := e.do("POST", "/v1/events", ev); r.Status != 202 {

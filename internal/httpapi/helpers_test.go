@@ -55,6 +55,12 @@ func backends(t *testing.T, fn func(t *testing.T, open func(vars ...string) *env
 // newEnv starts a server; vars are KEY=VALUE environment overrides.
 func newEnv(t *testing.T, backend string, vars ...string) *env {
 	t.Helper()
+	return newEnvClock(t, backend, nil, vars...)
+}
+
+// newEnvClock is newEnv with the server's clock injected (nil: real time).
+func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...string) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t}
 	vals := map[string]string{"CORS_ALLOWED_ORIGINS": site, "ADMIN_API_KEY": adminKey, "APP_ENV": "test"}
@@ -93,9 +99,9 @@ func newEnv(t *testing.T, backend string, vars ...string) *env {
 	e.pipe = ingest.New(ingest.Options{
 		Store: e.store, Pepper: []byte("pepper-pepper-pepper-pepper-pepper"), DefaultProperty: cfg.RollupDefaultPropertyID,
 		HonorGPC: cfg.HonorGPC, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
-		Writer: ingest.WriterOptions{QueueSize: 1024, MaxBatch: 200, Workers: 2}, Logger: log,
+		Writer: ingest.WriterOptions{QueueSize: 1024, MaxBatch: 200, Workers: 2}, Logger: log, Now: now,
 	})
-	h := httpapi.NewServer(httpapi.Deps{Config: cfg, Store: e.store, Pipeline: e.pipe, Logger: log, AdminKey: adminKey, Version: "test"})
+	h := httpapi.NewServer(httpapi.Deps{Config: cfg, Store: e.store, Pipeline: e.pipe, Logger: log, AdminKey: adminKey, Version: "test", Now: now})
 	srv := httptest.NewServer(h)
 	e.URL = srv.URL
 	t.Cleanup(func() {

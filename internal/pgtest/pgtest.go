@@ -194,25 +194,40 @@ func freePort() (int, error) {
 // envURL names the variable through which Main hands the server to tests.
 const envURL = "TEST_DATABASE_URL"
 
-// Main runs a package's tests with a PostgreSQL available: the one in
+// Main runs a package's tests with a PostgreSQL available and exits.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs a package's tests with a PostgreSQL available: the one in
 // TEST_DATABASE_URL, or a throwaway cluster for the whole package.
-func Main(m *testing.M) {
+func Run(m *testing.M) int {
 	if os.Getenv(envURL) != "" {
-		os.Exit(m.Run())
+		return m.Run()
 	}
 	c, err := Start(Options{})
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "pgtest: CI=true and no PostgreSQL:", err)
-			os.Exit(1)
+			return 1
 		}
 		fmt.Fprintln(os.Stderr, "pgtest: no PostgreSQL, its tests will be skipped:", err)
-		os.Exit(m.Run())
+		return m.Run()
 	}
 	os.Setenv(envURL, c.URL("postgres"))
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
+	defer os.Unsetenv(envURL)
+	defer c.Stop()
+	return m.Run()
+}
+
+// Skip skips (or, under CI=true, fails) a test that needs the server
+// binaries when they are missing.
+func Skip(t testing.TB) {
+	t.Helper()
+	if _, err := BinDir(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
 }
 
 // NewDatabase creates an empty database for one test and drops it after.
