@@ -79,19 +79,19 @@ type EventInput struct {
 // rawEvent is the wire shape. Flexible fields stay raw so that a wrong type
 // becomes an issue on its own path instead of failing the whole decode.
 type rawEvent struct {
-	EventID    json.RawMessage            `json:"eventId"`
-	AnonID     json.RawMessage            `json:"anonId"`
-	EventType  json.RawMessage            `json:"eventType"`
-	Path       json.RawMessage            `json:"path"`
-	URL        json.RawMessage            `json:"url"`
-	Timestamp  json.RawMessage            `json:"timestamp"`
-	Referrer   json.RawMessage            `json:"referrer"`
-	RawUTM     json.RawMessage            `json:"utm"`
-	Traffic    json.RawMessage            `json:"traffic"`
-	Props      json.RawMessage            `json:"props"`
-	Honeypot   json.RawMessage            `json:"honeypot"`
-	PropertyID json.RawMessage            `json:"propertyId"`
-	Events     json.RawMessage            `json:"events"`
+	EventID    json.RawMessage `json:"eventId"`
+	AnonID     json.RawMessage `json:"anonId"`
+	EventType  json.RawMessage `json:"eventType"`
+	Path       json.RawMessage `json:"path"`
+	URL        json.RawMessage `json:"url"`
+	Timestamp  json.RawMessage `json:"timestamp"`
+	Referrer   json.RawMessage `json:"referrer"`
+	RawUTM     json.RawMessage `json:"utm"`
+	Traffic    json.RawMessage `json:"traffic"`
+	Props      json.RawMessage `json:"props"`
+	Honeypot   json.RawMessage `json:"honeypot"`
+	PropertyID json.RawMessage `json:"propertyId"`
+	Events     json.RawMessage `json:"events"`
 }
 
 type rawTraffic struct {

@@ -353,4 +353,3 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		})
 	}
 }
-

@@ -11,12 +11,12 @@ import (
 // enough to be full again are evicted (forgetting them changes nothing), and
 // past a hard cap the table starts over.
 type limiter struct {
-	mu       sync.Mutex
-	rate     float64 // tokens per second
-	burst    float64
-	buckets  map[string]*bucket
-	max      int
-	now      func() time.Time
+	mu      sync.Mutex
+	rate    float64 // tokens per second
+	burst   float64
+	buckets map[string]*bucket
+	max     int
+	now     func() time.Time
 }
 
 type bucket struct {

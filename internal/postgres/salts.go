@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
 )
 
 // DailySalt returns the salt of day (UTC), storing candidate if there is none.
@@ -30,4 +29,3 @@ func (db *DB) DeleteSaltsBefore(ctx context.Context, t time.Time) (int64, error)
 	}
 	return tag.RowsAffected(), nil
 }
-

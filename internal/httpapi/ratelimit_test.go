@@ -1,0 +1,45 @@
+package httpapi
+
+import (
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newLimiter(60, func() time.Time { return now })
+	for i := range 60 {
+		if ok, _ := l.allow("a"); !ok {
+			t.Fatalf("request %d refused", i+1)
+		}
+	}
+	ok, wait := l.allow("a")
+	if ok || wait <= 0 || wait > time.Second {
+		t.Fatalf("61st: ok=%v wait=%v, want refused for about a second", ok, wait)
+	}
+	if ok, _ := l.allow("b"); !ok {
+		t.Fatal("another key shares the bucket")
+	}
+	now = now.Add(time.Second)
+	if ok, _ := l.allow("a"); !ok {
+		t.Fatal("no refill after a second")
+	}
+	// Bounded memory: idle, full buckets are evicted; the table never
+	// exceeds its cap.
+	l.max = 100
+	for i := range 1000 {
+		now = now.Add(2 * time.Minute)
+		l.allow(strconv.Itoa(i))
+	}
+	if n := l.size(); n > 100 {
+		t.Fatalf("%d buckets, cap 100", n)
+	}
+	if newLimiter(0, time.Now) != nil {
+		t.Fatal("0 must turn the limit off")
+	}
+	var off *limiter
+	if ok, _ := off.allow("x"); !ok {
+		t.Fatal("a nil limiter refuses")
+	}
+}
