@@ -104,7 +104,9 @@ func PlanSessions(events []PendingEvent, visitors map[string]string, latest map[
 	plan := SessionPlan{Results: make([]EventResult, len(events))}
 	known := make(map[string]Duplicate, len(dups))
 	for _, d := range dups {
-		if prev, ok := known[d.Key]; !ok || d.ReceivedAt.Before(prev.ReceivedAt) {
+		// The most recent stored match decides: if any lies inside an
+		// event's window, that one does.
+		if prev, ok := known[d.Key]; !ok || d.ReceivedAt.After(prev.ReceivedAt) {
 			known[d.Key] = d
 		}
 	}

@@ -28,7 +28,9 @@ func randomHex(n int) string {
 }
 
 func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
-	log := newLogger(cfg, stdout)
+	logOut := newLogWriter(stdout, 100*time.Millisecond)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -62,7 +64,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "ADMIN_API_KEY is not set; this run's admin key (send it as x-admin-key): %s\n", adminKey)
 	}
 
-	workers, batch := 4, 500
+	workers, batch := 2, 500
 	if cfg.Driver() == "sqlite" {
 		workers, batch = 1, 1000
 	}
@@ -108,6 +110,6 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	log.Info("stopped")
+	log.Info("stopped", "events_acknowledged", pipe.Stored())
 	return nil
 }

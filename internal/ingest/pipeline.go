@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/altcontext/marketing"
@@ -45,6 +46,7 @@ type Pipeline struct {
 	Counters *Counters
 	agents   *Agents
 	salts    salts
+	stored   atomic.Int64
 	stop     context.CancelFunc
 	done     chan struct{}
 }
@@ -198,8 +200,16 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 	if err != nil {
 		return Outcome{}, err
 	}
+	for _, r := range res {
+		if !r.Duplicate {
+			p.stored.Add(1)
+		}
+	}
 	return Outcome{Results: res}, nil
 }
+
+// Stored is the number of new events acknowledged since start.
+func (p *Pipeline) Stored() int64 { return p.stored.Load() }
 
 // dedupe derives the duplicate key of an event and the window it applies
 // to. With an eventId, only that id (per visitor) counts, for 25 hours.

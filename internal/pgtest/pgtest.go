@@ -62,6 +62,7 @@ func BinDir() (string, error) {
 // it off for speed.
 type Options struct {
 	Durable bool
+	Params  []string // extra server settings, "name=value"
 }
 
 // Start initialises and starts a cluster in a new temporary directory.
@@ -97,6 +98,9 @@ func Start(opts Options) (*Cluster, error) {
 	c.opts = []string{"-c", "max_connections=200", "-c", "shared_buffers=128MB"}
 	if !opts.Durable {
 		c.opts = append(c.opts, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, p := range opts.Params {
+		c.opts = append(c.opts, "-c", p)
 	}
 	port, err := freePort()
 	if err != nil {

@@ -29,8 +29,14 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 			keys[i] = events[i].DedupeKey
 		}
 		var b pgx.Batch
-		b.Queue(`SELECT dedupe_key, id, visitor_id, coalesce(session_id, ''), received_at
-			FROM events WHERE dedupe_key = ANY($1) AND received_at > now() - interval '25 hours'`, keys)
+		// One index probe per key, whatever the planner's statistics say (a
+		// young table has none, and = ANY then gets a sequential scan). The
+		// most recent match is the one that decides whether a window holds.
+		b.Queue(`SELECT e.dedupe_key, e.id, e.visitor_id, e.session_id, e.received_at
+			FROM unnest($1::bytea[]) AS k(key)
+			CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
+				WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
+				ORDER BY received_at DESC LIMIT 1) e`, keys)
 		b.Queue(`SELECT s.id, s.visitor_id, s.property_id, s.started_at, s.last_event_at, s.landing_path,
 				coalesce(s.referrer_host, ''), s.traffic_source, coalesce(s.utm_source, ''), coalesce(s.utm_medium, ''),
 				coalesce(s.utm_campaign, ''), coalesce(s.utm_term, ''), coalesce(s.utm_content, ''),

@@ -100,7 +100,7 @@ func upsertVisitors(ctx context.Context, tx *sql.Tx, events []marketing.PendingE
 }
 
 func findDuplicates(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent) ([]marketing.Duplicate, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT id, visitor_id, coalesce(session_id, ''), received_at FROM events WHERE dedupe_key = ? AND received_at > ?`)
+	stmt, err := tx.PrepareContext(ctx, `SELECT id, visitor_id, session_id, received_at FROM events WHERE dedupe_key = ? AND received_at > ? ORDER BY received_at DESC LIMIT 1`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find duplicates: %w", err)
 	}

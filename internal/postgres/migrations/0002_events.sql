@@ -8,8 +8,7 @@ CREATE TABLE visitors (
     last_ip_hash  text,
     last_ua_hash  text,
     created_at    timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX visitors_last_seen_at_idx ON visitors (last_seen_at);
+) WITH (fillfactor = 70); -- room on each page for HOT updates of last_seen_at
 
 CREATE TABLE sessions (
     id             text PRIMARY KEY,
@@ -28,14 +27,19 @@ CREATE TABLE sessions (
     exit_path      text,
     page_views     integer NOT NULL DEFAULT 0,
     event_count    integer NOT NULL DEFAULT 0
-);
+) WITH (fillfactor = 70); -- every event updates its session: keep those updates HOT
 CREATE INDEX sessions_visitor_started_idx ON sessions (visitor_id, started_at DESC);
 CREATE INDEX sessions_started_at_idx ON sessions (started_at);
 
+-- Raw events are append-only and the hottest table: every index here is
+-- paid on every event, so there are only two (duplicate lookups, and time
+-- ranges for rollups and retention). visitor_id and session_id carry no
+-- foreign keys for the same reason; retention deletes events before the
+-- sessions and visitors they name.
 CREATE TABLE events (
     id             text PRIMARY KEY,
-    visitor_id     text NOT NULL REFERENCES visitors (id) ON DELETE CASCADE,
-    session_id     text REFERENCES sessions (id) ON DELETE SET NULL,
+    visitor_id     text NOT NULL,
+    session_id     text NOT NULL,
     dedupe_key     bytea NOT NULL,
     event_type     text NOT NULL,
     path           text NOT NULL,
@@ -61,9 +65,6 @@ CREATE TABLE events (
 );
 CREATE INDEX events_dedupe_key_idx ON events (dedupe_key);
 CREATE INDEX events_occurred_at_idx ON events (occurred_at);
-CREATE INDEX events_property_occurred_idx ON events (property_id, occurred_at);
-CREATE INDEX events_visitor_idx ON events (visitor_id);
-CREATE INDEX events_session_idx ON events (session_id);
 
 -- Counters, not one row per bad request: (hour, property, endpoint, reason).
 CREATE TABLE ingest_rejections (

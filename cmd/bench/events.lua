@@ -1,0 +1,48 @@
+-- wrk script for POST /v1/events: ~10k visitors, ~50 paths, timestamps spread
+-- over the last hour, a random eventId per request (so every 202 is one new
+-- row and the bench can compare answers with rows exactly).
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+  accepted, other = 0, 0
+end
+
+local function hex(n)
+  local s = ""
+  for i = 1, n do s = s .. string.format("%x", math.random(0, 15)) end
+  return s
+end
+
+local paths = {}
+for i = 1, 50 do paths[i] = "/page-" .. i end
+local agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+request = function()
+  local ts = os.time() - math.random(0, 3600)
+  local body = string.format(
+    '{"eventId":"%s-%s-4%s-8%s-%s","anonId":"visitor-%05d","eventType":"page_view","path":"%s","timestamp":"%s.%03dZ","referrer":"https://www.google.com/"}',
+    hex(8), hex(4), hex(3), hex(3), hex(12), math.random(1, 10000), paths[math.random(1, 50)],
+    os.date("!%Y-%m-%dT%H:%M:%S", ts), math.random(0, 999))
+  return wrk.format("POST", "/v1/events", {["Content-Type"] = "text/plain;charset=UTF-8", ["User-Agent"] = agent}, body)
+end
+
+response = function(status, headers, body)
+  if status == 202 then accepted = accepted + 1 else other = other + 1 end
+end
+
+done = function(summary, latency, requests)
+  local a, o = 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("accepted")
+    o = o + t:get("other")
+  end
+  io.write(string.format("ACCEPTED %d OTHER %d\n", a, o))
+end

@@ -1,0 +1,306 @@
+// Command bench is the project's load benchmark (make bench). It starts a
+// durable throwaway PostgreSQL and the built server, drives POST /v1/events
+// with wrk at 64 and 256 connections, measures GET /v1/healthz as the
+// machine's HTTP ceiling, then does the same on SQLite. It reports events/s,
+// p50/p99 latency, the server's peak RSS (VmHWM), the ingest/ceiling ratio,
+// and compares 202 answers with rows stored.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"database/sql"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite"
+
+	"github.com/altcontext/marketing/internal/pgtest"
+)
+
+//go:embed events.lua
+var eventsLua string
+
+type result struct {
+	Store, Target string
+	Conns         int
+	RPS           float64
+	P50, P99      string
+	Accepted      int64 // 202s wrk saw
+	Other         int64
+	Acked         int64 // events the server acknowledged (202), from its shutdown log
+	Rows          int64
+	PeakRSSMB     float64
+}
+
+func main() {
+	binary := flag.String("binary", "bin/marketing", "the built server")
+	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
+	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
+	flag.Parse()
+	if err := run(*binary, *duration, strings.Split(*stores, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binary string, d time.Duration, stores []string) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("wrk is not installed (Debian: apt-get install wrk)")
+		}
+		fmt.Println("installing wrk…")
+		if out, err := exec.Command("sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk").CombinedOutput(); err != nil {
+			return fmt.Errorf("install wrk: %v\n%s", err, out)
+		}
+	}
+	binary, _ = filepath.Abs(binary)
+	work, err := os.MkdirTemp("", "marketing-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	script := filepath.Join(work, "events.lua")
+	if err := os.WriteFile(script, []byte(eventsLua), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("machine: %d cores, %s, %s\n\n", runtime.NumCPU(), cpuModel(), time.Now().UTC().Format(time.RFC3339))
+	var results []result
+	for _, store := range stores {
+		rs, err := benchStore(binary, work, script, store, d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", store, err)
+		}
+		results = append(results, rs...)
+	}
+	fmt.Println()
+	fmt.Println("| store | target | conns | req/s | p50 | p99 | 202s seen by wrk | non-202 | 202s sent | rows | 202s sent = rows | peak RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	ceiling := map[string]float64{}
+	for _, r := range results {
+		if r.Target == "healthz" {
+			ceiling[r.Store] = r.RPS
+		}
+	}
+	for _, r := range results {
+		match := "n/a"
+		if r.Target == "events" {
+			match = strconv.FormatBool(r.Acked == r.Rows)
+		}
+		fmt.Printf("| %s | %s | %d | %.0f | %s | %s | %d | %d | %d | %d | %s | %.1f MB |\n", r.Store, r.Target, r.Conns, r.RPS, r.P50, r.P99, r.Accepted, r.Other, r.Acked, r.Rows, match, r.PeakRSSMB)
+	}
+	fmt.Println()
+	for _, r := range results {
+		if r.Target == "events" && ceiling[r.Store] > 0 {
+			fmt.Printf("%s ingest/ceiling at %d connections: %.2f\n", r.Store, r.Conns, r.RPS/ceiling[r.Store])
+		}
+	}
+	for _, r := range results {
+		// wrk stops counting with requests still in flight; the server
+		// answers them all, so its own count is the exact one.
+		if r.Target == "events" && (r.Acked != r.Rows || r.Accepted > r.Rows) {
+			return fmt.Errorf("%s at %d connections: %d answers 202 but %d rows", r.Store, r.Conns, r.Acked, r.Rows)
+		}
+	}
+	return nil
+}
+
+func benchStore(binary, work, script, store string, d time.Duration) ([]result, error) {
+	var dbURL string
+	var count func() (int64, error)
+	switch store {
+	case "postgres":
+		c, err := pgtest.Start(pgtest.Options{Durable: true})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Stop()
+		dbURL = c.URL("postgres")
+		count = func() (int64, error) {
+			conn, err := pgx.Connect(context.Background(), dbURL)
+			if err != nil {
+				return 0, err
+			}
+			defer conn.Close(context.Background())
+			var n int64
+			err = conn.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n)
+			return n, err
+		}
+	case "sqlite":
+		path := filepath.Join(work, "bench.db")
+		dbURL = "sqlite:" + path
+		count = func() (int64, error) {
+			db, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				return 0, err
+			}
+			defer db.Close()
+			var n int64
+			err = db.QueryRow(`SELECT count(*) FROM events`).Scan(&n)
+			return n, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown store")
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "APP_ENV=production", "DATABASE_URL=" + dbURL,
+		"IP_HASH_PEPPER=bench-pepper-bench-pepper-bench-pepper", "ADMIN_API_KEY=bench-admin-key-0123456789",
+		"RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_MAX=1000000", "GOMEMLIMIT=200MiB", "METRICS_ADDR=off",
+		"HOST=127.0.0.1",
+	}
+	mig := exec.Command(binary, "migrate")
+	mig.Env = env
+	if out, err := mig.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("migrate: %v\n%s", err, out)
+	}
+	var results []result
+	for _, sc := range []struct {
+		target string
+		conns  int
+	}{{"events", 64}, {"events", 256}, {"healthz", 64}} {
+		port := freePort()
+		url := "http://127.0.0.1:" + strconv.Itoa(port)
+		srv := exec.Command(binary, "serve")
+		srv.Env = append(env, "PORT="+strconv.Itoa(port))
+		logf, _ := os.Create(filepath.Join(work, store+"-serve.log"))
+		srv.Stdout, srv.Stderr = logf, logf
+		if err := srv.Start(); err != nil {
+			return nil, err
+		}
+		if err := waitHealthy(url); err != nil {
+			_ = srv.Process.Kill()
+			return nil, err
+		}
+		before, err := count()
+		if err != nil {
+			return nil, err
+		}
+		args := []string{"-t2", "-c" + strconv.Itoa(sc.conns), "-d" + d.String(), "--latency", "--timeout", "5s"}
+		if sc.target == "events" {
+			args = append(args, "-s", script, url+"/v1/events")
+		} else {
+			args = append(args, url+"/v1/healthz")
+		}
+		fmt.Printf("%s: wrk %s\n", store, strings.Join(args, " "))
+		out, err := exec.Command("wrk", args...).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("wrk: %v\n%s", err, out)
+		}
+		rss := peakRSS(srv.Process.Pid)
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+		logf.Close()
+		logText, _ := os.ReadFile(logf.Name())
+		after, err := count()
+		if err != nil {
+			return nil, err
+		}
+		r := parseWrk(string(out))
+		r.Store, r.Target, r.Conns, r.PeakRSSMB = store, sc.target, sc.conns, rss
+		r.Rows = after - before
+		if m := reAcked.FindSubmatch(logText); m != nil {
+			r.Acked, _ = strconv.ParseInt(string(m[1]), 10, 64)
+		}
+		if sc.target == "healthz" {
+			r.Accepted, r.Rows, r.Acked = 0, 0, 0
+		}
+		fmt.Printf("  %.0f req/s, p50 %s, p99 %s, 202s seen by wrk %d, acknowledged by the server %d, rows %d, peak RSS %.1f MB\n", r.RPS, r.P50, r.P99, r.Accepted, r.Acked, r.Rows, r.PeakRSSMB)
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+var (
+	reRPS      = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	reP50      = regexp.MustCompile(`\s50%\s+(\S+)`)
+	reP99      = regexp.MustCompile(`\s99%\s+(\S+)`)
+	reAccepted = regexp.MustCompile(`ACCEPTED (\d+) OTHER (\d+)`)
+	reTotal    = regexp.MustCompile(`(\d+) requests in`)
+	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reAcked    = regexp.MustCompile(`"msg":"stopped","events_acknowledged":(\d+)`)
+)
+
+func parseWrk(out string) result {
+	var r result
+	if m := reRPS.FindStringSubmatch(out); m != nil {
+		r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := reP50.FindStringSubmatch(out); m != nil {
+		r.P50 = m[1]
+	}
+	if m := reP99.FindStringSubmatch(out); m != nil {
+		r.P99 = m[1]
+	}
+	if m := reAccepted.FindStringSubmatch(out); m != nil {
+		r.Accepted, _ = strconv.ParseInt(m[1], 10, 64)
+		r.Other, _ = strconv.ParseInt(m[2], 10, 64)
+	} else {
+		if m := reTotal.FindStringSubmatch(out); m != nil {
+			r.Accepted, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+		if m := reNon2xx.FindStringSubmatch(out); m != nil {
+			r.Other, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+	}
+	return r
+}
+
+func peakRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitHealthy(url string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(url + "/v1/healthz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("server did not become healthy")
+}

@@ -1,0 +1,29 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/storetest"
+)
+
+func BenchmarkWriteEvents64(b *testing.B) {
+	db := open(&testing.T{})
+	_, _ = db.Migrate(context.Background())
+	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		evs := make([]marketing.PendingEvent, 64)
+		for j := range evs {
+			evs[j] = storetest.Event(fmt.Sprintf("visitor-%d", (i*64+j)%10000), "page_view", "/p", now.Add(-time.Duration(j)*time.Second))
+			evs[j].DedupeKey = []byte(fmt.Sprintf("%016d", i*64+j))
+		}
+		if _, err := db.WriteEvents(context.Background(), evs, rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
