@@ -17,6 +17,8 @@ build:
 ## test: every test, PostgreSQL included (a throwaway cluster, or TEST_DATABASE_URL)
 test:
 	$(GO) test -race -count=1 ./...
+	@echo "--- the store conformance suite on PostgreSQL, verbosely, to show it ran:"
+	@$(GO) test -count=1 -run 'TestStore$$' -v ./internal/postgres | grep -E '^(--- |    --- |ok|FAIL)'
 
 ## lint: gofmt, go vet, staticcheck
 lint:
