@@ -53,18 +53,18 @@ type SessionRules struct {
 // Session is the stored state of one session that PlanSessions reads and
 // updates.
 type Session struct {
-	ID            string
-	VisitorID     string
-	PropertyID    string
-	StartedAt     time.Time
-	LastEventAt   time.Time
-	LandingPath   string
-	ReferrerHost  string
-	TrafficSource string
-	UTM           UTM
-	ExitPath      string // path of the last page view
-	PageViews     int
-	Events        int
+	ID            string    `json:"id"`
+	VisitorID     string    `json:"visitorId"`
+	PropertyID    string    `json:"propertyId"`
+	StartedAt     time.Time `json:"startedAt"`
+	LastEventAt   time.Time `json:"lastEventAt"`
+	LandingPath   string    `json:"landingPath"`
+	ReferrerHost  string    `json:"referrerHost,omitempty"`
+	TrafficSource string    `json:"trafficSource"`
+	UTM           UTM       `json:"utm"`
+	ExitPath      string    `json:"exitPath,omitempty"` // path of the last page view
+	PageViews     int       `json:"pageViews"`
+	Events        int       `json:"events"`
 }
 
 // PlannedEvent is an event with its visitor and session decided.

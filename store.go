@@ -37,6 +37,32 @@ type Store interface {
 	// VisitorSessions lists a visitor's sessions, oldest first.
 	VisitorSessions(ctx context.Context, visitorID string) ([]Session, error)
 
+	// CaptureLead records one capture in one transaction: the
+	// lead_captured event (visitor and session as WriteEvents would), the
+	// lead upsert with attribution, identity links, the submission and the
+	// consent change. A suppressed address is only re-added with express
+	// consent; otherwise nothing about it is stored.
+	CaptureLead(ctx context.Context, c *LeadCapture) (LeadResult, error)
+	// SetConsent records a consent change for a lead found by id or by
+	// normalised email (ENOTFOUND when neither matches).
+	SetConsent(ctx context.Context, ch ConsentChange) error
+	// DeleteLead erases a lead: identities and personal fields go, payloads
+	// are scrubbed, the ledger is kept under the email hash, and a
+	// suppression entry is added. ENOTFOUND when the address is unknown.
+	DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error
+	// Leads streams leads matching f, newest first, to fn.
+	Leads(ctx context.Context, f LeadFilter, fn func(*Lead) error) error
+	// LeadDetail returns one lead with everything linked to it.
+	LeadDetail(ctx context.Context, id string) (*LeadDetail, error)
+	// LeadIDByEmail finds a lead by normalised email (ENOTFOUND).
+	LeadIDByEmail(ctx context.Context, email string) (string, error)
+	// Subject returns what is kept about an email hash after erasure: the
+	// pseudonymised ledger and whether the address is suppressed.
+	Subject(ctx context.Context, emailHash string) ([]ConsentEvent, bool, error)
+	// ExpireImpliedConsent moves implied consent given before cutoff to
+	// pending, recording source "expiry"; it returns how many leads moved.
+	ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error)
+
 	// DailySalt returns the salt of a UTC day, storing candidate if the day
 	// has none yet, so every process agrees on one salt a day.
 	DailySalt(ctx context.Context, day time.Time, candidate []byte) ([]byte, error)

@@ -58,6 +58,12 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			return fmt.Errorf("load the IP hash pepper: %w", err)
 		}
 	}
+	// Unsubscribe links never expire, so their signing key lives with the
+	// data it names, generated once, in production too.
+	unsubSecret, err := store.EnsureSetting(ctx, "unsubscribe_secret", randomHex(32))
+	if err != nil {
+		return fmt.Errorf("load the unsubscribe secret: %w", err)
+	}
 	adminKey := cfg.AdminAPIKey
 	if adminKey == "" && !cfg.Production() {
 		adminKey = randomHex(24)
@@ -76,6 +82,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Store: store, Pipeline: pipe, Logger: log, AdminKey: adminKey, Version: Version,
+		UnsubscribeSecret: []byte(unsubSecret),
 	})
 	srv := &http.Server{
 		Handler:           handler,

@@ -101,7 +101,8 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 		HonorGPC: cfg.HonorGPC, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
 		Writer: ingest.WriterOptions{QueueSize: 1024, MaxBatch: 200, Workers: 2}, Logger: log, Now: now,
 	})
-	h := httpapi.NewServer(httpapi.Deps{Config: cfg, Store: e.store, Pipeline: e.pipe, Logger: log, AdminKey: adminKey, Version: "test", Now: now})
+	h := httpapi.NewServer(httpapi.Deps{Config: cfg, Store: e.store, Pipeline: e.pipe, Logger: log, AdminKey: adminKey, Version: "test", Now: now,
+		UnsubscribeSecret: []byte("unsubscribe-secret-for-tests")})
 	srv := httptest.NewServer(h)
 	e.URL = srv.URL
 	t.Cleanup(func() {
@@ -111,6 +112,9 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 	})
 	return e
 }
+
+// noRedirects shows tests the 303s themselves.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 type resp struct {
 	Status int
@@ -134,7 +138,7 @@ func (e *env) do(method, path, body string, headers ...string) resp {
 		k, v, _ := strings.Cut(h, ":")
 		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := noRedirects.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

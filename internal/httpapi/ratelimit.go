@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// limiter is a per-key token bucket: perMinute tokens refill over a minute,
-// and a full bucket holds perMinute. Memory is bounded: buckets idle long
+// limiter is a per-key token bucket: n tokens refill over a period, and a
+// full bucket holds n. Memory is bounded: buckets idle long
 // enough to be full again are evicted (forgetting them changes nothing), and
 // past a hard cap the table starts over.
 type limiter struct {
@@ -24,11 +24,11 @@ type bucket struct {
 	last   time.Time
 }
 
-func newLimiter(perMinute int, now func() time.Time) *limiter {
-	if perMinute <= 0 {
+func newLimiter(n int, per time.Duration, now func() time.Time) *limiter {
+	if n <= 0 {
 		return nil // no limit
 	}
-	return &limiter{rate: float64(perMinute) / 60, burst: float64(perMinute), buckets: map[string]*bucket{}, max: 100_000, now: now}
+	return &limiter{rate: float64(n) / per.Seconds(), burst: float64(n), buckets: map[string]*bucket{}, max: 100_000, now: now}
 }
 
 // allow takes a token for key. When none is left it returns the time until

@@ -8,7 +8,7 @@ import (
 
 func TestLimiter(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newLimiter(60, func() time.Time { return now })
+	l := newLimiter(60, time.Minute, func() time.Time { return now })
 	for i := range 60 {
 		if ok, _ := l.allow("a"); !ok {
 			t.Fatalf("request %d refused", i+1)
@@ -35,7 +35,7 @@ func TestLimiter(t *testing.T) {
 	if n := l.size(); n > 100 {
 		t.Fatalf("%d buckets, cap 100", n)
 	}
-	if newLimiter(0, time.Now) != nil {
+	if newLimiter(0, time.Minute, time.Now) != nil {
 		t.Fatal("0 must turn the limit off")
 	}
 	var off *limiter

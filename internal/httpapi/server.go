@@ -28,8 +28,11 @@ type Deps struct {
 	Pipeline *ingest.Pipeline
 	Logger   *slog.Logger
 	AdminKey string
-	Version  string
-	Now      func() time.Time
+	// UnsubscribeSecret signs unsubscribe tokens. It is kept in the
+	// database so links in old emails keep working.
+	UnsubscribeSecret []byte
+	Version           string
+	Now               func() time.Time
 }
 
 type server struct {
@@ -43,6 +46,7 @@ type server struct {
 const (
 	classEvents      = "events"
 	classLeads       = "leads"
+	classLeadEmail   = "lead_email" // keyed by the address's hash, not the IP
 	classUnsubscribe = "unsubscribe"
 	classDelete      = "delete"
 	classMetrics     = "metrics"
@@ -56,13 +60,15 @@ func NewServer(d Deps) http.Handler {
 	}
 	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux()}
 	c := d.Config
+	m := time.Minute
 	s.limits = map[string]*limiter{
-		classEvents:      newLimiter(c.RateLimitEventsPerMinute, d.Now),
-		classLeads:       newLimiter(c.RateLimitLeadsPerMinute, d.Now),
-		classUnsubscribe: newLimiter(12, d.Now),
-		classDelete:      newLimiter(10, d.Now),
-		classMetrics:     newLimiter(60, d.Now),
-		classDefault:     newLimiter(c.RateLimitMax, d.Now),
+		classEvents:      newLimiter(c.RateLimitEventsPerMinute, m, d.Now),
+		classLeads:       newLimiter(c.RateLimitLeadsPerMinute, m, d.Now),
+		classLeadEmail:   newLimiter(5, time.Hour, d.Now),
+		classUnsubscribe: newLimiter(12, m, d.Now),
+		classDelete:      newLimiter(10, m, d.Now),
+		classMetrics:     newLimiter(60, m, d.Now),
+		classDefault:     newLimiter(c.RateLimitMax, m, d.Now),
 	}
 	s.routes()
 	return s
@@ -116,7 +122,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.unmatched(rec, r, h)
 		return
 	}
-	h.ServeHTTP(rec, r)
+	s.mux.ServeHTTP(rec, r) // through the mux, which sets the path values
 }
 
 func validRequestID(id string) bool {
@@ -243,7 +249,12 @@ func (s *server) clientIP(r *http.Request) string {
 // allow applies the rate limit of a class to the caller, answering 429 when
 // it is exceeded.
 func (s *server) allow(w http.ResponseWriter, r *http.Request, class string) bool {
-	ok, wait := s.limits[class].allow(class + "|" + s.clientIP(r))
+	return s.allowKey(w, class, s.clientIP(r))
+}
+
+// allowKey applies a class's limit to any key.
+func (s *server) allowKey(w http.ResponseWriter, class, key string) bool {
+	ok, wait := s.limits[class].allow(class + "|" + key)
 	if ok {
 		return true
 	}

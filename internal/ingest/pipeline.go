@@ -146,54 +146,12 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 			return Outcome{Dropped: marketing.ReasonHoneypot}, nil
 		}
 	}
-	ipHash, uaHash := p.Hash(req.IP), p.Hash(req.UserAgent)
-	originHost := HostOf(req.Origin)
 	events := make([]marketing.PendingEvent, len(inputs))
 	for i := range inputs {
-		in := &inputs[i]
-		property := p.PropertyOf(in.Traffic.PropertyID, req.Origin)
-		anon := in.AnonID
-		if anon == "" || (req.GPC && p.opt.HonorGPC) {
-			salt, err := p.salts.today(ctx, now)
-			if err != nil {
-				return Outcome{}, err
-			}
-			m := hmac.New(sha256.New, salt)
-			m.Write([]byte(req.IP + "\x00" + req.UserAgent + "\x00" + property))
-			anon = "cookieless:" + hex.EncodeToString(m.Sum(nil)[:16])
+		ev, err := p.build(ctx, now, req, agent, &inputs[i])
+		if err != nil {
+			return Outcome{}, err
 		}
-		occurred, trusted := now, false
-		if in.Timestamp != nil && !in.Timestamp.Before(now.Add(-24*time.Hour)) && !in.Timestamp.After(now.Add(5*time.Minute)) {
-			occurred, trusted = *in.Timestamp, true
-		}
-		siteHost := originHost
-		if u := HostOf(in.URL); u != "" {
-			siteHost = u
-		}
-		refHost := HostOf(in.Referrer)
-		device := agent.Device
-		if in.Traffic.DeviceType != "" {
-			device = in.Traffic.DeviceType
-		}
-		var props []byte
-		if len(in.Props) > 0 {
-			props, _ = json.Marshal(in.Props) // maps of strings, floats and bools always marshal
-		}
-		ev := marketing.PendingEvent{
-			ID: marketing.NewID(now), AnonID: anon, IPHash: ipHash, UAHash: uaHash,
-			EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
-			ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
-			TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
-			DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: in.Traffic.CountryCode,
-			// The tracker's form_submit is never a conversion: lead capture
-			// records its own. Custom events may flag themselves.
-			IsConversion: in.Traffic.IsConversion != nil && *in.Traffic.IsConversion && in.EventType != "form_submit" && in.EventType != "page_view",
-			Props:        props,
-			EngagedMs:    in.Traffic.EngagedTimeMs, ScrollPct: in.Traffic.ScrollDepthPercent,
-			FCPMs: in.Traffic.WebVitals.FCPMs, LCPMs: in.Traffic.WebVitals.LCPMs, INPMs: in.Traffic.WebVitals.INPMs,
-			TTFBMs: in.Traffic.WebVitals.TTFBMs, CLS: in.Traffic.WebVitals.CLSScore,
-		}
-		ev.DedupeKey, ev.DedupeSince = dedupe(anon, in, occurred, trusted, props, now)
 		events[i] = ev
 	}
 	res, err := p.writer.Write(events)
@@ -210,6 +168,91 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 
 // Stored is the number of new events acknowledged since start.
 func (p *Pipeline) Stored() int64 { return p.stored.Load() }
+
+// build derives a pending event from one input: visitor key, property,
+// traffic source, device, trusted time, measurements and dedupe key.
+func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
+	property := p.PropertyOf(in.Traffic.PropertyID, req.Origin)
+	anon := in.AnonID
+	if anon == "" || (req.GPC && p.opt.HonorGPC) {
+		salt, err := p.salts.today(ctx, now)
+		if err != nil {
+			return marketing.PendingEvent{}, err
+		}
+		m := hmac.New(sha256.New, salt)
+		m.Write([]byte(req.IP + "\x00" + req.UserAgent + "\x00" + property))
+		anon = "cookieless:" + hex.EncodeToString(m.Sum(nil)[:16])
+	}
+	occurred, trusted := now, false
+	if in.Timestamp != nil && !in.Timestamp.Before(now.Add(-24*time.Hour)) && !in.Timestamp.After(now.Add(5*time.Minute)) {
+		occurred, trusted = *in.Timestamp, true
+	}
+	siteHost := HostOf(req.Origin)
+	if u := HostOf(in.URL); u != "" {
+		siteHost = u
+	}
+	refHost := HostOf(in.Referrer)
+	device := agent.Device
+	if in.Traffic.DeviceType != "" {
+		device = in.Traffic.DeviceType
+	}
+	var props []byte
+	if len(in.Props) > 0 {
+		props, _ = json.Marshal(in.Props) // maps of strings, floats and bools always marshal
+	}
+	ev := marketing.PendingEvent{
+		ID: marketing.NewID(now), AnonID: anon, IPHash: p.Hash(req.IP), UAHash: p.Hash(req.UserAgent),
+		EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
+		ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
+		TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
+		DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: in.Traffic.CountryCode,
+		// The tracker's form_submit is never a conversion: lead capture
+		// records its own. Custom events may flag themselves.
+		IsConversion: in.Traffic.IsConversion != nil && *in.Traffic.IsConversion && in.EventType != "form_submit" && in.EventType != "page_view",
+		Props:        props,
+		EngagedMs:    in.Traffic.EngagedTimeMs, ScrollPct: in.Traffic.ScrollDepthPercent,
+		FCPMs: in.Traffic.WebVitals.FCPMs, LCPMs: in.Traffic.WebVitals.LCPMs, INPMs: in.Traffic.WebVitals.INPMs,
+		TTFBMs: in.Traffic.WebVitals.TTFBMs, CLS: in.Traffic.WebVitals.CLSScore,
+	}
+	ev.DedupeKey, ev.DedupeSince = dedupe(anon, in, occurred, trusted, props, now)
+	return ev, nil
+}
+
+// EventLeadCaptured is the server-side conversion a capture records.
+const EventLeadCaptured = "lead_captured"
+
+// EmailHash is the keyed pseudonym of a normalised address.
+func (p *Pipeline) EmailHash(email string) string { return p.Hash("email\x00" + email) }
+
+// Lead records one lead capture in one transaction (no batching: each
+// capture is its own unit of consent evidence).
+func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput, heuristicWindow time.Duration) (marketing.LeadResult, error) {
+	now := p.opt.Now().UTC()
+	path := in.Path
+	if path == "" {
+		path = "/"
+	}
+	props := map[string]any{"formName": in.FormName}
+	if in.SourceChannel != "" {
+		props["sourceChannel"] = in.SourceChannel
+	}
+	ev, err := p.build(ctx, now, req, p.agents.Parse(req.UserAgent), &marketing.EventInput{
+		AnonID: in.AnonID, EventType: EventLeadCaptured, Path: path, Referrer: in.Referrer, UTM: in.UTM, Props: props,
+	})
+	if err != nil {
+		return marketing.LeadResult{}, err
+	}
+	ev.IsConversion = true
+	c := &marketing.LeadCapture{
+		Input: in, EmailHash: p.EmailHash(in.Email), Event: ev, IPHash: ev.IPHash,
+		HeuristicWindow: heuristicWindow, Rules: p.opt.Rules, Now: now,
+	}
+	if in.Consent.Text != "" {
+		sum := sha256.Sum256([]byte(in.Consent.Text))
+		c.WordingHash = hex.EncodeToString(sum[:])
+	}
+	return p.opt.Store.CaptureLead(ctx, c)
+}
 
 // dedupe derives the duplicate key of an event and the window it applies
 // to. With an eventId, only that id (per visitor) counts, for 25 hours.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,88 +21,117 @@ import (
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
 	var results []marketing.EventResult
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		visitors, existing, err := upsertVisitors(ctx, tx, events)
-		if err != nil {
-			return err
-		}
-		keys := make([][]byte, len(events))
-		for i := range events {
-			keys[i] = events[i].DedupeKey
-		}
-		var b pgx.Batch
-		// One index probe per key, whatever the planner's statistics say (a
-		// young table has none, and = ANY then gets a sequential scan). The
-		// most recent match is the one that decides whether a window holds.
-		b.Queue(`SELECT e.dedupe_key, e.id, e.visitor_id, e.session_id, e.received_at
-			FROM unnest($1::bytea[]) AS k(key)
-			CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
-				WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
-				ORDER BY received_at DESC LIMIT 1) e`, keys)
-		b.Queue(`SELECT s.id, s.visitor_id, s.property_id, s.started_at, s.last_event_at, s.landing_path,
-				coalesce(s.referrer_host, ''), s.traffic_source, coalesce(s.utm_source, ''), coalesce(s.utm_medium, ''),
-				coalesce(s.utm_campaign, ''), coalesce(s.utm_term, ''), coalesce(s.utm_content, ''),
-				coalesce(s.exit_path, ''), s.page_views, s.event_count
-			FROM unnest($1::text[]) AS v(id)
-			CROSS JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s`, existing)
-		br := tx.SendBatch(ctx, &b)
-		var dups []marketing.Duplicate
-		rows, err := br.Query()
-		if err != nil {
-			br.Close()
-			return fmt.Errorf("postgres: find duplicates: %w", err)
-		}
-		for rows.Next() {
-			var d marketing.Duplicate
-			var key []byte
-			if err := rows.Scan(&key, &d.Result.EventID, &d.Result.VisitorID, &d.Result.SessionID, &d.ReceivedAt); err != nil {
-				br.Close()
-				return fmt.Errorf("postgres: find duplicates: %w", err)
-			}
-			d.Key = string(key)
-			dups = append(dups, d)
-		}
-		latest := map[string]*marketing.Session{}
-		rows, err = br.Query()
-		if err != nil {
-			br.Close()
-			return fmt.Errorf("postgres: latest sessions: %w", err)
-		}
-		for rows.Next() {
-			s := &marketing.Session{}
-			if err := rows.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &s.StartedAt, &s.LastEventAt, &s.LandingPath,
-				&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
-				&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events); err != nil {
-				br.Close()
-				return fmt.Errorf("postgres: latest sessions: %w", err)
-			}
-			latest[s.VisitorID] = s
-		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("postgres: read batch: %w", err)
-		}
-
-		plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
+		plan, err := writeEvents(ctx, tx, events, rules)
 		results = plan.Results
-		if len(plan.Events) == 0 {
-			return nil
-		}
-		var w pgx.Batch
-		if len(plan.Inserted) > 0 {
-			queueSessionInsert(&w, plan.Inserted)
-		}
-		if len(plan.Updated) > 0 {
-			queueSessionUpdate(&w, plan.Updated)
-		}
-		queueEventInsert(&w, plan.Events)
-		if err := tx.SendBatch(ctx, &w).Close(); err != nil {
-			return fmt.Errorf("postgres: write events: %w", err)
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	return results, nil
+}
+
+// writeEvents does WriteEvents' work inside tx and returns the plan, whose
+// sessions a lead capture reads for attribution.
+func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
+	visitors, existing, err := upsertVisitors(ctx, tx, events)
+	if err != nil {
+		return marketing.SessionPlan{}, err
+	}
+	keys := make([][]byte, len(events))
+	for i := range events {
+		keys[i] = events[i].DedupeKey
+	}
+	var b pgx.Batch
+	// One index probe per key, whatever the planner's statistics say (a
+	// young table has none, and = ANY then gets a sequential scan). The
+	// most recent match is the one that decides whether a window holds.
+	b.Queue(`SELECT e.dedupe_key, e.id, e.visitor_id, e.session_id, e.received_at
+		FROM unnest($1::bytea[]) AS k(key)
+		CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
+			WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
+			ORDER BY received_at DESC LIMIT 1) e`, keys)
+	b.Queue(`SELECT `+sessionColumns("s")+`
+		FROM unnest($1::text[]) AS v(id)
+		CROSS JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s`, existing)
+	br := tx.SendBatch(ctx, &b)
+	dups, err := readDuplicates(br)
+	if err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, err
+	}
+	latest := map[string]*marketing.Session{}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
+	}
+	sessions, err := pgx.CollectRows(rows, scanSession)
+	if err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
+	}
+	for i := range sessions {
+		latest[sessions[i].VisitorID] = &sessions[i]
+	}
+	if err := br.Close(); err != nil {
+		return marketing.SessionPlan{}, fmt.Errorf("postgres: read batch: %w", err)
+	}
+
+	plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
+	if len(plan.Events) == 0 {
+		return plan, nil
+	}
+	var w pgx.Batch
+	if len(plan.Inserted) > 0 {
+		queueSessionInsert(&w, plan.Inserted)
+	}
+	if len(plan.Updated) > 0 {
+		queueSessionUpdate(&w, plan.Updated)
+	}
+	queueEventInsert(&w, plan.Events)
+	if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+		return plan, fmt.Errorf("postgres: write events: %w", err)
+	}
+	return plan, nil
+}
+
+func readDuplicates(br pgx.BatchResults) ([]marketing.Duplicate, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: find duplicates: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Duplicate, error) {
+		var d marketing.Duplicate
+		var key []byte
+		err := r.Scan(&key, &d.Result.EventID, &d.Result.VisitorID, &d.Result.SessionID, &d.ReceivedAt)
+		d.Key = string(key)
+		return d, err
+	})
+}
+
+// sessionColumns lists a session's columns in scanSession's order.
+func sessionColumns(alias string) string {
+	cols := []string{"id", "visitor_id", "property_id", "started_at", "last_event_at", "landing_path",
+		"coalesce(%s.referrer_host, '')", "traffic_source", "coalesce(%s.utm_source, '')", "coalesce(%s.utm_medium, '')",
+		"coalesce(%s.utm_campaign, '')", "coalesce(%s.utm_term, '')", "coalesce(%s.utm_content, '')",
+		"coalesce(%s.exit_path, '')", "page_views", "event_count"}
+	for i, c := range cols {
+		if strings.Contains(c, "%s") {
+			cols[i] = strings.ReplaceAll(c, "%s", alias)
+		} else {
+			cols[i] = alias + "." + c
+		}
+	}
+	return strings.Join(cols, ", ")
+}
+
+func scanSession(r pgx.CollectableRow) (marketing.Session, error) {
+	var s marketing.Session
+	err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &s.StartedAt, &s.LastEventAt, &s.LandingPath,
+		&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
+		&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events)
+	return s, err
 }
 
 // unavailable marks failures that are not the statement's fault (the
@@ -299,19 +329,9 @@ func (db *DB) Rejections(ctx context.Context, from, to time.Time) ([]marketing.R
 
 // VisitorSessions lists a visitor's sessions, oldest first.
 func (db *DB) VisitorSessions(ctx context.Context, visitorID string) ([]marketing.Session, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, visitor_id, property_id, started_at, last_event_at, landing_path,
-			coalesce(referrer_host, ''), traffic_source, coalesce(utm_source, ''), coalesce(utm_medium, ''),
-			coalesce(utm_campaign, ''), coalesce(utm_term, ''), coalesce(utm_content, ''),
-			coalesce(exit_path, ''), page_views, event_count
-		FROM sessions WHERE visitor_id = $1 ORDER BY started_at, id`, visitorID)
+	rows, err := db.pool.Query(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE visitor_id = $1 ORDER BY started_at, id`, visitorID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: visitor sessions: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Session, error) {
-		var s marketing.Session
-		err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &s.StartedAt, &s.LastEventAt, &s.LandingPath,
-			&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
-			&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events)
-		return s, err
-	})
+	return pgx.CollectRows(rows, scanSession)
 }

@@ -17,32 +17,55 @@ import (
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
 	var results []marketing.EventResult
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		visitors, existing, err := upsertVisitors(ctx, tx, events)
-		if err != nil {
-			return false, err
-		}
-		dups, err := findDuplicates(ctx, tx, events)
-		if err != nil {
-			return false, err
-		}
-		latest, err := latestSessions(ctx, tx, existing)
-		if err != nil {
-			return false, err
-		}
-		plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
+		plan, err := writeEvents(ctx, tx, events, rules)
 		results = plan.Results
-		if err := insertSessions(ctx, tx, plan.Inserted); err != nil {
-			return false, err
-		}
-		if err := updateSessions(ctx, tx, plan.Updated); err != nil {
-			return false, err
-		}
-		return true, insertEvents(ctx, tx, plan.Events)
+		return err == nil, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 	}
 	return results, nil
+}
+
+// writeEvents does WriteEvents' work inside tx and returns the plan.
+func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
+	visitors, existing, err := upsertVisitors(ctx, tx, events)
+	if err != nil {
+		return marketing.SessionPlan{}, err
+	}
+	dups, err := findDuplicates(ctx, tx, events)
+	if err != nil {
+		return marketing.SessionPlan{}, err
+	}
+	latest, err := latestSessions(ctx, tx, existing)
+	if err != nil {
+		return marketing.SessionPlan{}, err
+	}
+	plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
+	if err := insertSessions(ctx, tx, plan.Inserted); err != nil {
+		return plan, err
+	}
+	if err := updateSessions(ctx, tx, plan.Updated); err != nil {
+		return plan, err
+	}
+	return plan, insertEvents(ctx, tx, plan.Events)
+}
+
+// sessionColumns lists a session's columns in scanSession's order.
+const sessionColumns = `id, visitor_id, property_id, started_at, last_event_at, landing_path,
+	coalesce(referrer_host, ''), traffic_source, coalesce(utm_source, ''), coalesce(utm_medium, ''),
+	coalesce(utm_campaign, ''), coalesce(utm_term, ''), coalesce(utm_content, ''),
+	coalesce(exit_path, ''), page_views, event_count`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSession(r scanner, s *marketing.Session) error {
+	var started, last int64
+	err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &started, &last, &s.LandingPath,
+		&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
+		&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events)
+	s.StartedAt, s.LastEventAt = fromMS(started), fromMS(last)
+	return err
 }
 
 func upsertVisitors(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent) (map[string]string, []string, error) {
@@ -128,28 +151,20 @@ func latestSessions(ctx context.Context, tx *sql.Tx, visitorIDs []string) (map[s
 	if len(visitorIDs) == 0 {
 		return latest, nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `SELECT id, visitor_id, property_id, started_at, last_event_at, landing_path,
-			coalesce(referrer_host, ''), traffic_source, coalesce(utm_source, ''), coalesce(utm_medium, ''),
-			coalesce(utm_campaign, ''), coalesce(utm_term, ''), coalesce(utm_content, ''),
-			coalesce(exit_path, ''), page_views, event_count
-		FROM sessions WHERE visitor_id = ? ORDER BY started_at DESC LIMIT 1`)
+	stmt, err := tx.PrepareContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE visitor_id = ? ORDER BY started_at DESC LIMIT 1`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: latest sessions: %w", err)
 	}
 	defer stmt.Close()
 	for _, vid := range visitorIDs {
 		s := &marketing.Session{}
-		var started, last int64
-		err := stmt.QueryRowContext(ctx, vid).Scan(&s.ID, &s.VisitorID, &s.PropertyID, &started, &last, &s.LandingPath,
-			&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
-			&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events)
+		err := scanSession(stmt.QueryRowContext(ctx, vid), s)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: latest sessions: %w", err)
 		}
-		s.StartedAt, s.LastEventAt = fromMS(started), fromMS(last)
 		latest[vid] = s
 	}
 	return latest, nil
@@ -273,25 +288,21 @@ func (db *DB) Rejections(ctx context.Context, from, to time.Time) ([]marketing.R
 
 // VisitorSessions lists a visitor's sessions, oldest first.
 func (db *DB) VisitorSessions(ctx context.Context, visitorID string) ([]marketing.Session, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, visitor_id, property_id, started_at, last_event_at, landing_path,
-			coalesce(referrer_host, ''), traffic_source, coalesce(utm_source, ''), coalesce(utm_medium, ''),
-			coalesce(utm_campaign, ''), coalesce(utm_term, ''), coalesce(utm_content, ''),
-			coalesce(exit_path, ''), page_views, event_count
-		FROM sessions WHERE visitor_id = ? ORDER BY started_at, id`, visitorID)
+	return db.sessions(ctx, `visitor_id = ?`, visitorID)
+}
+
+func (db *DB) sessions(ctx context.Context, where string, args ...any) ([]marketing.Session, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE `+where+` ORDER BY started_at, id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: visitor sessions: %w", err)
+		return nil, fmt.Errorf("sqlite: sessions: %w", err)
 	}
 	defer rows.Close()
 	var out []marketing.Session
 	for rows.Next() {
 		var s marketing.Session
-		var started, last int64
-		if err := rows.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &started, &last, &s.LandingPath,
-			&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
-			&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events); err != nil {
-			return nil, fmt.Errorf("sqlite: visitor sessions: %w", err)
+		if err := scanSession(rows, &s); err != nil {
+			return nil, fmt.Errorf("sqlite: sessions: %w", err)
 		}
-		s.StartedAt, s.LastEventAt = fromMS(started), fromMS(last)
 		out = append(out, s)
 	}
 	return out, rows.Err()

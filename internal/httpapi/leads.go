@@ -1,0 +1,501 @@
+package httpapi
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"html/template"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/ingest"
+)
+
+// handleLeadsCapture is POST /v1/leads/capture (SPEC §3.4).
+func (s *server) handleLeadsCapture() http.Handler {
+	type answer struct {
+		OK bool `json:"ok"`
+		marketing.LeadResult
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		property := s.Pipeline.PropertyOf("", origin)
+		body, kind, ok := readBody(w, r, limitLeads, true)
+		if !ok {
+			return
+		}
+		form := kind == bodyForm
+		in, err := marketing.DecodeLead(body, form)
+		// A filled honeypot gets exactly what a person gets, before any
+		// validation or rate limit, and nothing is written.
+		if strings.TrimSpace(in.Honeypot) != "" {
+			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonHoneypot)
+			if form {
+				s.redirectAfterPost(w, r, in.Redirect)
+				return
+			}
+			writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+			return
+		}
+		if err != nil {
+			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonInvalid)
+			s.writeError(w, r, err)
+			return
+		}
+		if !s.allow(w, r, classLeads) || !s.allowKey(w, classLeadEmail, s.Pipeline.EmailHash(in.Email)) {
+			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonRateLimited)
+			return
+		}
+		window := time.Duration(0)
+		if s.Config.EnableHeuristicLinking {
+			window = s.Config.HeuristicLinkWindow
+		}
+		res, err := s.Pipeline.Lead(r.Context(), ingest.Request{
+			IP: s.clientIP(r), UserAgent: r.UserAgent(), Origin: origin,
+			GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1",
+		}, in, window)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if form {
+			s.redirectAfterPost(w, r, in.Redirect)
+			return
+		}
+		writeJSON(w, http.StatusOK, answer{OK: true, LeadResult: res})
+	})
+}
+
+// redirectAfterPost answers a form post with 303: to redirect on the
+// submitting site when that site is an allowed origin and redirect is a
+// plain path, else to the built-in thanks page. Never an open redirect.
+func (s *server) redirectAfterPost(w http.ResponseWriter, r *http.Request, redirect string) {
+	site := r.Header.Get("Origin")
+	if site == "" || site == "null" {
+		if u, err := url.Parse(r.Referer()); err == nil && u.Host != "" {
+			site = u.Scheme + "://" + u.Host
+		}
+	}
+	target := "/v1/leads/thanks"
+	if safePath(redirect) && s.listedOrigin(site) {
+		target = strings.ToLower(site) + redirect
+	}
+	w.Header().Set("Location", target)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func (s *server) listedOrigin(origin string) bool {
+	o := strings.ToLower(origin)
+	for _, a := range s.Config.CORSAllowedOrigins {
+		if a == o {
+			return true
+		}
+	}
+	return false
+}
+
+// safePath accepts "/x…" but not "//host", "/\host" or anything with a
+// scheme, control characters or backslashes.
+func safePath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && len(p) <= 2048
+}
+
+var pages = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>{{.Title}}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}
+button{font:inherit;padding:.5rem 1rem;cursor:pointer}textarea{width:100%;font:inherit}</style></head>
+<body><h1>{{.Title}}</h1>{{if .Message}}<p>{{.Message}}</p>{{end}}
+{{if .Token}}<form method="post" action="/v1/leads/unsubscribe">
+<input type="hidden" name="token" value="{{.Token}}">
+<p><label for="reason">Anything you would like to tell us? (optional)</label><br>
+<textarea id="reason" name="reason" rows="3" maxlength="512"></textarea></p>
+<button type="submit">Unsubscribe</button></form>{{end}}
+</body></html>`))
+
+type page struct{ Title, Message, Token string }
+
+func writePage(w http.ResponseWriter, status int, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
+	_ = pages.Execute(w, p)
+}
+
+// handleLeadsThanks is the fallback page after a form post.
+func (s *server) handleLeadsThanks() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writePage(w, http.StatusOK, page{Title: "Thank you", Message: "You're signed up. You can close this page."})
+	})
+}
+
+// Unsubscribe tokens name a lead and never expire: base64url(id) "."
+// base64url(HMAC-SHA256(secret, id)[:16]).
+func (s *server) unsubscribeToken(leadID string) string {
+	m := hmac.New(sha256.New, s.UnsubscribeSecret)
+	m.Write([]byte("unsubscribe\x00" + leadID))
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(leadID)) + "." + enc.EncodeToString(m.Sum(nil)[:16])
+}
+
+func (s *server) verifyToken(token string) (string, bool) {
+	a, _, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 200 {
+		return "", false
+	}
+	id, err := base64.RawURLEncoding.DecodeString(a)
+	if err != nil {
+		return "", false
+	}
+	return string(id), hmac.Equal([]byte(s.unsubscribeToken(string(id))), []byte(token))
+}
+
+func (s *server) unsubscribeURL(r *http.Request, leadID string) string {
+	scheme := "http"
+	if r.TLS != nil || (s.Config.TrustedProxy != "none" && r.Header.Get("X-Forwarded-Proto") == "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/v1/leads/unsubscribe?token=" + url.QueryEscape(s.unsubscribeToken(leadID))
+}
+
+// handleUnsubscribePage shows a confirmation page whose button POSTs: a mail
+// scanner that prefetches the link changes nothing.
+func (s *server) handleUnsubscribePage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := r.URL.Query().Get("token")
+		if _, ok := s.verifyToken(token); !ok {
+			writePage(w, http.StatusBadRequest, page{Title: "This link is not valid", Message: "Please use the unsubscribe link from your most recent email."})
+			return
+		}
+		writePage(w, http.StatusOK, page{Title: "Unsubscribe", Message: "Press the button to stop receiving our emails.", Token: token})
+	})
+}
+
+// handleUnsubscribe is POST /v1/leads/unsubscribe: with a signed token
+// (public; also RFC 8058 one-click, token in the query), or with the admin
+// key and an email.
+func (s *server) handleUnsubscribe() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, kind, ok := readBody(w, r, limitDefault, true)
+		if !ok {
+			return
+		}
+		var f struct{ Token, Email, Reason, OneClick string }
+		if kind == bodyForm {
+			v, _ := url.ParseQuery(string(body))
+			f.Token, f.Email, f.Reason, f.OneClick = v.Get("token"), v.Get("email"), v.Get("reason"), v.Get("List-Unsubscribe")
+		} else if len(strings.TrimSpace(string(body))) > 0 {
+			var j struct {
+				Token  string `json:"token"`
+				Email  string `json:"email"`
+				Reason string `json:"reason"`
+			}
+			if err := json.Unmarshal(body, &j); err != nil {
+				s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "", Message: "body must be a JSON object"}}})
+				return
+			}
+			f.Token, f.Email, f.Reason = j.Token, j.Email, j.Reason
+		}
+		if f.Token == "" {
+			f.Token = r.URL.Query().Get("token")
+		}
+		html := kind == bodyForm && f.OneClick == ""
+		if len([]rune(f.Reason)) > 512 {
+			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "reason", Message: "must be at most 512 characters"}}})
+			return
+		}
+		ch := marketing.ConsentChange{Status: marketing.ConsentWithdrawn, Source: marketing.SourceUnsubscribe,
+			Reason: strings.TrimSpace(f.Reason), IPHash: s.Pipeline.Hash(s.clientIP(r)), Now: s.Now().UTC()}
+		switch {
+		case f.Token != "":
+			id, ok := s.verifyToken(f.Token)
+			if !ok {
+				if html {
+					writePage(w, http.StatusBadRequest, page{Title: "This link is not valid", Message: "Nothing was changed."})
+					return
+				}
+				s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "token", Message: "is not a valid unsubscribe token"}}})
+				return
+			}
+			ch.LeadID = id
+		case f.Email != "":
+			if !s.admin(w, r) {
+				return
+			}
+			email, ok := marketing.NormalizeEmail(f.Email)
+			if !ok {
+				s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "email", Message: "must be a valid email address"}}})
+				return
+			}
+			ch.Email, ch.Source = email, marketing.SourceAdmin
+		default:
+			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "token", Message: "a token (or, with the admin key, an email) is required"}}})
+			return
+		}
+		if err := s.Store.SetConsent(r.Context(), ch); err != nil {
+			if html && marketing.ErrorCode(err) == marketing.ENOTFOUND {
+				writePage(w, http.StatusNotFound, page{Title: "Already gone", Message: "We hold no address for this link any more."})
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if html {
+			writePage(w, http.StatusOK, page{Title: "You are unsubscribed", Message: "You will not receive our emails any more."})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "found": true})
+	})
+}
+
+// admin checks the x-admin-key header in constant time. It answers 503 when
+// no key is configured (production without ADMIN_API_KEY) and 401 otherwise.
+func (s *server) admin(w http.ResponseWriter, r *http.Request) bool {
+	if s.AdminKey == "" {
+		writeProblem(w, http.StatusServiceUnavailable, "admin_auth_not_configured", nil)
+		return false
+	}
+	got := sha256.Sum256([]byte(r.Header.Get("x-admin-key")))
+	want := sha256.Sum256([]byte(s.AdminKey))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
+		return false
+	}
+	return true
+}
+
+// adminOnly wraps a handler with the admin check.
+func (s *server) adminOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.admin(w, r) {
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+func (s *server) emailFromBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	body, kind, ok := readBody(w, r, limitDefault, true)
+	if !ok {
+		return "", false
+	}
+	var raw string
+	if kind == bodyForm {
+		v, _ := url.ParseQuery(string(body))
+		raw = v.Get("email")
+	} else {
+		var j struct {
+			Email string `json:"email"`
+		}
+		_ = json.Unmarshal(body, &j)
+		raw = j.Email
+	}
+	email, valid := marketing.NormalizeEmail(raw)
+	if !valid {
+		s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "email", Message: "must be a valid email address"}}})
+		return "", false
+	}
+	return email, true
+}
+
+// handleLeadsDelete is POST /v1/leads/delete (admin): erasure.
+func (s *server) handleLeadsDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		email, ok := s.emailFromBody(w, r)
+		if !ok {
+			return
+		}
+		if err := s.Store.DeleteLead(r.Context(), email, s.Pipeline.EmailHash(email), s.Now().UTC()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "deleted": true})
+	})
+}
+
+// handleAdminLeads is GET /v1/admin/leads: a page of JSON, or with
+// Accept: text/csv every matching lead streamed as CSV.
+func (s *server) handleAdminLeads() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		is := marketing.NewIssues()
+		f := marketing.LeadFilter{ConsentStatus: q.Get("consentStatus"), Source: q.Get("source"), Limit: 50}
+		switch f.ConsentStatus {
+		case "", marketing.ConsentPending, marketing.ConsentExpress, marketing.ConsentImplied, marketing.ConsentWithdrawn:
+		default:
+			is.Add("consentStatus", "must be pending, express, implied or withdrawn")
+		}
+		if v := q.Get("since"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				t, err = time.Parse(time.DateOnly, v)
+			}
+			if err != nil {
+				is.Add("since", "must be a date (YYYY-MM-DD) or an RFC 3339 time")
+			}
+			f.Since = t
+		}
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 500 {
+				is.Add("limit", "must be 1..500")
+			}
+			f.Limit = n
+		}
+		if c := q.Get("cursor"); c != "" {
+			b, err := base64.RawURLEncoding.DecodeString(c)
+			ms, id, ok := strings.Cut(string(b), "|")
+			n, err2 := strconv.ParseInt(ms, 10, 64)
+			if err != nil || !ok || err2 != nil {
+				is.Add("cursor", "is not a cursor this API gave out")
+			}
+			f.AfterTime, f.AfterID = time.UnixMilli(n).UTC(), id
+		}
+		if err := is.Err(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if wantsCSV(r) {
+			f.Limit = 0
+			s.streamLeadsCSV(w, r, f)
+			return
+		}
+		leads := []marketing.Lead{}
+		f.Limit++ // one more tells whether there is a next page
+		err := s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
+			leads = append(leads, *l)
+			return nil
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next := ""
+		if len(leads) == f.Limit {
+			leads = leads[:f.Limit-1]
+			last := leads[len(leads)-1]
+			next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.FirstCapturedAt.UnixMilli(), 10) + "|" + last.ID))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "leads": leads, "nextCursor": next})
+	})
+}
+
+func wantsCSV(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "text/csv" {
+			return true
+		}
+	}
+	return false
+}
+
+var csvHeader = []string{"id", "email", "name", "consent_status", "consent_at", "source_channel", "locale",
+	"first_captured_at", "last_captured_at",
+	"first_landing_path", "first_referrer_host", "first_traffic_source", "first_utm_source", "first_utm_medium", "first_utm_campaign", "first_utm_term", "first_utm_content",
+	"last_landing_path", "last_referrer_host", "last_traffic_source", "last_utm_source", "last_utm_medium", "last_utm_campaign", "last_utm_term", "last_utm_content"}
+
+// CSVCell neutralises a cell a spreadsheet would run as a formula (=, +,
+// -, @, and tab or carriage return, per OWASP) by prefixing a quote.
+func CSVCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// streamLeadsCSV writes RFC 4180 CSV row by row as the store streams leads,
+// so memory stays flat whatever the count.
+func (s *server) streamLeadsCSV(w http.ResponseWriter, r *http.Request, f marketing.LeadFilter) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="leads.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	_ = cw.Write(csvHeader)
+	row := make([]string, len(csvHeader))
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	n := 0
+	err := s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
+		ft, lt := l.FirstTouch, l.LastTouch
+		vals := []string{l.ID, l.Email, l.Name, l.ConsentStatus, ts(l.ConsentAt), l.SourceChannel, l.Locale,
+			ts(l.FirstCapturedAt), ts(l.LastCapturedAt),
+			ft.LandingPath, ft.ReferrerHost, ft.TrafficSource, ft.UTM.Source, ft.UTM.Medium, ft.UTM.Campaign, ft.UTM.Term, ft.UTM.Content,
+			lt.LandingPath, lt.ReferrerHost, lt.TrafficSource, lt.UTM.Source, lt.UTM.Medium, lt.UTM.Campaign, lt.UTM.Term, lt.UTM.Content}
+		for i, v := range vals {
+			row[i] = CSVCell(v)
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+		if n++; n%1000 == 0 {
+			cw.Flush()
+		}
+		return cw.Error()
+	})
+	cw.Flush()
+	if err != nil {
+		// Headers are gone; the truncated body and the log tell the story.
+		s.log.Error("csv export failed", "request_id", requestID(r), "err", err)
+	}
+}
+
+// handleAdminLead is GET /v1/admin/leads/{id}.
+func (s *server) handleAdminLead() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.Store.LeadDetail(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "lead": d, "unsubscribeUrl": s.unsubscribeURL(r, d.ID)})
+	})
+}
+
+// handlePrivacyExport is GET /v1/admin/privacy/export?email=: everything
+// held about one address (a PIPEDA access request).
+func (s *server) handlePrivacyExport() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		email, ok := marketing.NormalizeEmail(r.URL.Query().Get("email"))
+		if !ok {
+			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "email", Message: "must be a valid email address"}}})
+			return
+		}
+		var lead *marketing.LeadDetail
+		id, err := s.Store.LeadIDByEmail(r.Context(), email)
+		if err == nil {
+			lead, err = s.Store.LeadDetail(r.Context(), id)
+		}
+		if err != nil && marketing.ErrorCode(err) != marketing.ENOTFOUND {
+			s.writeError(w, r, err)
+			return
+		}
+		ledger, suppressed, err := s.Store.Subject(r.Context(), s.Pipeline.EmailHash(email))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if lead == nil && len(ledger) == 0 && !suppressed {
+			s.writeError(w, r, marketing.Errorf(marketing.ENOTFOUND, "nothing held"))
+			return
+		}
+		out := map[string]any{"ok": true, "email": email, "lead": lead, "suppressed": suppressed,
+			"consentLedger": ledger, "generatedAt": s.Now().UTC().Format(time.RFC3339)}
+		if lead != nil {
+			out["unsubscribeUrl"] = s.unsubscribeURL(r, lead.ID)
+		}
+		w.Header().Set("Content-Disposition", `attachment; filename="privacy-export.json"`)
+		writeJSON(w, http.StatusOK, out)
+	})
+}

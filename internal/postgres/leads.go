@@ -1,0 +1,401 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/altcontext/marketing"
+)
+
+// CaptureLead records one capture in one transaction.
+func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (marketing.LeadResult, error) {
+	var res marketing.LeadResult
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		in := &c.Input
+		// The address was erased: only a voluntary capture with express
+		// consent brings it back, and then the suppression is lifted.
+		var suppressed bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, c.EmailHash).Scan(&suppressed); err != nil {
+			return fmt.Errorf("postgres: read suppression: %w", err)
+		}
+		if suppressed && in.ConsentStatus != marketing.ConsentExpress {
+			res = marketing.LeadResult{LeadID: marketing.NewID(c.Now), VisitorID: marketing.NewID(c.Now), SessionID: marketing.NewID(c.Now)}
+			return nil
+		}
+		if suppressed {
+			if _, err := tx.Exec(ctx, `DELETE FROM suppressions WHERE email_hash = $1`, c.EmailHash); err != nil {
+				return fmt.Errorf("postgres: lift suppression: %w", err)
+			}
+		}
+		plan, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules)
+		if err != nil {
+			return err
+		}
+		ev := plan.Results[0]
+		res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
+		var touch marketing.Session
+		if err := tx.QueryRow(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE id = $1`, ev.SessionID).Scan(
+			&touch.ID, &touch.VisitorID, &touch.PropertyID, &touch.StartedAt, &touch.LastEventAt, &touch.LandingPath,
+			&touch.ReferrerHost, &touch.TrafficSource, &touch.UTM.Source, &touch.UTM.Medium, &touch.UTM.Campaign,
+			&touch.UTM.Term, &touch.UTM.Content, &touch.ExitPath, &touch.PageViews, &touch.Events); err != nil {
+			return fmt.Errorf("postgres: read session: %w", err)
+		}
+		t := touchArgs(touch)
+		var prev string
+		var inserted bool
+		err = tx.QueryRow(ctx, `INSERT INTO leads AS l (id, email_normalized, email_hash, name, consent_status, consent_at, source_channel, locale,
+				first_captured_at, last_captured_at,
+				ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
+				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
+			VALUES ($1, $2, $15, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
+			ON CONFLICT (email_normalized) DO UPDATE SET
+				name = coalesce(excluded.name, l.name),
+				source_channel = coalesce(excluded.source_channel, l.source_channel),
+				locale = coalesce(excluded.locale, l.locale),
+				last_captured_at = excluded.last_captured_at,
+				lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
+				lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
+				lt_utm_medium = excluded.lt_utm_medium, lt_utm_campaign = excluded.lt_utm_campaign,
+				lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
+				updated_at = now()
+			RETURNING id, consent_status, xmax = 0`,
+			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, t...), c.EmailHash)...,
+		).Scan(&res.LeadID, &prev, &inserted)
+		if err != nil {
+			return fmt.Errorf("postgres: upsert lead: %w", err)
+		}
+		if inserted {
+			prev = ""
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+			VALUES ($1, $2, 'form_submit', 1, $3)
+			ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
+			WHERE lead_identities.confidence < 1`, res.LeadID, res.VisitorID, c.Now); err != nil {
+			return fmt.Errorf("postgres: link visitor: %w", err)
+		}
+		if c.HeuristicWindow > 0 && c.Event.IPHash != "" {
+			tag, err := tx.Exec(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+				SELECT $1, v.id, 'same_ip_ua_window', 0.35, $5 FROM visitors v
+				WHERE v.last_ip_hash = $2 AND v.last_ua_hash = $3 AND v.last_seen_at >= $4 AND v.id <> $6
+				ORDER BY v.last_seen_at DESC LIMIT 20
+				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
+				res.LeadID, c.Event.IPHash, c.Event.UAHash, c.Now.Add(-c.HeuristicWindow), c.Now, res.VisitorID)
+			if err != nil {
+				return fmt.Errorf("postgres: heuristic links: %w", err)
+			}
+			res.HeuristicLinksCreated = int(tag.RowsAffected())
+		}
+		var payload *string
+		if in.Payload != nil {
+			s := string(in.Payload)
+			payload = &s
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
+			marketing.NewID(c.Now), res.LeadID, res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, c.Now); err != nil {
+			return fmt.Errorf("postgres: insert submission: %w", err)
+		}
+		requested := in.ConsentStatus
+		if prev == "" && requested == "" {
+			requested = marketing.ConsentPending
+		}
+		return recordConsent(ctx, tx, consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested,
+			next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
+			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
+			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
+		})
+	})
+	if err != nil {
+		return marketing.LeadResult{}, unavailable(err)
+	}
+	return res, nil
+}
+
+func touchArgs(s marketing.Session) []any {
+	return []any{nullable(s.LandingPath), nullable(s.ReferrerHost), nullable(s.TrafficSource), nullable(s.UTM.Source),
+		nullable(s.UTM.Medium), nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content)}
+}
+
+type consentRow struct {
+	leadID, prev, requested, next string
+	source, reason                string
+	wording                       marketing.Consent
+	wordingHash                   string
+	form, path, ipHash            string
+	now                           time.Time
+}
+
+// recordConsent appends a ledger row when RecordConsent says one is due and
+// keeps the lead's status in step. The caller holds the lead's row lock.
+func recordConsent(ctx context.Context, tx pgx.Tx, r consentRow) error {
+	var subject, last string
+	err := tx.QueryRow(ctx, `SELECT l.email_hash, coalesce((SELECT wording_hash FROM consent_events c
+			WHERE c.lead_id = l.id AND c.wording_hash IS NOT NULL ORDER BY occurred_at DESC, id DESC LIMIT 1), '')
+		FROM leads l WHERE l.id = $1`, r.leadID).Scan(&subject, &last)
+	if err != nil {
+		return fmt.Errorf("postgres: read consent: %w", err)
+	}
+	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
+		return nil
+	}
+	if r.wordingHash != "" {
+		if _, err := tx.Exec(ctx, `INSERT INTO consent_wordings (hash, text, purpose, version) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`,
+			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version)); err != nil {
+			return fmt.Errorf("postgres: store wording: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO consent_events (id, lead_id, subject_hash, status, previous_status, source, wording_hash, form_name, page_path, reason, ip_hash, occurred_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		marketing.NewID(r.now), r.leadID, subject, r.next, nullable(r.prev), r.source, nullable(r.wordingHash),
+		nullable(r.form), nullable(r.path), nullable(r.reason), nullable(r.ipHash), r.now); err != nil {
+		return fmt.Errorf("postgres: append consent: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE leads SET consent_status = $2, consent_at = $3, updated_at = now() WHERE id = $1`, r.leadID, r.next, r.now); err != nil {
+		return fmt.Errorf("postgres: update consent: %w", err)
+	}
+	return nil
+}
+
+// SetConsent records a status change found by lead id or email.
+func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var id, status string
+		err := tx.QueryRow(ctx, `SELECT id, consent_status FROM leads WHERE id = $1 OR email_normalized = $2 FOR UPDATE`,
+			ch.LeadID, ch.Email).Scan(&id, &status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: find lead: %w", err)
+		}
+		next := ch.Status
+		if status == marketing.ConsentWithdrawn && next == marketing.ConsentPending {
+			next = status
+		}
+		return recordConsent(ctx, tx, consentRow{leadID: id, prev: status, requested: ch.Status, next: next,
+			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now})
+	})
+	if marketing.ErrorCode(err) == marketing.ENOTFOUND {
+		return err
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// DeleteLead erases a lead.
+func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var id string
+		err := tx.QueryRow(ctx, `SELECT id FROM leads WHERE email_normalized = $1 FOR UPDATE`, email).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: find lead: %w", err)
+		}
+		steps := []struct {
+			q    string
+			args []any
+		}{
+			{`INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'erasure', $2) ON CONFLICT (email_hash) DO NOTHING`, []any{emailHash, now}},
+			{`UPDATE form_submissions SET payload = NULL, lead_id = NULL WHERE lead_id = $1`, []any{id}},
+			{`UPDATE consent_events SET lead_id = NULL, subject_hash = $2 WHERE lead_id = $1`, []any{id, emailHash}},
+			{`DELETE FROM lead_identities WHERE lead_id = $1`, []any{id}},
+			{`DELETE FROM leads WHERE id = $1`, []any{id}},
+		}
+		for _, st := range steps {
+			if _, err := tx.Exec(ctx, st.q, st.args...); err != nil {
+				return fmt.Errorf("postgres: erase lead: %w", err)
+			}
+		}
+		return nil
+	})
+	if marketing.ErrorCode(err) == marketing.ENOTFOUND {
+		return err
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+const leadColumns = `id, email_normalized, coalesce(name, ''), consent_status, consent_at, coalesce(source_channel, ''), coalesce(locale, ''),
+	first_captured_at, last_captured_at,
+	coalesce(ft_landing_path, ''), coalesce(ft_referrer_host, ''), coalesce(ft_traffic_source, ''), coalesce(ft_utm_source, ''),
+	coalesce(ft_utm_medium, ''), coalesce(ft_utm_campaign, ''), coalesce(ft_utm_term, ''), coalesce(ft_utm_content, ''),
+	coalesce(lt_landing_path, ''), coalesce(lt_referrer_host, ''), coalesce(lt_traffic_source, ''), coalesce(lt_utm_source, ''),
+	coalesce(lt_utm_medium, ''), coalesce(lt_utm_campaign, ''), coalesce(lt_utm_term, ''), coalesce(lt_utm_content, '')`
+
+func scanLead(row pgx.Row, l *marketing.Lead) error {
+	f, t := &l.FirstTouch, &l.LastTouch
+	return row.Scan(&l.ID, &l.Email, &l.Name, &l.ConsentStatus, &l.ConsentAt, &l.SourceChannel, &l.Locale,
+		&l.FirstCapturedAt, &l.LastCapturedAt,
+		&f.LandingPath, &f.ReferrerHost, &f.TrafficSource, &f.UTM.Source, &f.UTM.Medium, &f.UTM.Campaign, &f.UTM.Term, &f.UTM.Content,
+		&t.LandingPath, &t.ReferrerHost, &t.TrafficSource, &t.UTM.Source, &t.UTM.Medium, &t.UTM.Campaign, &t.UTM.Term, &t.UTM.Content)
+}
+
+// Leads streams leads matching f, newest first.
+func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*marketing.Lead) error) error {
+	q := `SELECT ` + leadColumns + ` FROM leads WHERE ($1 = '' OR consent_status = $1) AND ($2 = '' OR source_channel = $2)
+		AND ($3::timestamptz IS NULL OR first_captured_at >= $3)
+		AND ($4::timestamptz IS NULL OR (first_captured_at, id) < ($4, $5))
+		ORDER BY first_captured_at DESC, id DESC`
+	args := []any{f.ConsentStatus, f.Source, nullTime(f.Since), nullTime(f.AfterTime), f.AfterID}
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("postgres: list leads: %w", err)
+	}
+	defer rows.Close()
+	var l marketing.Lead
+	for rows.Next() {
+		if err := scanLead(rows, &l); err != nil {
+			return fmt.Errorf("postgres: list leads: %w", err)
+		}
+		if err := fn(&l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// LeadIDByEmail finds a lead by normalised email.
+func (db *DB) LeadIDByEmail(ctx context.Context, email string) (string, error) {
+	var id string
+	err := db.pool.QueryRow(ctx, `SELECT id FROM leads WHERE email_normalized = $1`, email).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+	}
+	if err != nil {
+		return "", fmt.Errorf("postgres: find lead: %w", err)
+	}
+	return id, nil
+}
+
+// LeadDetail returns one lead with everything linked to it.
+func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail, error) {
+	d := &marketing.LeadDetail{}
+	err := scanLead(db.pool.QueryRow(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = $1`, id), &d.Lead)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read lead: %w", err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT visitor_id, link_source, confidence, linked_at FROM lead_identities WHERE lead_id = $1 ORDER BY confidence DESC, linked_at`, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read identities: %w", err)
+	}
+	if d.Identities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Identity, error) {
+		var i marketing.Identity
+		return i, r.Scan(&i.VisitorID, &i.LinkSource, &i.Confidence, &i.LinkedAt)
+	}); err != nil {
+		return nil, fmt.Errorf("postgres: read identities: %w", err)
+	}
+	if d.Consent, err = db.consent(ctx, `c.lead_id = $1`, id); err != nil {
+		return nil, err
+	}
+	rows, err = db.pool.Query(ctx, `SELECT id, form_name, coalesce(path, ''), payload, coalesce(visitor_id, ''), coalesce(session_id, ''), submitted_at
+		FROM form_submissions WHERE lead_id = $1 ORDER BY submitted_at`, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read submissions: %w", err)
+	}
+	if d.Submissions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Submission, error) {
+		var s marketing.Submission
+		return s, r.Scan(&s.ID, &s.FormName, &s.Path, &s.Payload, &s.VisitorID, &s.SessionID, &s.SubmittedAt)
+	}); err != nil {
+		return nil, fmt.Errorf("postgres: read submissions: %w", err)
+	}
+	rows, err = db.pool.Query(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s
+		WHERE s.visitor_id IN (SELECT visitor_id FROM lead_identities WHERE lead_id = $1) AND s.started_at <= $2
+		ORDER BY s.started_at`, id, d.FirstCapturedAt)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read visits: %w", err)
+	}
+	if d.Visits, err = pgx.CollectRows(rows, scanSession); err != nil {
+		return nil, fmt.Errorf("postgres: read visits: %w", err)
+	}
+	return d, nil
+}
+
+func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.ConsentEvent, error) {
+	rows, err := db.pool.Query(ctx, `SELECT c.status, coalesce(c.previous_status, ''), c.source, coalesce(c.form_name, ''), coalesce(c.page_path, ''),
+			coalesce(c.reason, ''), coalesce(c.wording_hash, ''), coalesce(w.text, ''), coalesce(w.purpose, ''), coalesce(w.version, ''),
+			coalesce(c.ip_hash, ''), c.occurred_at
+		FROM consent_events c LEFT JOIN consent_wordings w ON w.hash = c.wording_hash
+		WHERE `+where+` ORDER BY c.occurred_at, c.id`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read consent: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.ConsentEvent, error) {
+		var e marketing.ConsentEvent
+		var w marketing.Consent
+		err := r.Scan(&e.Status, &e.PreviousStatus, &e.Source, &e.FormName, &e.PagePath, &e.Reason, &e.WordingHash,
+			&w.Text, &w.Purpose, &w.Version, &e.IPHash, &e.At)
+		if e.WordingHash != "" {
+			e.Wording = &w
+		}
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read consent: %w", err)
+	}
+	return out, nil
+}
+
+// Subject returns the pseudonymised ledger of an email hash and whether the
+// address is suppressed.
+func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.ConsentEvent, bool, error) {
+	events, err := db.consent(ctx, `c.subject_hash = $1`, emailHash)
+	if err != nil {
+		return nil, false, err
+	}
+	var suppressed bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, emailHash).Scan(&suppressed); err != nil {
+		return nil, false, fmt.Errorf("postgres: read suppression: %w", err)
+	}
+	return events, suppressed, nil
+}
+
+// ExpireImpliedConsent moves implied consent older than cutoff to pending.
+func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM leads WHERE consent_status = 'implied' AND consent_at < $1 FOR UPDATE SKIP LOCKED`, cutoff)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := recordConsent(ctx, tx, consentRow{leadID: id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
+				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now}); err != nil {
+				return err
+			}
+		}
+		n = int64(len(ids))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: expire implied consent: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,403 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/altcontext/marketing"
+)
+
+// CaptureLead records one capture in one transaction.
+func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (marketing.LeadResult, error) {
+	var res marketing.LeadResult
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		in := &c.Input
+		var suppressed int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`, c.EmailHash).Scan(&suppressed); err != nil {
+			return false, fmt.Errorf("sqlite: read suppression: %w", err)
+		}
+		if suppressed > 0 && in.ConsentStatus != marketing.ConsentExpress {
+			res = marketing.LeadResult{LeadID: marketing.NewID(c.Now), VisitorID: marketing.NewID(c.Now), SessionID: marketing.NewID(c.Now)}
+			return false, nil
+		}
+		if suppressed > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE email_hash = ?`, c.EmailHash); err != nil {
+				return false, fmt.Errorf("sqlite: lift suppression: %w", err)
+			}
+		}
+		plan, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules)
+		if err != nil {
+			return false, err
+		}
+		ev := plan.Results[0]
+		res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
+		var touch marketing.Session
+		if err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, ev.SessionID), &touch); err != nil {
+			return false, fmt.Errorf("sqlite: read session: %w", err)
+		}
+		t := touchArgs(touch)
+		proposed := marketing.NewID(c.Now)
+		var prev string
+		err = tx.QueryRowContext(ctx, `INSERT INTO leads AS l (id, email_normalized, email_hash, name, consent_status, consent_at, source_channel, locale,
+				first_captured_at, last_captured_at,
+				ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
+				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
+			VALUES (?1, ?2, ?15, ?3, 'pending', ?4, ?5, ?6, ?4, ?4, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+			ON CONFLICT (email_normalized) DO UPDATE SET
+				name = coalesce(excluded.name, l.name),
+				source_channel = coalesce(excluded.source_channel, l.source_channel),
+				locale = coalesce(excluded.locale, l.locale),
+				last_captured_at = excluded.last_captured_at,
+				lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
+				lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
+				lt_utm_medium = excluded.lt_utm_medium, lt_utm_campaign = excluded.lt_utm_campaign,
+				lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
+				updated_at = ?16
+			RETURNING id, consent_status`,
+			append(append([]any{proposed, in.Email, nullable(in.Name), ms(c.Now), nullable(in.SourceChannel), nullable(in.Locale)}, t...), c.EmailHash, ms(c.Now))...,
+		).Scan(&res.LeadID, &prev)
+		if err != nil {
+			return false, fmt.Errorf("sqlite: upsert lead: %w", err)
+		}
+		if res.LeadID == proposed {
+			prev = ""
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+			VALUES (?, ?, 'form_submit', 1, ?)
+			ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
+			WHERE lead_identities.confidence < 1`, res.LeadID, res.VisitorID, ms(c.Now)); err != nil {
+			return false, fmt.Errorf("sqlite: link visitor: %w", err)
+		}
+		if c.HeuristicWindow > 0 && c.Event.IPHash != "" {
+			r, err := tx.ExecContext(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+				SELECT ?1, v.id, 'same_ip_ua_window', 0.35, ?5 FROM visitors v
+				WHERE v.last_ip_hash = ?2 AND v.last_ua_hash = ?3 AND v.last_seen_at >= ?4 AND v.id <> ?6
+				ORDER BY v.last_seen_at DESC LIMIT 20
+				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
+				res.LeadID, c.Event.IPHash, c.Event.UAHash, ms(c.Now.Add(-c.HeuristicWindow)), ms(c.Now), res.VisitorID)
+			if err != nil {
+				return false, fmt.Errorf("sqlite: heuristic links: %w", err)
+			}
+			n, _ := r.RowsAffected()
+			res.HeuristicLinksCreated = int(n)
+		}
+		var payload any
+		if in.Payload != nil {
+			payload = string(in.Payload)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			marketing.NewID(c.Now), res.LeadID, res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, ms(c.Now)); err != nil {
+			return false, fmt.Errorf("sqlite: insert submission: %w", err)
+		}
+		requested := in.ConsentStatus
+		if prev == "" && requested == "" {
+			requested = marketing.ConsentPending
+		}
+		return true, recordConsent(ctx, tx, consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested,
+			next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
+			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
+			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
+		})
+	})
+	if err != nil {
+		return marketing.LeadResult{}, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
+	}
+	return res, nil
+}
+
+func touchArgs(s marketing.Session) []any {
+	return []any{nullable(s.LandingPath), nullable(s.ReferrerHost), nullable(s.TrafficSource), nullable(s.UTM.Source),
+		nullable(s.UTM.Medium), nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content)}
+}
+
+type consentRow struct {
+	leadID, prev, requested, next string
+	source, reason                string
+	wording                       marketing.Consent
+	wordingHash                   string
+	form, path, ipHash            string
+	now                           time.Time
+}
+
+// recordConsent appends a ledger row when RecordConsent says one is due and
+// keeps the lead's status in step.
+func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
+	var subject, last string
+	err := tx.QueryRowContext(ctx, `SELECT l.email_hash, coalesce((SELECT wording_hash FROM consent_events c
+			WHERE c.lead_id = l.id AND c.wording_hash IS NOT NULL ORDER BY occurred_at DESC, id DESC LIMIT 1), '')
+		FROM leads l WHERE l.id = ?`, r.leadID).Scan(&subject, &last)
+	if err != nil {
+		return fmt.Errorf("sqlite: read consent: %w", err)
+	}
+	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
+		return nil
+	}
+	if r.wordingHash != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consent_wordings (hash, text, purpose, version, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version), ms(r.now)); err != nil {
+			return fmt.Errorf("sqlite: store wording: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO consent_events (id, lead_id, subject_hash, status, previous_status, source, wording_hash, form_name, page_path, reason, ip_hash, occurred_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		marketing.NewID(r.now), r.leadID, subject, r.next, nullable(r.prev), r.source, nullable(r.wordingHash),
+		nullable(r.form), nullable(r.path), nullable(r.reason), nullable(r.ipHash), ms(r.now)); err != nil {
+		return fmt.Errorf("sqlite: append consent: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE leads SET consent_status = ?, consent_at = ?, updated_at = ? WHERE id = ?`, r.next, ms(r.now), ms(r.now), r.leadID); err != nil {
+		return fmt.Errorf("sqlite: update consent: %w", err)
+	}
+	return nil
+}
+
+// SetConsent records a status change found by lead id or email.
+func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error {
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		var id, status string
+		err := tx.QueryRowContext(ctx, `SELECT id, consent_status FROM leads WHERE id = ? OR email_normalized = ?`, ch.LeadID, ch.Email).Scan(&id, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+		}
+		if err != nil {
+			return false, fmt.Errorf("sqlite: find lead: %w", err)
+		}
+		next := ch.Status
+		if status == marketing.ConsentWithdrawn && next == marketing.ConsentPending {
+			next = status
+		}
+		return true, recordConsent(ctx, tx, consentRow{leadID: id, prev: status, requested: ch.Status, next: next,
+			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now})
+	})
+	return err
+}
+
+// DeleteLead erases a lead.
+func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM leads WHERE email_normalized = ?`, email).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+		}
+		if err != nil {
+			return false, fmt.Errorf("sqlite: find lead: %w", err)
+		}
+		steps := []struct {
+			q    string
+			args []any
+		}{
+			{`INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, 'erasure', ?) ON CONFLICT (email_hash) DO NOTHING`, []any{emailHash, ms(now)}},
+			{`UPDATE form_submissions SET payload = NULL, lead_id = NULL WHERE lead_id = ?`, []any{id}},
+			{`UPDATE consent_events SET lead_id = NULL, subject_hash = ? WHERE lead_id = ?`, []any{emailHash, id}},
+			{`DELETE FROM lead_identities WHERE lead_id = ?`, []any{id}},
+			{`DELETE FROM leads WHERE id = ?`, []any{id}},
+		}
+		for _, st := range steps {
+			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+				return false, fmt.Errorf("sqlite: erase lead: %w", err)
+			}
+		}
+		return true, nil
+	})
+	return err
+}
+
+const leadColumns = `id, email_normalized, coalesce(name, ''), consent_status, consent_at, coalesce(source_channel, ''), coalesce(locale, ''),
+	first_captured_at, last_captured_at,
+	coalesce(ft_landing_path, ''), coalesce(ft_referrer_host, ''), coalesce(ft_traffic_source, ''), coalesce(ft_utm_source, ''),
+	coalesce(ft_utm_medium, ''), coalesce(ft_utm_campaign, ''), coalesce(ft_utm_term, ''), coalesce(ft_utm_content, ''),
+	coalesce(lt_landing_path, ''), coalesce(lt_referrer_host, ''), coalesce(lt_traffic_source, ''), coalesce(lt_utm_source, ''),
+	coalesce(lt_utm_medium, ''), coalesce(lt_utm_campaign, ''), coalesce(lt_utm_term, ''), coalesce(lt_utm_content, '')`
+
+func scanLead(row scanner, l *marketing.Lead) error {
+	f, t := &l.FirstTouch, &l.LastTouch
+	var consentAt, first, last int64
+	err := row.Scan(&l.ID, &l.Email, &l.Name, &l.ConsentStatus, &consentAt, &l.SourceChannel, &l.Locale, &first, &last,
+		&f.LandingPath, &f.ReferrerHost, &f.TrafficSource, &f.UTM.Source, &f.UTM.Medium, &f.UTM.Campaign, &f.UTM.Term, &f.UTM.Content,
+		&t.LandingPath, &t.ReferrerHost, &t.TrafficSource, &t.UTM.Source, &t.UTM.Medium, &t.UTM.Campaign, &t.UTM.Term, &t.UTM.Content)
+	l.ConsentAt, l.FirstCapturedAt, l.LastCapturedAt = fromMS(consentAt), fromMS(first), fromMS(last)
+	return err
+}
+
+// Leads streams leads matching f, newest first.
+func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*marketing.Lead) error) error {
+	q := `SELECT ` + leadColumns + ` FROM leads WHERE (?1 = '' OR consent_status = ?1) AND (?2 = '' OR source_channel = ?2)
+		AND (?3 IS NULL OR first_captured_at >= ?3)
+		AND (?4 IS NULL OR (first_captured_at, id) < (?4, ?5))
+		ORDER BY first_captured_at DESC, id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, f.ConsentStatus, f.Source, nullMS(f.Since), nullMS(f.AfterTime), f.AfterID)
+	if err != nil {
+		return fmt.Errorf("sqlite: list leads: %w", err)
+	}
+	defer rows.Close()
+	var l marketing.Lead
+	for rows.Next() {
+		if err := scanLead(rows, &l); err != nil {
+			return fmt.Errorf("sqlite: list leads: %w", err)
+		}
+		if err := fn(&l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ms(t)
+}
+
+// LeadIDByEmail finds a lead by normalised email.
+func (db *DB) LeadIDByEmail(ctx context.Context, email string) (string, error) {
+	var id string
+	err := db.read.QueryRowContext(ctx, `SELECT id FROM leads WHERE email_normalized = ?`, email).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: find lead: %w", err)
+	}
+	return id, nil
+}
+
+// LeadDetail returns one lead with everything linked to it.
+func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail, error) {
+	d := &marketing.LeadDetail{}
+	err := scanLead(db.read.QueryRowContext(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ?`, id), &d.Lead)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read lead: %w", err)
+	}
+	d.Identities = []marketing.Identity{}
+	if err := db.each(ctx, func(r scanner) error {
+		var i marketing.Identity
+		var at int64
+		err := r.Scan(&i.VisitorID, &i.LinkSource, &i.Confidence, &at)
+		i.LinkedAt = fromMS(at)
+		d.Identities = append(d.Identities, i)
+		return err
+	}, `SELECT visitor_id, link_source, confidence, linked_at FROM lead_identities WHERE lead_id = ? ORDER BY confidence DESC, linked_at`, id); err != nil {
+		return nil, fmt.Errorf("sqlite: read identities: %w", err)
+	}
+	if d.Consent, err = db.consent(ctx, `c.lead_id = ?`, id); err != nil {
+		return nil, err
+	}
+	d.Submissions = []marketing.Submission{}
+	if err := db.each(ctx, func(r scanner) error {
+		var s marketing.Submission
+		var at int64
+		var payload sql.NullString
+		err := r.Scan(&s.ID, &s.FormName, &s.Path, &payload, &s.VisitorID, &s.SessionID, &at)
+		s.SubmittedAt = fromMS(at)
+		if payload.Valid {
+			s.Payload = []byte(payload.String)
+		}
+		d.Submissions = append(d.Submissions, s)
+		return err
+	}, `SELECT id, form_name, coalesce(path, ''), payload, coalesce(visitor_id, ''), coalesce(session_id, ''), submitted_at
+		FROM form_submissions WHERE lead_id = ? ORDER BY submitted_at`, id); err != nil {
+		return nil, fmt.Errorf("sqlite: read submissions: %w", err)
+	}
+	if d.Visits, err = db.sessions(ctx, `visitor_id IN (SELECT visitor_id FROM lead_identities WHERE lead_id = ?) AND started_at <= ?`, id, ms(d.FirstCapturedAt)); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (db *DB) each(ctx context.Context, fn func(scanner) error, q string, args ...any) error {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.ConsentEvent, error) {
+	out := []marketing.ConsentEvent{}
+	err := db.each(ctx, func(r scanner) error {
+		var e marketing.ConsentEvent
+		var w marketing.Consent
+		var at int64
+		err := r.Scan(&e.Status, &e.PreviousStatus, &e.Source, &e.FormName, &e.PagePath, &e.Reason, &e.WordingHash,
+			&w.Text, &w.Purpose, &w.Version, &e.IPHash, &at)
+		e.At = fromMS(at)
+		if e.WordingHash != "" {
+			e.Wording = &w
+		}
+		out = append(out, e)
+		return err
+	}, `SELECT c.status, coalesce(c.previous_status, ''), c.source, coalesce(c.form_name, ''), coalesce(c.page_path, ''),
+			coalesce(c.reason, ''), coalesce(c.wording_hash, ''), coalesce(w.text, ''), coalesce(w.purpose, ''), coalesce(w.version, ''),
+			coalesce(c.ip_hash, ''), c.occurred_at
+		FROM consent_events c LEFT JOIN consent_wordings w ON w.hash = c.wording_hash
+		WHERE `+where+` ORDER BY c.occurred_at, c.id`, arg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read consent: %w", err)
+	}
+	return out, nil
+}
+
+// Subject returns the pseudonymised ledger of an email hash and whether the
+// address is suppressed.
+func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.ConsentEvent, bool, error) {
+	events, err := db.consent(ctx, `c.subject_hash = ?`, emailHash)
+	if err != nil {
+		return nil, false, err
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`, emailHash).Scan(&n); err != nil {
+		return nil, false, fmt.Errorf("sqlite: read suppression: %w", err)
+	}
+	return events, n > 0, nil
+}
+
+// ExpireImpliedConsent moves implied consent older than cutoff to pending.
+func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error) {
+	var n int64
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM leads WHERE consent_status = 'implied' AND consent_at < ?`, ms(cutoff))
+		if err != nil {
+			return false, err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return false, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			if err := recordConsent(ctx, tx, consentRow{leadID: id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
+				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now}); err != nil {
+				return false, err
+			}
+		}
+		n = int64(len(ids))
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: expire implied consent: %w", err)
+	}
+	return n, nil
+}
