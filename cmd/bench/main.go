@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,6 +98,9 @@ func run(binary string, d time.Duration, stores []string) error {
 	}
 	for _, r := range results {
 		match := "n/a"
+		if r.Target == "leads" {
+			r.Acked, r.Rows = r.Accepted, 0
+		}
 		if r.Target == "events" {
 			match = strconv.FormatBool(r.Acked == r.Rows)
 		}
@@ -220,7 +224,79 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		fmt.Printf("  %.0f req/s, p50 %s, p99 %s, 202s seen by wrk %d, acknowledged by the server %d, rows %d, peak RSS %.1f MB\n", r.RPS, r.P50, r.P99, r.Accepted, r.Acked, r.Rows, r.PeakRSSMB)
 		results = append(results, r)
 	}
+	if leads, err := benchLeads(binary, env, work, store); err != nil {
+		return nil, err
+	} else {
+		results = append(results, leads)
+	}
 	return results, nil
+}
+
+// benchLeads paces lead captures at 50/s for 20 s (each a distinct address
+// and visitor, with express consent) and reports their latency.
+func benchLeads(binary string, env []string, work, store string) (result, error) {
+	port := freePort()
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	srv := exec.Command(binary, "serve")
+	srv.Env = append(env, "PORT="+strconv.Itoa(port), "RATE_LIMIT_LEADS_PER_MINUTE=0")
+	logf, _ := os.Create(filepath.Join(work, store+"-leads.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+		logf.Close()
+	}()
+	if err := waitHealthy(url); err != nil {
+		return result{}, err
+	}
+	const rate, seconds = 50, 20
+	fmt.Printf("%s: %d lead captures/s for %d s\n", store, rate, seconds)
+	type sample struct {
+		d    time.Duration
+		code int
+	}
+	out := make(chan sample, rate*seconds)
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := 0; i < rate*seconds; i++ {
+		<-tick.C
+		go func() {
+			body := fmt.Sprintf(`{"email":"bench%d@example.com","anonId":"visitor-%06d","formName":"newsletter","path":"/signup","consentStatus":"express","consent":{"text":"Yes, email me."},"payload":{"company":"Example"}}`, i, i)
+			req, _ := http.NewRequest("POST", url+"/v1/leads/capture", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+			start := time.Now()
+			res, err := client.Do(req)
+			s := sample{d: time.Since(start)}
+			if err == nil {
+				s.code = res.StatusCode
+				res.Body.Close()
+			}
+			out <- s
+		}()
+	}
+	var ds []time.Duration
+	r := result{Store: store, Target: "leads", Conns: rate}
+	for range rate * seconds {
+		s := <-out
+		ds = append(ds, s.d)
+		if s.code == 200 {
+			r.Accepted++
+		} else {
+			r.Other++
+		}
+	}
+	slices.Sort(ds)
+	r.RPS = float64(len(ds)) / seconds
+	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
+	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
+	r.PeakRSSMB = peakRSS(srv.Process.Pid)
+	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
+	return r, nil
 }
 
 var (

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 const wording = "Yes, send me product news by email. I can unsubscribe at any time."
@@ -435,4 +434,3 @@ func TestCSVExportStreams(t *testing.T) {
 		}
 	})
 }
-

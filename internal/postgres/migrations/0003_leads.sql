@@ -44,8 +44,9 @@ CREATE TABLE lead_identities (
 CREATE INDEX lead_identities_visitor_idx ON lead_identities (visitor_id);
 
 -- Heuristic linking looks for other visitors seen from the same IP and user
--- agent hashes within minutes.
-CREATE INDEX visitors_ip_ua_idx ON visitors (last_ip_hash, last_ua_hash);
+-- agent hashes within minutes, most recent first (an office behind one NAT
+-- shares an IP: the index must answer "the latest 20" without a sort).
+CREATE INDEX visitors_ip_ua_idx ON visitors (last_ip_hash, last_ua_hash, last_seen_at);
 
 CREATE TABLE form_submissions (
     id                text PRIMARY KEY,
