@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EventsSessions", func(t *testing.T) { testEventsSessions(t, migrated(t)) })
 	t.Run("EventsDedupe", func(t *testing.T) { testEventsDedupe(t, migrated(t)) })
 	t.Run("EventsConcurrentVisitor", func(t *testing.T) { testEventsConcurrent(t, migrated(t)) })
+	t.Run("Leads", func(t *testing.T) { testLeads(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {
@@ -314,5 +316,88 @@ func testEventsConcurrent(t *testing.T, s marketing.Store) {
 	}
 	if len(seen) != 1 {
 		t.Fatalf("concurrent writes for one visitor made %d sessions, want 1", len(seen))
+	}
+}
+
+// Lead builds a capture for tests.
+func Lead(email, anon, status, wording string, at time.Time) *marketing.LeadCapture {
+	ev := Event(anon, "lead_captured", "/signup", at)
+	ev.IsConversion = true
+	c := &marketing.LeadCapture{
+		Input:     marketing.LeadInput{Email: email, FormName: "signup", Path: "/signup", ConsentStatus: status, Consent: marketing.Consent{Text: wording}},
+		EmailHash: "hash:" + email, Event: ev, IPHash: "iphash", Rules: rules, Now: at,
+	}
+	if wording != "" {
+		c.WordingHash = fmt.Sprintf("%x", sha256.Sum256([]byte(wording)))
+	}
+	return c
+}
+
+func testLeads(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	r1, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "express", "I agree", now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.LeadDetail(ctx, r1.LeadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Email != "a@example.com" || d.ConsentStatus != "express" || len(d.Identities) != 1 || len(d.Submissions) != 1 ||
+		len(d.Consent) != 1 || d.Consent[0].Wording == nil || d.Consent[0].Wording.Text != "I agree" || len(d.Visits) != 1 {
+		t.Fatalf("detail %+v", d)
+	}
+	if d.FirstTouch.LandingPath != "/signup" || d.FirstTouch.TrafficSource != "direct" {
+		t.Errorf("first touch %+v", d.FirstTouch)
+	}
+	// Same status and wording: no row. New wording: a row.
+	if _, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "express", "I agree", now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "express", "I agree, v2", now.Add(2*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = s.LeadDetail(ctx, r1.LeadID)
+	if len(d.Consent) != 2 || len(d.Submissions) != 3 {
+		t.Fatalf("after re-captures: %d consent rows, %d submissions", len(d.Consent), len(d.Submissions))
+	}
+	// Withdraw, then a pending capture is ignored.
+	if err := s.SetConsent(ctx, marketing.ConsentChange{Email: "a@example.com", Status: "withdrawn", Source: "unsubscribe", Now: now.Add(3 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "pending", "", now.Add(4*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = s.LeadDetail(ctx, r1.LeadID)
+	if d.ConsentStatus != "withdrawn" || len(d.Consent) != 3 {
+		t.Fatalf("withdrawn → pending: %s, %d rows", d.ConsentStatus, len(d.Consent))
+	}
+	if err := s.SetConsent(ctx, marketing.ConsentChange{LeadID: "missing", Status: "withdrawn", Source: "unsubscribe", Now: now}); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("unknown lead: %v", err)
+	}
+	// Listing and erasure.
+	if _, err := s.CaptureLead(ctx, Lead("b@example.com", "visitor-lead-b", "", "", now)); err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	if err := s.Leads(ctx, marketing.LeadFilter{ConsentStatus: "pending"}, func(l *marketing.Lead) error { listed = append(listed, l.Email); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0] != "b@example.com" {
+		t.Fatalf("pending leads %v", listed)
+	}
+	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LeadIDByEmail(ctx, "a@example.com"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("erased lead still found: %v", err)
+	}
+	ledger, suppressed, err := s.Subject(ctx, "hash:a@example.com")
+	if err != nil || !suppressed || len(ledger) != 3 {
+		t.Fatalf("after erasure: %d ledger rows, suppressed %v, %v", len(ledger), suppressed, err)
+	}
+	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("second erasure: %v", err)
 	}
 }
