@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/altcontext/marketing/internal/cli.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test check lint fuzz bench clean
+.PHONY: run build test check lint fuzz bench demo clean
 
 ## run: start the server on the embedded SQLite default (./data/marketing.db, port 3000)
 run:
@@ -37,6 +37,14 @@ fuzz:
 ## bench: the load benchmark (PostgreSQL and SQLite); see docs/benchmarks.md
 bench: build
 	$(GO) run ./cmd/bench -binary bin/marketing
+
+## demo: the example site on http://127.0.0.1:8080 sending to the backend on :3000
+demo:
+	@echo "backend on http://127.0.0.1:3000 (SQLite in ./data/demo.db), site on http://127.0.0.1:8080; Ctrl-C stops both"
+	@trap 'kill 0' INT TERM EXIT; \
+	DATABASE_URL=sqlite:./data/demo.db CORS_ALLOWED_ORIGINS=http://127.0.0.1:8080 HOST=127.0.0.1 $(GO) run ./cmd/marketing serve & \
+	$(GO) run ./cmd/demo -addr 127.0.0.1:8080 -api http://127.0.0.1:3000 & \
+	wait
 
 clean:
 	rm -rf bin data

@@ -5,6 +5,7 @@ func (s *server) routes() {
 	s.mux.Handle("GET /v1/healthz", s.limited(classDefault, s.handleHealthz()))
 	s.mux.Handle("GET /v1/readyz", s.limited(classDefault, s.handleReadyz()))
 	s.mux.Handle("POST /v1/events", s.handleEvents())
+	s.mux.Handle("GET /v1/tracker.js", s.handleTracker()) // static and cached: not rate limited
 
 	s.mux.Handle("POST /v1/leads/capture", s.handleLeadsCapture()) // limits itself: honeypots are never limited
 	s.mux.Handle("GET /v1/leads/thanks", s.limited(classDefault, s.handleLeadsThanks()))

@@ -80,3 +80,16 @@ func TestRateLimitTrustedProxy(t *testing.T) {
 	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 2.2.2.2", "X-Forwarded-For: 3.3.3.3").expect(t, 200, "")
 	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 4.4.4.4").expect(t, 429, "rate_limited")
 }
+
+func TestTrackerServed(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	r := e.do("GET", "/v1/tracker.js", "", "Accept-Encoding: identity")
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(r.Raw, "sendBeacon") {
+		t.Fatalf("tracker: %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	etag := r.Header.Get("ETag")
+	if etag == "" || !strings.Contains(r.Header.Get("Cache-Control"), "max-age") {
+		t.Fatalf("caching headers: %v", r.Header)
+	}
+	e.do("GET", "/v1/tracker.js", "", "If-None-Match: "+etag).expect(t, 304, "")
+}

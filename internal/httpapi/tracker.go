@@ -1,0 +1,39 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/altcontext/marketing/web"
+)
+
+// handleTracker serves the embedded tracker with a strong ETag, an hour of
+// caching (a new release reaches pages within the hour) and gzip when the
+// browser takes it.
+func (s *server) handleTracker() http.Handler {
+	a := web.NewAsset(web.TrackerJS)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=3600")
+		h.Set("ETag", a.ETag)
+		h.Set("Vary", "Accept-Encoding")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.ETag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		body := a.Body
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			h.Set("Content-Encoding", "gzip")
+			body = a.Gzip
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(body)
+		}
+	})
+}
