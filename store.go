@@ -63,6 +63,31 @@ type Store interface {
 	// pending, recording source "expiry"; it returns how many leads moved.
 	ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error)
 
+	// RollupFacts returns the raw aggregates of [start, end).
+	RollupFacts(ctx context.Context, start, end time.Time) (*RollupFacts, error)
+	// SaveRollups replaces every rollup row of day with rows, atomically.
+	SaveRollups(ctx context.Context, day string, rows []DayRollup) error
+	// Rollups returns a property's rollups of days from..to (inclusive),
+	// in day order. With view set (PostgreSQL), rows come from that
+	// materialized view when it exists and is populated, else the tables.
+	Rollups(ctx context.Context, property, from, to, view string) ([]DayRollup, error)
+	// RollupDays returns the first and last days that have rollups ("" none).
+	RollupDays(ctx context.Context) (first, last string, err error)
+	// RefreshView refreshes the named materialized view concurrently
+	// (EINVALID on SQLite, ENOTFOUND when it does not exist).
+	RefreshView(ctx context.Context, name string) error
+
+	// ClaimJob records a run as started unless a run of the same job and
+	// slot exists: it returns false when another process has it.
+	ClaimJob(ctx context.Context, run *JobRun) (bool, error)
+	// FinishJob records a claimed run's outcome.
+	FinishJob(ctx context.Context, run *JobRun) error
+	// JobRuns lists the latest runs, newest first.
+	JobRuns(ctx context.Context, limit int) ([]JobRun, error)
+	// Purge deletes, in batches, what is older than the retention cutoffs,
+	// or only counts it when dryRun is set. It returns counts per table.
+	Purge(ctx context.Context, r Retention, dryRun bool) (map[string]int64, error)
+
 	// DailySalt returns the salt of a UTC day, storing candidate if the day
 	// has none yet, so every process agrees on one salt a day.
 	DailySalt(ctx context.Context, day time.Time, candidate []byte) ([]byte, error)

@@ -26,6 +26,15 @@ commands:
   serve            run the HTTP server (migrates SQLite itself outside production)
   migrate          apply pending database migrations (idempotent, safe concurrently)
   migrate status   list migrations and whether each is applied
+  rollups run [--from D] [--to D] [--property-id P]
+                   recompute daily rollups (default: the last ROLLUP_BATCH_DAYS days)
+  rollups status   how far rollups reach, and recent job runs
+  rollups discrepancy [--from D] [--to D] [--property-id P]
+                   compare rollups with raw rows; exit 2 on a mismatch
+  rollups refresh-view
+                   refresh the PostgreSQL materialized view (concurrently)
+  retention purge [--dry-run]
+                   delete what is older than the retention windows, in batches
   config check     print the effective configuration, secrets masked
   version          print the version
 `
@@ -79,6 +88,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, stdout)
 	case cmd == "migrate" && len(rest) == 1 && rest[0] == "status":
 		return migrateStatus(ctx, cfg, stdout)
+	case cmd == "rollups" && len(rest) >= 1 && rest[0] == "run":
+		return rollupsRun(ctx, cfg, rest[1:], stdout, stderr)
+	case cmd == "rollups" && len(rest) == 1 && rest[0] == "status":
+		return rollupsStatus(ctx, cfg, stdout, stderr)
+	case cmd == "rollups" && len(rest) >= 1 && rest[0] == "discrepancy":
+		return rollupsDiscrepancy(ctx, cfg, rest[1:], stdout, stderr)
+	case cmd == "rollups" && len(rest) == 1 && rest[0] == "refresh-view":
+		return rollupsRefreshView(ctx, cfg, stdout, stderr)
+	case cmd == "retention" && len(rest) >= 1 && rest[0] == "purge":
+		return retentionPurge(ctx, cfg, rest[1:], stdout, stderr)
 	case cmd == "config" && len(rest) == 1 && rest[0] == "check":
 		for _, line := range cfg.Masked() {
 			fmt.Fprintln(stdout, line)

@@ -80,10 +80,20 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		Writer: ingest.WriterOptions{QueueSize: 8192, MaxBatch: batch, Workers: workers},
 		Logger: log,
 	})
+	summaries := httpapi.NewSummaryCache(cfg.MetricsSummaryCacheTTL)
+	runner := newRunner(cfg, store, log, summaries.Clear)
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Store: store, Pipeline: pipe, Logger: log, AdminKey: adminKey, Version: Version,
-		UnsubscribeSecret: []byte(unsubSecret),
+		Jobs: runner, Summaries: summaries, UnsubscribeSecret: []byte(unsubSecret),
 	})
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	jobsDone := make(chan struct{})
+	if cfg.SchedulerEnabled {
+		go func() { defer close(jobsDone); runner.Scheduler(jobsCtx, time.Minute) }()
+	} else {
+		close(jobsDone)
+	}
+	defer func() { stopJobs(); <-jobsDone }()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

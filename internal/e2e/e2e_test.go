@@ -353,3 +353,43 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		})
 	}
 }
+
+func TestJobCommands(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"DATABASE_URL=sqlite:" + filepath.Join(dir, "m.db")}
+	if out, code := run(t, dir, env, "migrate"); code != 0 {
+		t.Fatal(out)
+	}
+	p := start(t, dir, env...)
+	for i := range 3 {
+		if code, _, _ := post(p.URL, fmt.Sprintf(`{"anonId":"visitor-cli-%04d","eventType":"page_view","path":"/"}`, i)); code != 202 {
+			t.Fatal(code)
+		}
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	out, code := run(t, dir, env, "rollups", "run", "--from", today, "--to", today)
+	if code != 0 || !strings.Contains(out, "rolled up 1 day") {
+		t.Fatalf("rollups run: %d %s", code, out)
+	}
+	if out, code := run(t, dir, env, "rollups", "discrepancy", "--from", today, "--to", today); code != 0 || !strings.Contains(out, "no rollup discrepancies") {
+		t.Fatalf("discrepancy after a run: %d %s", code, out)
+	}
+	if code, _, _ := post(p.URL, `{"anonId":"visitor-cli-late","eventType":"page_view","path":"/late"}`); code != 202 {
+		t.Fatal(code)
+	}
+	if out, code := run(t, dir, env, "rollups", "discrepancy", "--from", today, "--to", today); code != 2 || !strings.Contains(out, "total_page_views raw=4 rollup=3") {
+		t.Fatalf("discrepancy with a late event: exit %d, want 2\n%s", code, out)
+	}
+	if out, code := run(t, dir, env, "rollups", "status"); code != 0 || !strings.Contains(out, "rolledUpThrough: "+today) {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	if out, code := run(t, dir, env, "retention", "purge", "--dry-run"); code != 0 || !strings.Contains(out, "dry run") || !strings.Contains(out, "events") {
+		t.Fatalf("purge dry run: %d %s", code, out)
+	}
+	if out, code := run(t, dir, env, "rollups", "run", "--from", "2026-13-01"); code != 2 {
+		t.Fatalf("bad day: %d %s", code, out)
+	}
+	if out, code := run(t, dir, env, "rollups", "refresh-view"); code == 0 || !strings.Contains(out, "PostgreSQL") {
+		t.Fatalf("refresh-view on SQLite: %d %s", code, out)
+	}
+}

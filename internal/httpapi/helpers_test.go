@@ -19,6 +19,7 @@ import (
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/httpapi"
 	"github.com/altcontext/marketing/internal/ingest"
+	"github.com/altcontext/marketing/internal/jobs"
 	"github.com/altcontext/marketing/internal/pgtest"
 	"github.com/altcontext/marketing/internal/postgres"
 	"github.com/altcontext/marketing/internal/sqlite"
@@ -34,13 +35,15 @@ const (
 
 // env is one real server over one real store.
 type env struct {
-	t     *testing.T
-	URL   string
-	store marketing.Store
-	pipe  *ingest.Pipeline
-	cfg   *config.Config
-	db    *sql.DB // SQLite handle, or nil
-	pg    *postgres.DB
+	t         *testing.T
+	URL       string
+	store     marketing.Store
+	pipe      *ingest.Pipeline
+	cfg       *config.Config
+	db        *sql.DB // SQLite handle, or nil
+	pg        *postgres.DB
+	jobs      *jobs.Runner
+	summaries *httpapi.SummaryCache
 }
 
 // backends runs fn once per store.
@@ -101,8 +104,16 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 		HonorGPC: cfg.HonorGPC, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
 		Writer: ingest.WriterOptions{QueueSize: 1024, MaxBatch: 200, Workers: 2}, Logger: log, Now: now,
 	})
+	e.summaries = httpapi.NewSummaryCache(cfg.MetricsSummaryCacheTTL)
+	view := ""
+	if cfg.MetricsUseMaterializedView && backend == "postgres" {
+		view = cfg.MetricsMaterializedViewName
+	}
+	e.jobs = jobs.New(jobs.Options{Store: e.store, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
+		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
+		RejectionDays: cfg.RetentionRejectionDays, Now: now, OnRollup: e.summaries.Clear})
 	h := httpapi.NewServer(httpapi.Deps{Config: cfg, Store: e.store, Pipeline: e.pipe, Logger: log, AdminKey: adminKey, Version: "test", Now: now,
-		UnsubscribeSecret: []byte("unsubscribe-secret-for-tests")})
+		Jobs: e.jobs, Summaries: e.summaries, UnsubscribeSecret: []byte("unsubscribe-secret-for-tests")})
 	srv := httptest.NewServer(h)
 	e.URL = srv.URL
 	t.Cleanup(func() {

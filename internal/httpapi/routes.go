@@ -13,6 +13,8 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/leads/unsubscribe", s.limited(classUnsubscribe, s.handleUnsubscribe()))
 	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.adminOnly(s.handleLeadsDelete())))
 
+	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.adminOnly(s.handleMetricsSummary())))
+
 	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.adminOnly(s.handleAdminLeads())))
 	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.adminOnly(s.handleAdminLead())))
 	s.mux.Handle("GET /v1/admin/privacy/export", s.limited(classDefault, s.adminOnly(s.handlePrivacyExport())))

@@ -19,6 +19,7 @@ import (
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/ingest"
+	"github.com/altcontext/marketing/internal/jobs"
 )
 
 // Deps are everything the server needs, passed explicitly.
@@ -28,6 +29,10 @@ type Deps struct {
 	Pipeline *ingest.Pipeline
 	Logger   *slog.Logger
 	AdminKey string
+	// Jobs computes today's figures live for the summary.
+	Jobs *jobs.Runner
+	// Summaries caches metric summaries (nil: no cache).
+	Summaries *SummaryCache
 	// UnsubscribeSecret signs unsubscribe tokens. It is kept in the
 	// database so links in old emails keep working.
 	UnsubscribeSecret []byte

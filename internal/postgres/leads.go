@@ -47,11 +47,11 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		t := touchArgs(touch)
 		var prev string
 		var inserted bool
-		err = tx.QueryRow(ctx, `INSERT INTO leads AS l (id, email_normalized, email_hash, name, consent_status, consent_at, source_channel, locale,
+		err = tx.QueryRow(ctx, `INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
 				first_captured_at, last_captured_at,
 				ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
 				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
-			VALUES ($1, $2, $15, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
+			VALUES ($1, $2, $15, $16, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (email_normalized) DO UPDATE SET
 				name = coalesce(excluded.name, l.name),
 				source_channel = coalesce(excluded.source_channel, l.source_channel),
@@ -63,7 +63,7 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
 				updated_at = now()
 			RETURNING id, consent_status, xmax = 0`,
-			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, t...), c.EmailHash)...,
+			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, t...), c.EmailHash, c.Event.PropertyID)...,
 		).Scan(&res.LeadID, &prev, &inserted)
 		if err != nil {
 			return fmt.Errorf("postgres: upsert lead: %w", err)

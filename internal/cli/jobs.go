@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/config"
+	"github.com/altcontext/marketing/internal/jobs"
+)
+
+func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func()) *jobs.Runner {
+	view := ""
+	if cfg.MetricsUseMaterializedView && cfg.Driver() == "postgres" {
+		view = cfg.MetricsMaterializedViewName
+	}
+	return jobs.New(jobs.Options{
+		Store: store, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
+		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
+		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup,
+	})
+}
+
+// withRunner opens the store (which must be migrated) and a runner.
+func withRunner(ctx context.Context, cfg *config.Config, stderr io.Writer, fn func(marketing.Store, *jobs.Runner) error) error {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	states, err := store.Migrations(ctx)
+	if err != nil {
+		return err
+	}
+	if behind := marketing.SchemaBehind(states); len(behind) > 0 {
+		return fmt.Errorf("database schema is behind by %d migration(s): run `marketing migrate` first", len(behind))
+	}
+	return fn(store, newRunner(cfg, store, newLogger(cfg, stderr), nil))
+}
+
+type dayFlags struct {
+	from, to, property string
+}
+
+func parseDays(name string, args []string, cfg *config.Config, r *jobs.Runner, stderr io.Writer) (dayFlags, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d dayFlags
+	fs.StringVar(&d.from, "from", "", "first day, YYYY-MM-DD (default: ROLLUP_BATCH_DAYS ago)")
+	fs.StringVar(&d.to, "to", "", "last day, YYYY-MM-DD (default: today)")
+	fs.StringVar(&d.property, "property-id", cfg.RollupDefaultPropertyID, "property to report on")
+	if err := fs.Parse(args); err != nil {
+		return d, &ExitError{Code: 2, Err: err}
+	}
+	if fs.NArg() > 0 {
+		return d, &ExitError{Code: 2, Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	if d.to == "" {
+		d.to = r.Today()
+	}
+	if d.from == "" {
+		d.from = jobs.AddDays(d.to, -(cfg.RollupBatchDays - 1))
+	}
+	for _, v := range []string{d.from, d.to} {
+		if _, err := time.Parse(time.DateOnly, v); err != nil {
+			return d, &ExitError{Code: 2, Err: fmt.Errorf("%q is not a day (YYYY-MM-DD)", v)}
+		}
+	}
+	if d.from > d.to {
+		return d, &ExitError{Code: 2, Err: errors.New("--from must be before or equal to --to")}
+	}
+	return d, nil
+}
+
+func rollupsRun(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		d, err := parseDays("rollups run", args, cfg, r, stderr)
+		if err != nil {
+			return err
+		}
+		var days []string
+		_, err = r.Record(ctx, "rollups", "", false, func(ctx context.Context) (map[string]any, error) {
+			var err error
+			days, err = r.Rollup(ctx, d.from, d.to)
+			return map[string]any{"from": d.from, "to": d.to, "days": days}, err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rolled up %d day(s), %s to %s, every property plus %q\n", len(days), d.from, d.to, cfg.RollupDefaultPropertyID)
+		return nil
+	})
+}
+
+func rollupsStatus(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		first, last, err := store.RollupDays(ctx)
+		if err != nil {
+			return err
+		}
+		if last == "" {
+			fmt.Fprintln(stdout, "rolledUpThrough: none")
+		} else {
+			lt, _ := time.Parse(time.DateOnly, last)
+			tt, _ := time.Parse(time.DateOnly, r.Today())
+			fmt.Fprintf(stdout, "rolledUpFrom: %s\nrolledUpThrough: %s (lagDays=%d)\n", first, last, int(tt.Sub(lt).Hours()/24))
+		}
+		runs, err := store.JobRuns(ctx, 10)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "recent job runs:")
+		for _, j := range runs {
+			fmt.Fprintf(stdout, "  %s  %-10s %-7s slot=%s %s\n", j.StartedAt.Format(time.RFC3339), j.Job, j.Status, j.Slot, j.Error)
+		}
+		return nil
+	})
+}
+
+// rollupsDiscrepancy recomputes each day from raw rows and compares with
+// what is stored; exit 2 on any mismatch.
+func rollupsDiscrepancy(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		d, err := parseDays("rollups discrepancy", args, cfg, r, stderr)
+		if err != nil {
+			return err
+		}
+		stored, err := store.Rollups(ctx, d.property, d.from, d.to, "")
+		if err != nil {
+			return err
+		}
+		byDay := map[string]marketing.DayRollup{}
+		for _, s := range stored {
+			byDay[s.Day] = s
+		}
+		fmt.Fprintf(stdout, "propertyId=%s window=%s..%s\n", d.property, d.from, d.to)
+		var problems []string
+		for day := d.from; day <= d.to; day = jobs.AddDays(day, 1) {
+			fresh, err := r.BuildDay(ctx, day)
+			if err != nil {
+				return err
+			}
+			var raw marketing.DayRollup
+			for _, f := range fresh {
+				if f.PropertyID == d.property {
+					raw = f
+				}
+			}
+			s := byDay[day]
+			for _, c := range []struct {
+				name      string
+				raw, roll int64
+			}{
+				{"events_accepted", raw.EventsAccepted, s.EventsAccepted},
+				{"events_rejected", raw.EventsRejected, s.EventsRejected},
+				{"total_page_views", raw.PageViews, s.PageViews},
+				{"unique_visitors", raw.UniqueVisitors, s.UniqueVisitors},
+				{"new_leads", raw.NewLeads, s.NewLeads},
+			} {
+				if c.raw != c.roll {
+					problems = append(problems, fmt.Sprintf("- %s %s raw=%d rollup=%d", day, c.name, c.raw, c.roll))
+				}
+			}
+		}
+		if len(problems) == 0 {
+			fmt.Fprintln(stdout, "no rollup discrepancies")
+			return nil
+		}
+		fmt.Fprintf(stdout, "%d discrepancy(s):\n", len(problems))
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p)
+		}
+		return &ExitError{Code: 2, Err: fmt.Errorf("%d rollup discrepancy(s): run `marketing rollups run` for those days", len(problems))}
+	})
+}
+
+func rollupsRefreshView(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		_, err := r.Record(ctx, "refresh_view", "", false, func(ctx context.Context) (map[string]any, error) {
+			return map[string]any{"view": cfg.MetricsMaterializedViewName}, store.RefreshView(ctx, cfg.MetricsMaterializedViewName)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "refreshed %s\n", cfg.MetricsMaterializedViewName)
+		return nil
+	})
+}
+
+func retentionPurge(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("retention purge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dry := fs.Bool("dry-run", false, "count what would be deleted, change nothing")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return &ExitError{Code: 2, Err: errors.New("usage: marketing retention purge [--dry-run]")}
+	}
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		var counts map[string]int64
+		_, err := r.Record(ctx, "retention", "", *dry, func(ctx context.Context) (map[string]any, error) {
+			var err error
+			counts, err = r.Purge(ctx, *dry)
+			return map[string]any{"counts": counts}, err
+		})
+		if err != nil {
+			return err
+		}
+		verb := "deleted"
+		if *dry {
+			verb = "would delete (dry run, nothing changed)"
+		}
+		fmt.Fprintf(stdout, "retention: events %d days, rollups %d days, rejections %d days; %s:\n", cfg.RetentionEventDays, cfg.RetentionRollupDays, cfg.RetentionRejectionDays, verb)
+		keys := make([]string, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "  %-24s %d\n", k, counts[k])
+		}
+		return nil
+	})
+}

@@ -1,0 +1,200 @@
+// Package jobs runs the rollups, the retention purge and consent expiry,
+// records every run in job_runs, and schedules them inside serve. It is
+// dialect-free: the stores do the SQL, internal/metrics the definitions.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/metrics"
+)
+
+// Options configure a Runner.
+type Options struct {
+	Store          marketing.Store
+	Log            *slog.Logger
+	Location       *time.Location // REPORT_TIMEZONE
+	AllProperties  string         // ROLLUP_DEFAULT_PROPERTY_ID
+	BatchDays      int            // ROLLUP_BATCH_DAYS
+	View           string         // materialized view to refresh, "" for none
+	EventDays      int
+	RollupDays     int
+	RejectionDays  int
+	PurgeBatch     int
+	Now            func() time.Time
+	OnRollup       func() // e.g. clear the summary cache
+	MaxCatchUpDays int    // how far back a catch-up goes, at most
+}
+
+// Runner runs jobs.
+type Runner struct{ o Options }
+
+// New builds a Runner.
+func New(o Options) *Runner {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.OnRollup == nil {
+		o.OnRollup = func() {}
+	}
+	if o.PurgeBatch == 0 {
+		o.PurgeBatch = 5000
+	}
+	if o.MaxCatchUpDays == 0 {
+		o.MaxCatchUpDays = 400
+	}
+	return &Runner{o: o}
+}
+
+// Today is the current report day.
+func (r *Runner) Today() string { return r.o.Now().In(r.o.Location).Format(time.DateOnly) }
+
+// AddDays shifts a report day.
+func AddDays(day string, n int) string {
+	d, _ := time.Parse(time.DateOnly, day)
+	return d.AddDate(0, 0, n).Format(time.DateOnly)
+}
+
+// BuildDay computes a day's rollup rows without storing them (the summary
+// uses it for today, which is not rolled up yet).
+func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollup, error) {
+	start, end, err := metrics.DayBounds(day, r.o.Location)
+	if err != nil {
+		return nil, marketing.Errorf(marketing.EINVALID, "bad day %q", day)
+	}
+	f, err := r.o.Store.RollupFacts(ctx, start, end)
+	if err != nil {
+		return nil, err
+	}
+	return metrics.Build(f, day, r.o.AllProperties, r.o.Now().UTC()), nil
+}
+
+// Rollup recomputes and stores the days from..to (inclusive). Re-running
+// gives the same rows.
+func (r *Runner) Rollup(ctx context.Context, from, to string) ([]string, error) {
+	var done []string
+	for day := from; day <= to; day = AddDays(day, 1) {
+		rows, err := r.BuildDay(ctx, day)
+		if err != nil {
+			return done, fmt.Errorf("roll up %s: %w", day, err)
+		}
+		if err := r.o.Store.SaveRollups(ctx, day, rows); err != nil {
+			return done, fmt.Errorf("roll up %s: %w", day, err)
+		}
+		done = append(done, day)
+	}
+	r.o.OnRollup()
+	if r.o.View != "" && len(done) > 0 {
+		if err := r.o.Store.RefreshView(ctx, r.o.View); err != nil {
+			r.o.Log.Warn("refresh the metrics view", "view", r.o.View, "err", err)
+		}
+	}
+	return done, nil
+}
+
+// CatchUp rolls up from the last rolled-up day (or ROLLUP_BATCH_DAYS ago)
+// through today, so days missed while the service was down are filled in.
+func (r *Runner) CatchUp(ctx context.Context) ([]string, error) {
+	today := r.Today()
+	from := AddDays(today, -(r.o.BatchDays - 1))
+	_, last, err := r.o.Store.RollupDays(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if last != "" && last < from {
+		from = last
+	}
+	if floor := AddDays(today, -r.o.MaxCatchUpDays); from < floor {
+		from = floor
+	}
+	if yesterday := AddDays(today, -1); from > yesterday {
+		from = yesterday
+	}
+	return r.Rollup(ctx, from, today)
+}
+
+// Purge applies retention (or counts, dry) and expires implied consent.
+func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, error) {
+	now := r.o.Now().UTC()
+	ret := marketing.Retention{
+		Events:     now.AddDate(0, 0, -r.o.EventDays),
+		Rollups:    AddDays(r.Today(), -r.o.RollupDays),
+		Rejections: now.AddDate(0, 0, -r.o.RejectionDays),
+		Salts:      now.Add(-48 * time.Hour),
+		BatchSize:  r.o.PurgeBatch,
+	}
+	counts, err := r.o.Store.Purge(ctx, ret, dryRun)
+	if err != nil || dryRun {
+		return counts, err
+	}
+	n, err := r.o.Store.ExpireImpliedConsent(ctx, now.AddDate(0, -6, 0), now)
+	counts["implied_consent_expired"] = n
+	return counts, err
+}
+
+// Record runs fn as a job run: claimed by (job, slot) so that of many
+// processes one runs it, and recorded with its outcome. It returns false
+// when another process holds the slot.
+func (r *Runner) Record(ctx context.Context, job, slot string, dryRun bool, fn func(ctx context.Context) (map[string]any, error)) (bool, error) {
+	now := r.o.Now().UTC()
+	run := &marketing.JobRun{ID: marketing.NewID(now), Job: job, Slot: slot, DryRun: dryRun, StartedAt: now}
+	if slot == "" {
+		run.Slot = "manual:" + run.ID
+	}
+	ok, err := r.o.Store.ClaimJob(ctx, run)
+	if err != nil || !ok {
+		return false, err
+	}
+	details, ferr := fn(ctx)
+	run.Details, run.FinishedAt, run.Status = details, r.o.Now().UTC(), marketing.JobOK
+	if ferr != nil {
+		run.Status, run.Error = marketing.JobFailed, ferr.Error()
+	}
+	if err := r.o.Store.FinishJob(context.WithoutCancel(ctx), run); err != nil {
+		return true, errors.Join(ferr, err)
+	}
+	return true, ferr
+}
+
+// Scheduler runs the hourly rollup (today and yesterday, or a catch-up
+// after downtime) and the daily purge and consent expiry inside serve. Each
+// run is claimed by its hour or day slot in job_runs, so any number of
+// processes run each once.
+func (r *Runner) Scheduler(ctx context.Context, tick time.Duration) {
+	for {
+		r.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(tick):
+		}
+	}
+}
+
+// Tick runs whatever is due now: the hour's rollup and the day's retention,
+// each only if no process has claimed its slot.
+func (r *Runner) Tick(ctx context.Context) {
+	now := r.o.Now().UTC()
+	hour := now.Truncate(time.Hour).Format("2006-01-02T15")
+	if _, err := r.Record(ctx, "rollups", hour, false, func(ctx context.Context) (map[string]any, error) {
+		days, err := r.CatchUp(ctx)
+		return map[string]any{"days": days}, err
+	}); err != nil {
+		r.o.Log.Error("scheduled rollups", "err", err)
+	}
+	day := now.Format(time.DateOnly)
+	if _, err := r.Record(ctx, "retention", day, false, func(ctx context.Context) (map[string]any, error) {
+		counts, err := r.Purge(ctx, false)
+		return map[string]any{"deleted": counts}, err
+	}); err != nil {
+		r.o.Log.Error("scheduled retention", "err", err)
+	}
+}
