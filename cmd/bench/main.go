@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,7 +30,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/metrics"
 	"github.com/altcontext/marketing/internal/pgtest"
+	"github.com/altcontext/marketing/internal/postgres"
+	"github.com/altcontext/marketing/internal/sqlite"
 )
 
 //go:embed events.lua
@@ -98,7 +103,7 @@ func run(binary string, d time.Duration, stores []string) error {
 	}
 	for _, r := range results {
 		match := "n/a"
-		if r.Target == "leads" {
+		if r.Target == "leads" || r.Target == "summary-366d" {
 			r.Acked, r.Rows = r.Accepted, 0
 		}
 		if r.Target == "events" {
@@ -229,7 +234,113 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	} else {
 		results = append(results, leads)
 	}
+	if sum, err := benchSummary(binary, env, work, store, dbURL); err != nil {
+		return nil, err
+	} else {
+		results = append(results, sum)
+	}
 	return results, nil
+}
+
+// benchSummary seeds 13 months of daily rollups (2,000 distinct visitors a
+// day, a TTFB histogram, two properties) and times uncached summaries of a
+// 366-day window with comparison.
+func benchSummary(binary string, env []string, work, store, dbURL string) (result, error) {
+	ctx := context.Background()
+	var st marketing.Store
+	var err error
+	if store == "postgres" {
+		st, err = postgres.Open(ctx, dbURL, "")
+	} else {
+		st, err = sqlite.Open(ctx, strings.TrimPrefix(dbURL, "sqlite:"))
+	}
+	if err != nil {
+		return result{}, err
+	}
+	end := time.Now().UTC().AddDate(0, 0, -1)
+	start := end.AddDate(0, -13, 0)
+	n := 0
+	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
+		day := d.Format(time.DateOnly)
+		var vs, rs metrics.Sketch
+		var h metrics.Histogram
+		for i := range 2000 {
+			id := fmt.Sprintf("visitor-%d", (n*700+i)%50_000)
+			vs.Add(id)
+			if i%3 == 0 {
+				rs.Add(id)
+			}
+			h.Add(int64(50 + i%400))
+		}
+		rows := []marketing.DayRollup{}
+		for _, p := range []string{"default", "example.com"} {
+			rows = append(rows, marketing.DayRollup{PropertyID: p, Day: day, UniqueVisitors: vs.Count(), ReturningVisitors: rs.Count(),
+				PageViews: 6000, Entrances: 2500, Exits: 2400, Conversions: 40, FormStarts: 90, FormSubmits: 45, NewLeads: 38,
+				TrafficSources:  map[string]int64{"direct": 3000, "organic_search": 2000, "social": 1000},
+				TopLandingPaths: []marketing.LandingPath{{Path: "/", Entrances: 1500, Conversions: 20}},
+				VisitorSketch:   vs.Encode(), ReturningSketch: rs.Encode(), TTFBHistogram: h.Encode(), P95TTFBMs: h.Quantile(0.95),
+				EventsAccepted: 9000, Dropped: map[string]int64{"bot": 300}, GeneratedAt: time.Now()})
+		}
+		if err := st.SaveRollups(ctx, day, rows); err != nil {
+			st.Close()
+			return result{}, err
+		}
+		n++
+	}
+	st.Close()
+	port := freePort()
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	srv := exec.Command(binary, "serve")
+	srv.Env = append(env, "PORT="+strconv.Itoa(port), "METRICS_SUMMARY_CACHE_TTL_MS=0", "SCHEDULER_ENABLED=false")
+	logf, _ := os.Create(filepath.Join(work, store+"-summary.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		_ = srv.Wait()
+		logf.Close()
+	}()
+	if err := waitHealthy(url); err != nil {
+		return result{}, err
+	}
+	q := fmt.Sprintf("%s/v1/metrics/summary?from=%s&to=%s&compareTo=true", url, end.AddDate(0, 0, -365).Format(time.DateOnly), end.Format(time.DateOnly))
+	fmt.Printf("%s: %d days of rollups seeded; 50 uncached 366-day summaries (one a second would hit the 60/min limit, so 50)\n", store, n)
+	var ds []time.Duration
+	r := result{Store: store, Target: "summary-366d", Conns: 1}
+	for range 50 {
+		req, _ := http.NewRequest("GET", q, nil)
+		req.Header.Set("x-admin-key", "bench-admin-key-0123456789")
+		t0 := time.Now()
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return r, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		ds = append(ds, time.Since(t0))
+		if res.StatusCode == 200 {
+			r.Accepted++
+		} else {
+			r.Other++
+		}
+	}
+	slices.Sort(ds)
+	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
+	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
+	r.RPS = float64(len(ds)) / sumDurations(ds).Seconds()
+	r.PeakRSSMB = peakRSS(srv.Process.Pid)
+	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
+	return r, nil
+}
+
+func sumDurations(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
 }
 
 // benchLeads paces lead captures at 50/s for 20 s (each a distinct address

@@ -12,9 +12,11 @@ import (
 // percentile is reported as its bucket's upper bound: at most one bucket
 // width above the true value.
 type Histogram struct {
-	counts map[int]int64
+	counts [buckets]int64
 	n      int64
 }
+
+const buckets = 301
 
 func bucket(ms int64) int {
 	switch {
@@ -42,9 +44,6 @@ func upper(b int) int64 {
 
 // Add counts one measurement.
 func (h *Histogram) Add(ms int64) {
-	if h.counts == nil {
-		h.counts = map[int]int64{}
-	}
 	h.counts[bucket(ms)]++
 	h.n++
 }
@@ -52,9 +51,6 @@ func (h *Histogram) Add(ms int64) {
 // Merge adds o's counts.
 func (h *Histogram) Merge(o *Histogram) {
 	for b, c := range o.counts {
-		if h.counts == nil {
-			h.counts = map[int]int64{}
-		}
 		h.counts[b] += c
 	}
 	h.n += o.n
@@ -95,22 +91,24 @@ func (h *Histogram) Encode() []byte {
 // DecodeHistogram reads what Encode wrote.
 func DecodeHistogram(b []byte) (*Histogram, error) {
 	h := &Histogram{}
+	return h, h.MergeEncoded(b)
+}
+
+// MergeEncoded adds the counts of an encoded histogram.
+func (h *Histogram) MergeEncoded(b []byte) error {
 	for len(b) > 0 {
 		bk, n := binary.Uvarint(b)
-		if n <= 0 || bk > 300 {
-			return nil, errors.New("metrics: not a histogram")
+		if n <= 0 || bk >= buckets {
+			return errors.New("metrics: not a histogram")
 		}
 		b = b[n:]
 		c, n := binary.Uvarint(b)
 		if n <= 0 {
-			return nil, errors.New("metrics: not a histogram")
+			return errors.New("metrics: not a histogram")
 		}
 		b = b[n:]
-		if h.counts == nil {
-			h.counts = map[int]int64{}
-		}
-		h.counts[int(bk)] += int64(c)
+		h.counts[bk] += int64(c)
 		h.n += int64(c)
 	}
-	return h, nil
+	return nil
 }

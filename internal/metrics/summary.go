@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"time"
 
 	"github.com/altcontext/marketing"
@@ -76,21 +77,10 @@ type totals struct {
 func merge(rows []marketing.DayRollup) (*totals, error) {
 	t := &totals{sources: map[string]int64{}, dropped: map[string]int64{}}
 	for _, r := range rows {
-		v, err := DecodeSketch(r.VisitorSketch)
-		if err != nil {
+		if err := errors.Join(t.visitors.MergeEncoded(r.VisitorSketch), t.returning.MergeEncoded(r.ReturningSketch),
+			t.ttfb.MergeEncoded(r.TTFBHistogram)); err != nil {
 			return nil, err
 		}
-		rv, err := DecodeSketch(r.ReturningSketch)
-		if err != nil {
-			return nil, err
-		}
-		h, err := DecodeHistogram(r.TTFBHistogram)
-		if err != nil {
-			return nil, err
-		}
-		t.visitors.Merge(v)
-		t.returning.Merge(rv)
-		t.ttfb.Merge(h)
 		t.pageViews += r.PageViews
 		t.entrances += r.Entrances
 		t.conversions += r.Conversions
