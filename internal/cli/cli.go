@@ -36,6 +36,7 @@ commands:
   retention purge [--dry-run]
                    delete what is older than the retention windows, in batches
   config check     print the effective configuration, secrets masked
+  secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
 `
 
@@ -75,6 +76,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case "secrets":
+		if len(rest) != 1 || rest[0] != "generate" {
+			return &ExitError{Code: 2, Err: errors.New("usage: marketing secrets generate")}
+		}
+		fmt.Fprintf(stdout, "IP_HASH_PEPPER=%s\nADMIN_API_KEY=%s\n", randomHex(32), randomHex(24))
 		return nil
 	}
 	cfg, err := config.Load(getenv)

@@ -13,9 +13,10 @@ import (
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/jobs"
+	"github.com/altcontext/marketing/internal/monitor"
 )
 
-func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func()) *jobs.Runner {
+func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func(), m *monitor.Metrics) *jobs.Runner {
 	view := ""
 	if cfg.MetricsUseMaterializedView && cfg.Driver() == "postgres" {
 		view = cfg.MetricsMaterializedViewName
@@ -23,7 +24,7 @@ func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRo
 	return jobs.New(jobs.Options{
 		Store: store, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
 		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
-		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup,
+		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup, OnJob: m.JobRun,
 	})
 }
 
@@ -41,7 +42,7 @@ func withRunner(ctx context.Context, cfg *config.Config, stderr io.Writer, fn fu
 	if behind := marketing.SchemaBehind(states); len(behind) > 0 {
 		return fmt.Errorf("database schema is behind by %d migration(s): run `marketing migrate` first", len(behind))
 	}
-	return fn(store, newRunner(cfg, store, newLogger(cfg, stderr), nil))
+	return fn(store, newRunner(cfg, store, newLogger(cfg, stderr), nil, nil))
 }
 
 type dayFlags struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/httpapi"
 	"github.com/altcontext/marketing/internal/ingest"
+	"github.com/altcontext/marketing/internal/monitor"
 )
 
 // ShutdownTimeout bounds the drain on SIGTERM: in-flight requests, then the
@@ -74,18 +75,36 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if cfg.Driver() == "sqlite" {
 		workers, batch = 1, 1000
 	}
-	pipe := ingest.New(ingest.Options{
+	var mon *monitor.Metrics
+	var pipe *ingest.Pipeline
+	if cfg.MetricsAddr != "" {
+		mon = monitor.New(func() float64 { return float64(pipe.QueueDepth()) })
+	}
+	pipe = ingest.New(ingest.Options{
 		Store: store, Pepper: []byte(pepper), DefaultProperty: cfg.RollupDefaultPropertyID, HonorGPC: cfg.HonorGPC,
-		Rules:  marketing.SessionRules{Inactivity: cfg.SessionInactivity},
-		Writer: ingest.WriterOptions{QueueSize: 8192, MaxBatch: batch, Workers: workers},
-		Logger: log,
+		Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
+		Writer: ingest.WriterOptions{QueueSize: 8192, MaxBatch: batch, Workers: workers, Observe: func(b ingest.BatchStats) {
+			mon.Batch(b.Events, b.Duration, b.Err != nil)
+		}},
+		Logger: log, OnDrop: mon.Dropped, OnStored: mon.Accepted,
 	})
 	summaries := httpapi.NewSummaryCache(cfg.MetricsSummaryCacheTTL)
-	runner := newRunner(cfg, store, log, summaries.Clear)
+	runner := newRunner(cfg, store, log, summaries.Clear, mon)
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Store: store, Pipeline: pipe, Logger: log, AdminKey: adminKey, Version: Version,
-		Jobs: runner, Summaries: summaries, UnsubscribeSecret: []byte(unsubSecret),
+		Jobs: runner, Summaries: summaries, UnsubscribeSecret: []byte(unsubSecret), Metrics: mon,
 	})
+	if mon != nil {
+		// Prometheus on its own listener only: the public port has no /metrics.
+		msrv := &http.Server{Addr: cfg.MetricsAddr, Handler: mon.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = pipe.Close(ctx)
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+	}
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	jobsDone := make(chan struct{})
 	if cfg.SchedulerEnabled {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -203,4 +205,33 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	// More stored than acknowledged is allowed: a commit whose answer was
 	// lost with the connection is reported 503, and the retry deduplicates.
+}
+
+// TestSmokeScript runs scripts/smoke.sh against a production-mode server on
+// PostgreSQL, as an operator would after a deploy.
+func TestSmokeScript(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true and curl is not installed")
+		}
+		t.Skip("curl is not installed")
+	}
+	dir := t.TempDir()
+	dbURL := newDatabase(t)
+	secrets := []string{"APP_ENV=production", "DATABASE_URL=" + dbURL, "IP_HASH_PEPPER=smoke-pepper-smoke-pepper-smoke-pepper", "ADMIN_API_KEY=smoke-admin-key-0123456789abcdef"}
+	if out, code := run(t, dir, secrets, "migrate"); code != 0 {
+		t.Fatal(out)
+	}
+	p := start(t, dir, append(secrets, "CORS_ALLOWED_ORIGINS=https://www.example.com")...)
+	cmd := exec.Command("bash", "../../scripts/smoke.sh", p.URL, "smoke-admin-key-0123456789abcdef", "https://www.example.com")
+	out, err := cmd.CombinedOutput()
+	t.Logf("smoke.sh:\n%s", out)
+	if err != nil || strings.Contains(string(out), "FAIL") {
+		t.Fatalf("smoke checks failed: %v", err)
+	}
+	// And a wrong key fails it.
+	bad := exec.Command("bash", "../../scripts/smoke.sh", p.URL, "wrong-key-wrong-key-wrong-key", "https://www.example.com")
+	if out, err := bad.CombinedOutput(); err == nil {
+		t.Fatalf("smoke.sh passed with a wrong admin key:\n%s", out)
+	}
 }

@@ -393,3 +393,32 @@ func TestJobCommands(t *testing.T) {
 		t.Fatalf("refresh-view on SQLite: %d %s", code, out)
 	}
 }
+
+// TestPrometheusMetrics: the series answer on METRICS_ADDR only.
+func TestPrometheusMetrics(t *testing.T) {
+	dir := t.TempDir()
+	mport := freePort(t)
+	p := start(t, dir, "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(mport))
+	if code, _, _ := post(p.URL, `{"anonId":"visitor-prom-01","eventType":"page_view","path":"/"}`); code != 202 {
+		t.Fatal(code)
+	}
+	if code, _, _ := post(p.URL, `{"anonId":"visitor-prom-02","eventType":"page_view","path":"/","honeypot":"x"}`); code != 202 {
+		t.Fatal(code)
+	}
+	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, series := range []string{"marketing_http_requests_total", "marketing_http_request_duration_seconds", "marketing_events_accepted_total 1",
+		`marketing_events_dropped_total{endpoint="/v1/events",reason="honeypot"} 1`, "marketing_ingest_batch_events", "marketing_ingest_commit_seconds",
+		"marketing_ingest_queue_depth", "marketing_leads_captured_total", "go_goroutines"} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+	if r, err := http.Get(p.URL + "/metrics"); err != nil || r.StatusCode != 404 {
+		t.Fatalf("the public port answers /metrics: %v %v", r.StatusCode, err)
+	}
+}

@@ -66,6 +66,7 @@ func (s *server) handleLeadsCapture() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		s.Metrics.LeadCaptured()
 		if form {
 			s.redirectAfterPost(w, r, in.Redirect)
 			return

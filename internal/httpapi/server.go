@@ -20,6 +20,7 @@ import (
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/ingest"
 	"github.com/altcontext/marketing/internal/jobs"
+	"github.com/altcontext/marketing/internal/monitor"
 )
 
 // Deps are everything the server needs, passed explicitly.
@@ -29,6 +30,8 @@ type Deps struct {
 	Pipeline *ingest.Pipeline
 	Logger   *slog.Logger
 	AdminKey string
+	// Metrics receives request and lead counts (nil: none).
+	Metrics *monitor.Metrics
 	// Jobs computes today's figures live for the summary.
 	Jobs *jobs.Runner
 	// Summaries caches metric summaries (nil: no cache).
@@ -117,8 +120,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route == "" {
 			route = "unmatched"
 		}
+		took := time.Since(start)
+		s.Metrics.Request(route, rec.status, took)
 		s.log.Info("request", "request_id", id, "method", r.Method, "route", route, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"duration_ms", float64(took.Microseconds())/1000)
 	}()
 	if !s.cors(rec, r) {
 		return

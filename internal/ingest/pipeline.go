@@ -37,6 +37,7 @@ type Options struct {
 	Logger          *slog.Logger
 	Now             func() time.Time
 	OnDrop          func(endpoint, reason string) // metrics hook, optional
+	OnStored        func(n int)                   // metrics hook, optional
 }
 
 // Pipeline is the event ingest path shared by every request.
@@ -158,10 +159,15 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 	if err != nil {
 		return Outcome{}, err
 	}
+	n := 0
 	for _, r := range res {
 		if !r.Duplicate {
-			p.stored.Add(1)
+			n++
 		}
+	}
+	p.stored.Add(int64(n))
+	if p.opt.OnStored != nil {
+		p.opt.OnStored(n)
 	}
 	return Outcome{Results: res}, nil
 }

@@ -27,8 +27,9 @@ type Options struct {
 	RejectionDays  int
 	PurgeBatch     int
 	Now            func() time.Time
-	OnRollup       func() // e.g. clear the summary cache
-	MaxCatchUpDays int    // how far back a catch-up goes, at most
+	OnRollup       func()                                    // e.g. clear the summary cache
+	OnJob          func(job, status string, d time.Duration) // metrics hook, optional
+	MaxCatchUpDays int                                       // how far back a catch-up goes, at most
 }
 
 // Runner runs jobs.
@@ -157,6 +158,9 @@ func (r *Runner) Record(ctx context.Context, job, slot string, dryRun bool, fn f
 	run.Details, run.FinishedAt, run.Status = details, r.o.Now().UTC(), marketing.JobOK
 	if ferr != nil {
 		run.Status, run.Error = marketing.JobFailed, ferr.Error()
+	}
+	if r.o.OnJob != nil {
+		r.o.OnJob(job, run.Status, run.FinishedAt.Sub(run.StartedAt))
 	}
 	if err := r.o.Store.FinishJob(context.WithoutCancel(ctx), run); err != nil {
 		return true, errors.Join(ferr, err)

@@ -14,7 +14,9 @@ import (
 
 // Sketch counts distinct visitors so that days merge into windows: exact
 // (a sorted set of 64-bit hashes) up to exactMax, then a HyperLogLog with
-// 2^hllP registers, whose standard error is 1.04/sqrt(4096) ≈ 1.6%.
+// 2^hllP registers, whose standard error is 1.04/sqrt(2048) ≈ 2.3%. Small
+// registers keep a year's window (730 sketches with its comparison) quick
+// to read and merge.
 type Sketch struct {
 	exact []uint64 // sorted, unique; nil once hll is in use
 	hll   []uint8
@@ -22,7 +24,7 @@ type Sketch struct {
 
 const (
 	exactMax = 512
-	hllP     = 12
+	hllP     = 11
 	hllM     = 1 << hllP
 )
 
