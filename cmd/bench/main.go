@@ -180,19 +180,11 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		target string
 		conns  int
 	}{{"events", 64}, {"events", 256}, {"healthz", 64}} {
-		port := freePort()
-		url := "http://127.0.0.1:" + strconv.Itoa(port)
-		srv := exec.Command(binary, "serve")
-		srv.Env = append(env, "PORT="+strconv.Itoa(port))
-		logf, _ := os.Create(filepath.Join(work, store+"-serve.log"))
-		srv.Stdout, srv.Stderr = logf, logf
-		if err := srv.Start(); err != nil {
+		srv, err := startServer(binary, env, filepath.Join(work, store+"-serve.log"))
+		if err != nil {
 			return nil, err
 		}
-		if err := waitHealthy(url); err != nil {
-			_ = srv.Process.Kill()
-			return nil, err
-		}
+		url := srv.url
 		before, err := count()
 		if err != nil {
 			return nil, err
@@ -208,11 +200,9 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		if err != nil {
 			return nil, fmt.Errorf("wrk: %v\n%s", err, out)
 		}
-		rss := peakRSS(srv.Process.Pid)
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-		logf.Close()
-		logText, _ := os.ReadFile(logf.Name())
+		rss := peakRSS(srv.cmd.Process.Pid)
+		srv.stop()
+		logText, _ := os.ReadFile(srv.log.Name())
 		after, err := count()
 		if err != nil {
 			return nil, err
@@ -288,25 +278,15 @@ func benchSummary(binary string, env []string, work, store, dbURL string) (resul
 		n++
 	}
 	st.Close()
-	port := freePort()
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	srv := exec.Command(binary, "serve")
 	// Each request comes "from" another client (the trusted proxy header),
 	// so the 60/min limit per client allows enough samples for a p99.
-	srv.Env = append(env, "PORT="+strconv.Itoa(port), "METRICS_SUMMARY_CACHE_TTL_MS=0", "SCHEDULER_ENABLED=false", "TRUSTED_PROXY=fly")
-	logf, _ := os.Create(filepath.Join(work, store+"-summary.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
+	srv, err := startServer(binary, append(env, "METRICS_SUMMARY_CACHE_TTL_MS=0", "SCHEDULER_ENABLED=false", "TRUSTED_PROXY=fly"),
+		filepath.Join(work, store+"-summary.log"))
+	if err != nil {
 		return result{}, err
 	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-		logf.Close()
-	}()
-	if err := waitHealthy(url); err != nil {
-		return result{}, err
-	}
+	defer srv.stop()
+	url := srv.url
 	q := fmt.Sprintf("%s/v1/metrics/summary?from=%s&to=%s&compareTo=true", url, end.AddDate(0, 0, -365).Format(time.DateOnly), end.Format(time.DateOnly))
 	const samples = 300
 	fmt.Printf("%s: %d days of rollups seeded; %d uncached 366-day summaries with comparison, one at a time\n", store, n, samples)
@@ -334,7 +314,7 @@ func benchSummary(binary string, env []string, work, store, dbURL string) (resul
 	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
 	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
 	r.RPS = float64(len(ds)) / sumDurations(ds).Seconds()
-	r.PeakRSSMB = peakRSS(srv.Process.Pid)
+	r.PeakRSSMB = peakRSS(srv.cmd.Process.Pid)
 	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
 	return r, nil
 }
@@ -350,23 +330,12 @@ func sumDurations(ds []time.Duration) time.Duration {
 // benchLeads paces lead captures at 50/s for 20 s (each a distinct address
 // and visitor, with express consent) and reports their latency.
 func benchLeads(binary string, env []string, work, store string) (result, error) {
-	port := freePort()
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	srv := exec.Command(binary, "serve")
-	srv.Env = append(env, "PORT="+strconv.Itoa(port), "RATE_LIMIT_LEADS_PER_MINUTE=0")
-	logf, _ := os.Create(filepath.Join(work, store+"-leads.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
+	srv, err := startServer(binary, append(env, "RATE_LIMIT_LEADS_PER_MINUTE=0"), filepath.Join(work, store+"-leads.log"))
+	if err != nil {
 		return result{}, err
 	}
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-		logf.Close()
-	}()
-	if err := waitHealthy(url); err != nil {
-		return result{}, err
-	}
+	defer srv.stop()
+	url := srv.url
 	const rate, seconds = 50, 20
 	fmt.Printf("%s: %d lead captures/s for %d s\n", store, rate, seconds)
 	type sample struct {
@@ -409,7 +378,7 @@ func benchLeads(binary string, env []string, work, store string) (result, error)
 	r.RPS = float64(len(ds)) / seconds
 	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
 	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
-	r.PeakRSSMB = peakRSS(srv.Process.Pid)
+	r.PeakRSSMB = peakRSS(srv.cmd.Process.Pid)
 	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
 	return r, nil
 }
@@ -471,6 +440,43 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// server is a running `marketing serve` under test.
+type server struct {
+	cmd *exec.Cmd
+	url string
+	log *os.File
+}
+
+// startServer runs serve on a free port with env, logging to logPath, and
+// waits until it is healthy.
+func startServer(binary string, env []string, logPath string) (*server, error) {
+	port := freePort()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(env, "PORT="+strconv.Itoa(port))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s := &server{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf}
+	if err := waitHealthy(s.url); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// stop sends SIGTERM and waits: the server drains and logs its totals.
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	s.log.Close()
 }
 
 func freePort() int {

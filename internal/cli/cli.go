@@ -127,6 +127,37 @@ func openStore(ctx context.Context, cfg *config.Config) (marketing.Store, error)
 	return nil, fmt.Errorf("unsupported DATABASE_URL")
 }
 
+// openCurrent opens the store and checks its schema is current. SQLite
+// outside production migrates itself (zero configuration); anything else
+// behind is refused with the command that fixes it.
+func openCurrent(ctx context.Context, cfg *config.Config, log *slog.Logger) (marketing.Store, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	states, err := store.Migrations(ctx)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	behind := marketing.SchemaBehind(states)
+	switch {
+	case len(behind) == 0:
+		return store, nil
+	case cfg.Driver() == "sqlite" && !cfg.Production():
+		applied, err := store.Migrate(ctx)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		log.Info("migrated the SQLite database", "applied", applied)
+		return store, nil
+	}
+	store.Close()
+	return nil, fmt.Errorf("database schema is behind by %d migration(s) (next: %04d_%s): run `marketing migrate` first",
+		len(behind), behind[0].Version, behind[0].Name)
+}
+
 func migrate(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	store, err := openStore(ctx, cfg)
 	if err != nil {

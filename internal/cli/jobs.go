@@ -28,21 +28,15 @@ func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRo
 	})
 }
 
-// withRunner opens the store (which must be migrated) and a runner.
+// withRunner opens a current store and a runner.
 func withRunner(ctx context.Context, cfg *config.Config, stderr io.Writer, fn func(marketing.Store, *jobs.Runner) error) error {
-	store, err := openStore(ctx, cfg)
+	log := newLogger(cfg, stderr)
+	store, err := openCurrent(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	states, err := store.Migrations(ctx)
-	if err != nil {
-		return err
-	}
-	if behind := marketing.SchemaBehind(states); len(behind) > 0 {
-		return fmt.Errorf("database schema is behind by %d migration(s): run `marketing migrate` first", len(behind))
-	}
-	return fn(store, newRunner(cfg, store, newLogger(cfg, stderr), nil, nil))
+	return fn(store, newRunner(cfg, store, log, nil, nil))
 }
 
 type dayFlags struct {

@@ -32,26 +32,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	logOut := newLogWriter(stdout, 100*time.Millisecond)
 	defer logOut.Close()
 	log := newLogger(cfg, logOut)
-	store, err := openStore(ctx, cfg)
+	store, err := openCurrent(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	states, err := store.Migrations(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if behind := marketing.SchemaBehind(states); len(behind) > 0 {
-		if cfg.Driver() != "sqlite" || cfg.Production() {
-			return fmt.Errorf("database schema is behind by %d migration(s) (next: %04d_%s): run `marketing migrate` first",
-				len(behind), behind[0].Version, behind[0].Name)
-		}
-		applied, err := store.Migrate(ctx)
-		if err != nil {
-			return err
-		}
-		log.Info("migrated the SQLite database", "applied", applied)
-	}
 	pepper := cfg.IPHashPepper
 	if pepper == "" {
 		// Outside production: generated once, kept in the database, reused.

@@ -4,6 +4,7 @@ package httpapi
 func (s *server) routes() {
 	s.mux.Handle("GET /v1/healthz", s.limited(classDefault, s.handleHealthz()))
 	s.mux.Handle("GET /v1/readyz", s.limited(classDefault, s.handleReadyz()))
+	s.mux.Handle("GET /v1/privacy", s.limited(classDefault, s.handlePrivacy()))
 	s.mux.Handle("POST /v1/events", s.handleEvents())
 	s.mux.Handle("GET /v1/tracker.js", s.handleTracker()) // static and cached: not rate limited
 

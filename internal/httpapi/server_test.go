@@ -93,3 +93,12 @@ func TestTrackerServed(t *testing.T) {
 	}
 	e.do("GET", "/v1/tracker.js", "", "If-None-Match: "+etag).expect(t, 304, "")
 }
+
+func TestPrivacyPage(t *testing.T) {
+	e := newEnv(t, "sqlite", "PRIVACY_CONTACT_EMAIL=privacy@example.com", "RETENTION_EVENT_DAYS=30")
+	r := e.do("GET", "/v1/privacy", "").expect(t, 200, "")
+	ret := r.Body["retention"].(map[string]any)
+	if r.Body["privacyContact"] != "privacy@example.com" || ret["rawEventsDays"] != float64(30) || ret["rollupsDays"] != float64(730) {
+		t.Fatalf("privacy %s", r.Raw)
+	}
+}
