@@ -34,15 +34,12 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 // writeEvents does WriteEvents' work inside tx and returns the plan, whose
 // sessions a lead capture reads for attribution.
 func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
-	visitors, existing, err := upsertVisitors(ctx, tx, events)
-	if err != nil {
-		return marketing.SessionPlan{}, err
-	}
 	keys := make([][]byte, len(events))
 	for i := range events {
 		keys[i] = events[i].DedupeKey
 	}
 	var b pgx.Batch
+	anons := queueVisitorUpsert(&b, events)
 	// One index probe per key, whatever the planner's statistics say (a
 	// young table has none, and = ANY then gets a sequential scan). The
 	// most recent match is the one that decides whether a window holds.
@@ -51,28 +48,44 @@ func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent
 		CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
 			WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
 			ORDER BY received_at DESC LIMIT 1) e`, keys)
-	b.Queue(`SELECT `+sessionColumns("s")+`
-		FROM unnest($1::text[]) AS v(id)
-		CROSS JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s`, existing)
+	// The visitors, locked by the upsert above, with their latest session.
+	b.Queue(`SELECT v.anon_id, v.id, s.id IS NOT NULL, `+sessionColumns("s")+`
+		FROM unnest($1::text[]) AS a(anon) JOIN visitors v ON v.anon_id = a.anon
+		LEFT JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s ON true`, anons)
 	br := tx.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, fmt.Errorf("postgres: upsert visitors: %w", err)
+	}
 	dups, err := readDuplicates(br)
 	if err != nil {
 		br.Close()
 		return marketing.SessionPlan{}, err
 	}
+	visitors := make(map[string]string, len(anons))
 	latest := map[string]*marketing.Session{}
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
 		return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
 	}
-	sessions, err := pgx.CollectRows(rows, scanSession)
-	if err != nil {
+	for rows.Next() {
+		var anon, vid string
+		var has bool
+		var sc nullSession
+		if err := rows.Scan(append([]any{&anon, &vid, &has}, sc.dest()...)...); err != nil {
+			rows.Close()
+			br.Close()
+			return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
+		}
+		visitors[anon] = vid
+		if has {
+			latest[vid] = sc.session()
+		}
+	}
+	if err := rows.Err(); err != nil {
 		br.Close()
 		return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
-	}
-	for i := range sessions {
-		latest[sessions[i].VisitorID] = &sessions[i]
 	}
 	if err := br.Close(); err != nil {
 		return marketing.SessionPlan{}, fmt.Errorf("postgres: read batch: %w", err)
@@ -150,10 +163,14 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 }
 
-// upsertVisitors inserts or refreshes every visitor of the batch in anonId
-// order (a fixed lock order, so concurrent batches cannot deadlock) and
-// returns anonId → visitor id, plus the ids of visitors that already existed.
-func upsertVisitors(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent) (map[string]string, []string, error) {
+// queueVisitorUpsert queues the upsert of every visitor of the batch, in
+// anonId order (a fixed lock order, so concurrent batches cannot deadlock),
+// and returns the anonIds. A conflicting row is locked whether or not the
+// WHERE lets it be updated, which is what serialises one visitor's batches
+// across processes; it is rewritten only when something moved (first seen
+// earlier, last seen a minute later, another IP or agent), so a busy
+// visitor costs a lock, not a new row version, per batch.
+func queueVisitorUpsert(b *pgx.Batch, events []marketing.PendingEvent) []string {
 	type agg struct {
 		first, last time.Time
 		ip, ua      string
@@ -184,7 +201,7 @@ func upsertVisitors(ctx context.Context, tx pgx.Tx, events []marketing.PendingEv
 		a := byAnon[k]
 		ids[i], firsts[i], lasts[i], ips[i], uas[i] = marketing.NewID(a.first), a.first, a.last, nullable(a.ip), nullable(a.ua)
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO visitors AS v (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+	b.Queue(`INSERT INTO visitors AS v (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])
 			AS u(id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
 		ORDER BY anon_id
@@ -193,27 +210,43 @@ func upsertVisitors(ctx context.Context, tx pgx.Tx, events []marketing.PendingEv
 			last_seen_at = greatest(v.last_seen_at, excluded.last_seen_at),
 			last_ip_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ip_hash ELSE v.last_ip_hash END,
 			last_ua_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ua_hash ELSE v.last_ua_hash END
-		RETURNING anon_id, id, xmax <> 0`, ids, anons, firsts, lasts, ips, uas)
-	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: upsert visitors: %w", err)
-	}
-	visitors := make(map[string]string, n)
-	var existing []string
-	for rows.Next() {
-		var anon, id string
-		var old bool
-		if err := rows.Scan(&anon, &id, &old); err != nil {
-			return nil, nil, fmt.Errorf("postgres: upsert visitors: %w", err)
+		WHERE excluded.first_seen_at < v.first_seen_at
+			OR excluded.last_seen_at > v.last_seen_at + interval '1 minute'
+			OR (excluded.last_seen_at >= v.last_seen_at AND (excluded.last_ip_hash IS DISTINCT FROM v.last_ip_hash
+				OR excluded.last_ua_hash IS DISTINCT FROM v.last_ua_hash))`, ids, anons, firsts, lasts, ips, uas)
+	return anons
+}
+
+// nullSession scans the optional latest session of a LEFT JOIN LATERAL
+// (every column nullable).
+type nullSession struct {
+	id, vid, prop, landing, ref, source, us, um, uc, ut, uco, exit *string
+	started, last                                                  *time.Time
+	pv, ec                                                         *int
+}
+
+func (n *nullSession) dest() []any {
+	return []any{&n.id, &n.vid, &n.prop, &n.started, &n.last, &n.landing, &n.ref, &n.source,
+		&n.us, &n.um, &n.uc, &n.ut, &n.uco, &n.exit, &n.pv, &n.ec}
+}
+
+func (n *nullSession) session() *marketing.Session {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
 		}
-		visitors[anon] = id
-		if old {
-			existing = append(existing, id)
-		}
+		return *p
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("postgres: upsert visitors: %w", err)
+	s := &marketing.Session{ID: str(n.id), VisitorID: str(n.vid), PropertyID: str(n.prop), LandingPath: str(n.landing),
+		ReferrerHost: str(n.ref), TrafficSource: str(n.source), ExitPath: str(n.exit),
+		UTM: marketing.UTM{Source: str(n.us), Medium: str(n.um), Campaign: str(n.uc), Term: str(n.ut), Content: str(n.uco)}}
+	if n.started != nil {
+		s.StartedAt, s.LastEventAt = *n.started, *n.last
 	}
-	return visitors, existing, nil
+	if n.pv != nil {
+		s.PageViews, s.Events = *n.pv, *n.ec
+	}
+	return s
 }
 
 func queueSessionInsert(b *pgx.Batch, ss []*marketing.Session) {
