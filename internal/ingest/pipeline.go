@@ -147,9 +147,10 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 			return Outcome{Dropped: marketing.ReasonHoneypot}, nil
 		}
 	}
+	hashes := [2]string{p.Hash(req.IP), p.Hash(req.UserAgent)}
 	events := make([]marketing.PendingEvent, len(inputs))
 	for i := range inputs {
-		ev, err := p.build(ctx, now, req, agent, &inputs[i])
+		ev, err := p.build(ctx, now, req, hashes, agent, &inputs[i])
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -177,7 +178,8 @@ func (p *Pipeline) Stored() int64 { return p.stored.Load() }
 
 // build derives a pending event from one input: visitor key, property,
 // traffic source, device, trusted time, measurements and dedupe key.
-func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
+// hashes are the request's IP and user-agent hashes, computed once.
+func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes [2]string, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
 	property := p.PropertyOf(in.Traffic.PropertyID, req.Origin)
 	anon := in.AnonID
 	if anon == "" || (req.GPC && p.opt.HonorGPC) {
@@ -207,7 +209,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, agent 
 		props, _ = json.Marshal(in.Props) // maps of strings, floats and bools always marshal
 	}
 	ev := marketing.PendingEvent{
-		ID: marketing.NewID(now), AnonID: anon, IPHash: p.Hash(req.IP), UAHash: p.Hash(req.UserAgent),
+		ID: marketing.NewID(now), AnonID: anon, IPHash: hashes[0], UAHash: hashes[1],
 		EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
 		ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
 		TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
@@ -242,7 +244,7 @@ func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput
 	if in.SourceChannel != "" {
 		props["sourceChannel"] = in.SourceChannel
 	}
-	ev, err := p.build(ctx, now, req, p.agents.Parse(req.UserAgent), &marketing.EventInput{
+	ev, err := p.build(ctx, now, req, [2]string{p.Hash(req.IP), p.Hash(req.UserAgent)}, p.agents.Parse(req.UserAgent), &marketing.EventInput{
 		AnonID: in.AnonID, EventType: EventLeadCaptured, Path: path, Referrer: in.Referrer, UTM: in.UTM, Props: props,
 	})
 	if err != nil {
