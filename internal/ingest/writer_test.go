@@ -1,0 +1,78 @@
+package ingest_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/ingest"
+	"github.com/altcontext/marketing/internal/sqlite"
+	"github.com/altcontext/marketing/internal/storetest"
+)
+
+// gated is a real SQLite store whose writes wait for a signal, so a test
+// can hold the writer busy.
+type gated struct {
+	marketing.Store
+	gate chan struct{}
+}
+
+func (g *gated) WriteEvents(ctx context.Context, evs []marketing.PendingEvent, r marketing.SessionRules) ([]marketing.EventResult, error) {
+	<-g.gate
+	return g.Store.WriteEvents(ctx, evs, r)
+}
+
+func TestWriterQueueFullAndDrain(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g := &gated{Store: db, gate: make(chan struct{})}
+	w := ingest.NewWriter(g, marketing.SessionRules{Inactivity: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ingest.WriterOptions{QueueSize: 1, MaxBatch: 10, Workers: 1})
+	now := time.Now()
+	done := make(chan error, 2)
+	submit := func(anon string) {
+		_, err := w.Write([]marketing.PendingEvent{storetest.Event(anon, "page_view", "/", now)})
+		done <- err
+	}
+	go submit("visitor-q-1") // taken by the worker, which blocks in the store
+	time.Sleep(50 * time.Millisecond)
+	go submit("visitor-q-2") // waits in the queue (capacity 1)
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	_, err = w.Write([]marketing.PendingEvent{storetest.Event("visitor-q-3", "page_view", "/", now)})
+	if marketing.ErrorCode(err) != marketing.EUNAVAILABLE || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("full queue: %v after %v, want EUNAVAILABLE at once", err, time.Since(start))
+	}
+	if !w.Full() {
+		t.Fatal("Full() is false with the queue full")
+	}
+	// Close while work is pending: everything accepted is still written.
+	closed := make(chan struct{})
+	go func() { w.Close(); close(closed) }()
+	close(g.gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("an accepted write failed: %v", err)
+		}
+	}
+	<-closed
+	for _, anon := range []string{"visitor-q-1", "visitor-q-2"} {
+		res, err := db.WriteEvents(context.Background(), []marketing.PendingEvent{storetest.Event(anon, "page_view", "/", now)}, marketing.SessionRules{Inactivity: time.Hour})
+		if err != nil || !res[0].Duplicate {
+			t.Fatalf("%s was not stored before Close returned: %+v %v", anon, res, err)
+		}
+	}
+	if _, err := w.Write(nil); marketing.ErrorCode(err) != marketing.EUNAVAILABLE {
+		t.Fatalf("write after Close: %v", err)
+	}
+}
