@@ -22,7 +22,7 @@ import (
 func BenchmarkWriteEvents64(b *testing.B) {
 	opts := pgtest.Options{Durable: true}
 	if os.Getenv("PGSTATS") != "" {
-		opts.Params = []string{"shared_preload_libraries=pg_stat_statements"}
+		opts.Params = []string{"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_planning=on"}
 	}
 	c, err := pgtest.Start(opts)
 	if err != nil {
@@ -57,7 +57,7 @@ func BenchmarkWriteEvents64(b *testing.B) {
 	}
 	b.StopTimer()
 	if opts.Params != nil {
-		rows, err := db.Pool().Query(ctx, `SELECT calls, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 3), left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8`)
+		rows, err := db.Pool().Query(ctx, `SELECT calls, round(total_exec_time::numeric, 1)::text, round(total_plan_time::numeric, 1)::text, left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8`)
 		if err != nil {
 			b.Fatal(err)
 		}
