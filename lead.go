@@ -183,7 +183,8 @@ func formToJSON(vals url.Values) map[string]json.RawMessage {
 // "" for a new lead; requested is "" when the capture says nothing. It
 // returns the status to store.
 //
-//   - A new lead without a request starts pending.
+//   - A new lead without a request starts pending; pending never replaces
+//     an existing status.
 //   - withdrawn → pending or implied is ignored: an unsubscribe is not
 //     undone by a later form that did not ask again.
 //   - withdrawn → express needs wording (the exact text the person agreed
@@ -192,7 +193,8 @@ func NextConsent(current, requested string, hasWording bool) string {
 	switch {
 	case current == "" && requested == "":
 		return ConsentPending
-	case requested == "":
+	case requested == "" || (requested == ConsentPending && current != ""):
+		// A form that asks nothing (or says "pending") is not a withdrawal.
 		return current
 	case current == ConsentWithdrawn && requested != ConsentExpress:
 		return current
