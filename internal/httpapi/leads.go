@@ -45,12 +45,18 @@ func (s *server) handleLeadsCapture() http.Handler {
 			writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
 			return
 		}
+		// Per IP before validation, so invalid bodies count too; per
+		// address once there is a valid one.
+		if !s.allow(w, r, classLeads) {
+			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonRateLimited)
+			return
+		}
 		if err != nil {
 			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonInvalid)
 			s.writeError(w, r, err)
 			return
 		}
-		if !s.allow(w, r, classLeads) || !s.allowKey(w, classLeadEmail, s.Pipeline.EmailHash(in.Email)) {
+		if !s.allowKey(w, classLeadEmail, s.Pipeline.EmailHash(in.Email)) {
 			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonRateLimited)
 			return
 		}

@@ -248,6 +248,12 @@ func TestLeadRateLimits(t *testing.T) {
 		ip.do("POST", "/v1/leads/capture", fmt.Sprintf(`{"email":"p%d@example.com"}`, i)).expect(t, 200, "")
 	}
 	ip.do("POST", "/v1/leads/capture", `{"email":"p99@example.com"}`).expect(t, 429, "rate_limited")
+	// Invalid bodies count against the per-IP limit too.
+	bad := newEnvClock(t, "sqlite", func() time.Time { return frozen })
+	for range 24 {
+		bad.do("POST", "/v1/leads/capture", `{"email":"nope"}`).expect(t, 400, "invalid_request")
+	}
+	bad.do("POST", "/v1/leads/capture", `{"email":"nope"}`).expect(t, 429, "rate_limited")
 }
 
 func TestErasureAndPrivacyExport(t *testing.T) {
