@@ -19,26 +19,39 @@ import (
 // visitor, from any process, serialise), duplicate and latest-session lookup,
 // then session and event writes pipelined, then commit.
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
-	var results []marketing.EventResult
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		plan, err := writeEvents(ctx, tx, events, rules)
-		results = plan.Results
-		return err
-	})
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("postgres: acquire: %w", err))
+	}
+	// Released in any state: pgxpool closes a connection that comes back
+	// inside a transaction, so an error needs no ROLLBACK round trip.
+	defer conn.Release()
+	plan, err := writeEvents(ctx, conn, events, rules, true)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return results, nil
+	return plan.Results, nil
 }
 
-// writeEvents does WriteEvents' work inside tx and returns the plan, whose
-// sessions a lead capture reads for attribution.
-func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
+// batcher is a pgx.Tx or a pooled connection.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// writeEvents does WriteEvents' work in two pipelined round trips and
+// returns the plan, whose sessions a lead capture reads for attribution.
+// With own set, it opens and commits its own transaction inside those two
+// round trips (BEGIN leads the first, COMMIT ends the second); otherwise q
+// is a transaction the caller commits.
+func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent, rules marketing.SessionRules, own bool) (marketing.SessionPlan, error) {
 	keys := make([][]byte, len(events))
 	for i := range events {
 		keys[i] = events[i].DedupeKey
 	}
 	var b pgx.Batch
+	if own {
+		b.Queue("BEGIN")
+	}
 	anons := queueVisitorUpsert(&b, events)
 	// One index probe per key, whatever the planner's statistics say (a
 	// young table has none, and = ANY then gets a sequential scan). The
@@ -52,7 +65,13 @@ func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent
 	b.Queue(`SELECT v.anon_id, v.id, s.id IS NOT NULL, `+sessionColumns("s")+`
 		FROM unnest($1::text[]) AS a(anon) JOIN visitors v ON v.anon_id = a.anon
 		LEFT JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s ON true`, anons)
-	br := tx.SendBatch(ctx, &b)
+	br := q.SendBatch(ctx, &b)
+	if own {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return marketing.SessionPlan{}, fmt.Errorf("postgres: begin: %w", err)
+		}
+	}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return marketing.SessionPlan{}, fmt.Errorf("postgres: upsert visitors: %w", err)
@@ -92,9 +111,6 @@ func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent
 	}
 
 	plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
-	if len(plan.Events) == 0 {
-		return plan, nil
-	}
 	var w pgx.Batch
 	if len(plan.Inserted) > 0 {
 		queueSessionInsert(&w, plan.Inserted)
@@ -102,8 +118,16 @@ func writeEvents(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent
 	if len(plan.Updated) > 0 {
 		queueSessionUpdate(&w, plan.Updated)
 	}
-	queueEventInsert(&w, plan.Events)
-	if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+	if len(plan.Events) > 0 {
+		queueEventInsert(&w, plan.Events)
+	}
+	if own {
+		w.Queue("COMMIT")
+	}
+	if w.Len() == 0 {
+		return plan, nil
+	}
+	if err := q.SendBatch(ctx, &w).Close(); err != nil {
 		return plan, fmt.Errorf("postgres: write events: %w", err)
 	}
 	return plan, nil
