@@ -27,9 +27,10 @@ const (
 	SourceExpiry      = "expiry"
 )
 
-// ImpliedConsentExpiry is when implied consent given at from lapses: six
-// months after the inquiry that created it (CASL).
-func ImpliedConsentExpiry(from time.Time) time.Time { return from.AddDate(0, 6, 0) }
+// ImpliedConsentCutoff is the CASL rule in one place: implied consent lasts
+// six months after the inquiry that gave it, so consent given before the
+// cutoff has lapsed at now.
+func ImpliedConsentCutoff(now time.Time) time.Time { return now.AddDate(0, -6, 0) }
 
 // Consent is the wording shown next to a consent checkbox.
 type Consent struct {

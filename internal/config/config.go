@@ -64,15 +64,6 @@ func (c *Config) Addr() string {
 	return c.Host + ":" + strconv.Itoa(c.Port)
 }
 
-// MigrationURL is the URL migrations and job locks use: the direct one when
-// the main URL goes through a pooler.
-func (c *Config) MigrationURL() string {
-	if c.DirectDatabaseURL != "" {
-		return c.DirectDatabaseURL
-	}
-	return c.DatabaseURL
-}
-
 // Driver names the store DATABASE_URL selects: "postgres" or "sqlite".
 func (c *Config) Driver() string { return DriverOf(c.DatabaseURL) }
 

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/altcontext/marketing"
 )
 
 const wording = "Yes, send me product news by email. I can unsubscribe at any time."
@@ -214,12 +216,12 @@ func TestImpliedConsentExpiry(t *testing.T) {
 		ctx := context.Background()
 		now := time.Now()
 		// Nothing is six months old yet.
-		if n, err := e.store.ExpireImpliedConsent(ctx, now.AddDate(0, -6, 0), now); err != nil || n != 0 {
+		if n, err := e.store.ExpireImpliedConsent(ctx, marketing.ImpliedConsentCutoff(now), now); err != nil || n != 0 {
 			t.Fatalf("expired %d, %v; want 0", n, err)
 		}
 		// Seven months later (an injected clock): both lapse.
 		later := now.AddDate(0, 7, 0)
-		n, err := e.store.ExpireImpliedConsent(ctx, later.AddDate(0, -6, 0), later)
+		n, err := e.store.ExpireImpliedConsent(ctx, marketing.ImpliedConsentCutoff(later), later)
 		if err != nil || n != 2 {
 			t.Fatalf("expired %d, %v; want 2", n, err)
 		}

@@ -136,7 +136,7 @@ func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, erro
 	if err != nil || dryRun {
 		return counts, err
 	}
-	n, err := r.o.Store.ExpireImpliedConsent(ctx, now.AddDate(0, -6, 0), now)
+	n, err := r.o.Store.ExpireImpliedConsent(ctx, marketing.ImpliedConsentCutoff(now), now)
 	counts["implied_consent_expired"] = n
 	return counts, err
 }
