@@ -56,11 +56,12 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "ADMIN_API_KEY is not set; this run's admin key (send it as x-admin-key): %s\n", adminKey)
 	}
 
-	// Two writers overlap one batch's round trips with the next batch; on
-	// SQLite there is one writer anyway. See docs/benchmarks.md.
-	workers, batch := 2, 500
+	// One writer: batches are serialised anyway (the store's ingest epoch
+	// lock), and while one commits the next collects everything that
+	// arrives. See docs/benchmarks.md.
+	workers, batch := 1, 500
 	if cfg.Driver() == "sqlite" {
-		workers, batch = 1, 1000
+		batch = 1000
 	}
 	var mon *monitor.Metrics
 	var pipe *ingest.Pipeline

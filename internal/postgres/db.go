@@ -35,9 +35,14 @@ const migrationLock = 0x6d61726b6574 // "market"
 type DB struct {
 	pool         *pgxpool.Pool
 	migrationURL string
+	visitors     *marketing.VisitorCache // the event writer's, see WriteEvents
 }
 
 var _ marketing.Store = (*DB)(nil)
+
+// visitorCacheSize bounds the event writer's visitor cache (about 0.5 KB a
+// visitor).
+const visitorCacheSize = 32_768
 
 // Open connects a pool to url. directURL, when set, is used for migrations
 // and locks (it bypasses a transaction pooler).
@@ -63,7 +68,7 @@ func Open(ctx context.Context, url, directURL string) (*DB, error) {
 	if directURL == "" {
 		directURL = url
 	}
-	return &DB{pool: pool, migrationURL: directURL}, nil
+	return &DB{pool: pool, migrationURL: directURL, visitors: marketing.NewVisitorCache(visitorCacheSize)}, nil
 }
 
 // Pool exposes the pool to tests and benchmarks that inspect rows.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,10 +14,11 @@ import (
 	"github.com/altcontext/marketing"
 )
 
-// WriteEvents stores a batch in one transaction and four round trips:
-// visitor upsert (which row-locks each visitor, so concurrent batches for one
-// visitor, from any process, serialise), duplicate and latest-session lookup,
-// then session and event writes pipelined, then commit.
+// WriteEvents stores a batch in one transaction and, while the writer's
+// visitor cache holds, two round trips: the epoch lock, the duplicate probe
+// and reads for visitors not in the cache; then every write and the commit.
+// A batch after some other writer (the epoch moved) reads all its visitors
+// in a third. Batches of one process run one at a time.
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
@@ -26,10 +27,15 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	// Released in any state: pgxpool closes a connection that comes back
 	// inside a transaction, so an error needs no ROLLBACK round trip.
 	defer conn.Release()
-	plan, err := writeEvents(ctx, conn, events, rules, true)
+	c := db.visitors
+	c.Lock()
+	defer c.Unlock()
+	plan, epoch, err := writeEvents(ctx, conn, events, rules, c)
 	if err != nil {
+		c.Reset()
 		return nil, unavailable(err)
 	}
+	c.Committed(epoch, plan.Visitors)
 	return plan.Results, nil
 }
 
@@ -38,21 +44,43 @@ type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// writeEvents does WriteEvents' work in two pipelined round trips and
-// returns the plan, whose sessions a lead capture reads for attribution.
-// With own set, it opens and commits its own transaction inside those two
-// round trips (BEGIN leads the first, COMMIT ends the second); otherwise q
-// is a transaction the caller commits.
-func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent, rules marketing.SessionRules, own bool) (marketing.SessionPlan, error) {
+// writeEvents does WriteEvents' work and returns the plan (whose sessions a
+// lead capture reads for attribution) and the epoch it leaves. With cache
+// nil, q is a transaction the caller commits and every visitor is read;
+// otherwise writeEvents opens and commits its own transaction inside its
+// round trips (BEGIN leads the first, COMMIT ends the last) and reads only
+// the visitors the cache cannot vouch for.
+func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, int64, error) {
 	keys := make([][]byte, len(events))
+	anons := make([]string, 0, len(events))
+	inBatch := make(map[string]bool, len(events))
 	for i := range events {
 		keys[i] = events[i].DedupeKey
+		if a := events[i].AnonID; !inBatch[a] {
+			inBatch[a] = true
+			anons = append(anons, a)
+		}
+	}
+	var misses []string
+	for _, a := range anons {
+		if cache == nil || cache.Get(a) == nil {
+			misses = append(misses, a)
+		}
 	}
 	var b pgx.Batch
-	if own {
+	if cache != nil {
 		b.Queue("BEGIN")
 	}
-	anons := queueVisitorUpsert(&b, events)
+	// Every statement below finds its rows by key. Prepared statements keep
+	// the generic plan made on their first runs, when the tables may have
+	// been nearly empty and a hash join over a sequential scan looked cheap;
+	// kept, that plan reads the whole table on every batch. So, for this
+	// transaction, only index paths.
+	b.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+		set_config('enable_mergejoin', 'off', true)`)
+	// Every writer of visitors and sessions takes the epoch first (their
+	// triggers do), so this lock orders this batch after all of them.
+	b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1 FOR UPDATE`)
 	// One index probe per key, whatever the planner's statistics say (a
 	// young table has none, and = ANY then gets a sequential scan). The
 	// most recent match is the one that decides whether a window holds.
@@ -61,57 +89,76 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 		CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
 			WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
 			ORDER BY received_at DESC LIMIT 1) e`, keys)
-	// The visitors, locked by the upsert above, with their latest session.
-	b.Queue(`SELECT v.anon_id, v.id, s.id IS NOT NULL, `+sessionColumns("s")+`
-		FROM unnest($1::text[]) AS a(anon) JOIN visitors v ON v.anon_id = a.anon
-		LEFT JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s ON true`, anons)
+	if len(misses) > 0 {
+		queueVisitorRead(&b, misses)
+	}
 	br := q.SendBatch(ctx, &b)
-	if own {
+	if cache != nil {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return marketing.SessionPlan{}, fmt.Errorf("postgres: begin: %w", err)
+			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: begin: %w", err)
 		}
 	}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return marketing.SessionPlan{}, fmt.Errorf("postgres: upsert visitors: %w", err)
+		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: set plan options: %w", err)
+	}
+	var epoch int64
+	if err := br.QueryRow().Scan(&epoch); err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: lock ingest epoch: %w", err)
 	}
 	dups, err := readDuplicates(br)
 	if err != nil {
 		br.Close()
-		return marketing.SessionPlan{}, err
+		return marketing.SessionPlan{}, 0, err
 	}
-	visitors := make(map[string]string, len(anons))
-	latest := map[string]*marketing.Session{}
-	rows, err := br.Query()
-	if err != nil {
-		br.Close()
-		return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
-	}
-	for rows.Next() {
-		var anon, vid string
-		var has bool
-		var sc nullSession
-		if err := rows.Scan(append([]any{&anon, &vid, &has}, sc.dest()...)...); err != nil {
-			rows.Close()
+	known := make(map[string]*marketing.Visitor, len(anons))
+	if len(misses) > 0 {
+		if err := readVisitors(br, known); err != nil {
 			br.Close()
-			return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
+			return marketing.SessionPlan{}, 0, err
 		}
-		visitors[anon] = vid
-		if has {
-			latest[vid] = sc.session()
-		}
-	}
-	if err := rows.Err(); err != nil {
-		br.Close()
-		return marketing.SessionPlan{}, fmt.Errorf("postgres: latest sessions: %w", err)
 	}
 	if err := br.Close(); err != nil {
-		return marketing.SessionPlan{}, fmt.Errorf("postgres: read batch: %w", err)
+		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: read batch: %w", err)
+	}
+	if cache != nil {
+		if cache.Valid(epoch) {
+			for _, a := range anons {
+				if v := cache.Get(a); v != nil {
+					known[a] = v
+				}
+			}
+		} else if hits := len(anons) - len(misses); hits > 0 {
+			// Someone else wrote since our last commit: read the rest too.
+			rest := make([]string, 0, hits)
+			for _, a := range anons {
+				if _, read := known[a]; !read && !slices.Contains(misses, a) {
+					rest = append(rest, a)
+				}
+			}
+			var rb pgx.Batch
+			queueVisitorRead(&rb, rest)
+			br := q.SendBatch(ctx, &rb)
+			err := readVisitors(br, known)
+			if cerr := br.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("postgres: read visitors: %w", cerr)
+			}
+			if err != nil {
+				return marketing.SessionPlan{}, 0, err
+			}
+		}
 	}
 
-	plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
+	plan := marketing.PlanSessions(events, known, dups, rules)
 	var w pgx.Batch
+	if len(plan.NewVisitors) > 0 {
+		queueVisitorWrite(&w, plan.NewVisitors, true)
+	}
+	if len(plan.ChangedVisitors) > 0 {
+		queueVisitorWrite(&w, plan.ChangedVisitors, false)
+	}
 	if len(plan.Inserted) > 0 {
 		queueSessionInsert(&w, plan.Inserted)
 	}
@@ -121,16 +168,27 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 	if len(plan.Events) > 0 {
 		queueEventInsert(&w, plan.Events)
 	}
-	if own {
+	writes := w.Len()
+	// The epoch this transaction leaves (its own statements bumped it).
+	w.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1`)
+	if cache != nil {
 		w.Queue("COMMIT")
 	}
-	if w.Len() == 0 {
-		return plan, nil
+	wr := q.SendBatch(ctx, &w)
+	for range writes {
+		if _, err := wr.Exec(); err != nil {
+			wr.Close()
+			return plan, 0, fmt.Errorf("postgres: write events: %w", err)
+		}
 	}
-	if err := q.SendBatch(ctx, &w).Close(); err != nil {
-		return plan, fmt.Errorf("postgres: write events: %w", err)
+	if err := wr.QueryRow().Scan(&epoch); err != nil {
+		wr.Close()
+		return plan, 0, fmt.Errorf("postgres: read ingest epoch: %w", err)
 	}
-	return plan, nil
+	if err := wr.Close(); err != nil {
+		return plan, 0, fmt.Errorf("postgres: write events: %w", err)
+	}
+	return plan, epoch, nil
 }
 
 func readDuplicates(br pgx.BatchResults) ([]marketing.Duplicate, error) {
@@ -145,6 +203,39 @@ func readDuplicates(br pgx.BatchResults) ([]marketing.Duplicate, error) {
 		d.Key = string(key)
 		return d, err
 	})
+}
+
+// queueVisitorRead queues the read of stored visitors by anonId, each with
+// its latest session.
+func queueVisitorRead(b *pgx.Batch, anons []string) {
+	b.Queue(`SELECT v.anon_id, v.id, v.first_seen_at, v.last_seen_at, coalesce(v.last_ip_hash, ''), coalesce(v.last_ua_hash, ''),
+			s.id IS NOT NULL, `+sessionColumns("s")+`
+		FROM unnest($1::text[]) AS a(anon) JOIN visitors v ON v.anon_id = a.anon
+		LEFT JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s ON true`, anons)
+}
+
+func readVisitors(br pgx.BatchResults, into map[string]*marketing.Visitor) error {
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("postgres: read visitors: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v := &marketing.Visitor{}
+		var has bool
+		var sc nullSession
+		if err := rows.Scan(append([]any{&v.AnonID, &v.ID, &v.FirstSeen, &v.LastSeen, &v.IPHash, &v.UAHash, &has}, sc.dest()...)...); err != nil {
+			return fmt.Errorf("postgres: read visitors: %w", err)
+		}
+		if has {
+			v.Latest = sc.session()
+		}
+		into[v.AnonID] = v
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: read visitors: %w", err)
+	}
+	return nil
 }
 
 // sessionColumns lists a session's columns in scanSession's order.
@@ -187,58 +278,26 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 }
 
-// queueVisitorUpsert queues the upsert of every visitor of the batch, in
-// anonId order (a fixed lock order, so concurrent batches cannot deadlock),
-// and returns the anonIds. A conflicting row is locked whether or not the
-// WHERE lets it be updated, which is what serialises one visitor's batches
-// across processes; it is rewritten only when something moved (first seen
-// earlier, last seen a minute later, another IP or agent), so a busy
-// visitor costs a lock, not a new row version, per batch.
-func queueVisitorUpsert(b *pgx.Batch, events []marketing.PendingEvent) []string {
-	type agg struct {
-		first, last time.Time
-		ip, ua      string
+// queueVisitorWrite queues the insert of new visitors or the update of
+// changed ones. Both run under the epoch lock, so no other writer can have
+// added or changed these rows since they were read.
+func queueVisitorWrite(b *pgx.Batch, vs []*marketing.Visitor, insert bool) {
+	n := len(vs)
+	ids, anons, firsts, lasts, ips, uas := make([]string, n), make([]string, n), make([]time.Time, n), make([]time.Time, n), make([]*string, n), make([]*string, n)
+	for i, v := range vs {
+		ids[i], anons[i], firsts[i], lasts[i], ips[i], uas[i] = v.ID, v.AnonID, v.FirstSeen, v.LastSeen, nullable(v.IPHash), nullable(v.UAHash)
 	}
-	byAnon := make(map[string]*agg, len(events))
-	for i := range events {
-		e := &events[i]
-		a := byAnon[e.AnonID]
-		if a == nil {
-			byAnon[e.AnonID] = &agg{first: e.OccurredAt, last: e.OccurredAt, ip: e.IPHash, ua: e.UAHash}
-			continue
-		}
-		if e.OccurredAt.Before(a.first) {
-			a.first = e.OccurredAt
-		}
-		if !e.OccurredAt.Before(a.last) {
-			a.last, a.ip, a.ua = e.OccurredAt, e.IPHash, e.UAHash
-		}
+	if insert {
+		b.Queue(`INSERT INTO visitors (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])`,
+			ids, anons, firsts, lasts, ips, uas)
+		return
 	}
-	anons := make([]string, 0, len(byAnon))
-	for k := range byAnon {
-		anons = append(anons, k)
-	}
-	sort.Strings(anons)
-	n := len(anons)
-	ids, firsts, lasts, ips, uas := make([]string, n), make([]time.Time, n), make([]time.Time, n), make([]*string, n), make([]*string, n)
-	for i, k := range anons {
-		a := byAnon[k]
-		ids[i], firsts[i], lasts[i], ips[i], uas[i] = marketing.NewID(a.first), a.first, a.last, nullable(a.ip), nullable(a.ua)
-	}
-	b.Queue(`INSERT INTO visitors AS v (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])
-			AS u(id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
-		ORDER BY anon_id
-		ON CONFLICT (anon_id) DO UPDATE SET
-			first_seen_at = least(v.first_seen_at, excluded.first_seen_at),
-			last_seen_at = greatest(v.last_seen_at, excluded.last_seen_at),
-			last_ip_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ip_hash ELSE v.last_ip_hash END,
-			last_ua_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ua_hash ELSE v.last_ua_hash END
-		WHERE excluded.first_seen_at < v.first_seen_at
-			OR excluded.last_seen_at > v.last_seen_at + interval '1 minute'
-			OR (excluded.last_seen_at >= v.last_seen_at AND (excluded.last_ip_hash IS DISTINCT FROM v.last_ip_hash
-				OR excluded.last_ua_hash IS DISTINCT FROM v.last_ua_hash))`, ids, anons, firsts, lasts, ips, uas)
-	return anons
+	b.Queue(`UPDATE visitors AS v SET first_seen_at = u.first_seen_at, last_seen_at = u.last_seen_at,
+			last_ip_hash = u.last_ip_hash, last_ua_hash = u.last_ua_hash
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
+			AS u(id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+		WHERE v.id = u.id`, ids, firsts, lasts, ips, uas)
 }
 
 // nullSession scans the optional latest session of a LEFT JOIN LATERAL

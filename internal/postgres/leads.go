@@ -31,7 +31,7 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				return fmt.Errorf("postgres: lift suppression: %w", err)
 			}
 		}
-		plan, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules, false)
+		plan, _, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules, nil)
 		if err != nil {
 			return err
 		}

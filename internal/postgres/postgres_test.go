@@ -12,15 +12,18 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func open(t *testing.T) marketing.Store {
+func open(t *testing.T) (marketing.Store, func() marketing.Store) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	db, err := postgres.Open(context.Background(), url, "")
-	if err != nil {
-		t.Fatal(err)
+	handle := func() marketing.Store {
+		db, err := postgres.Open(context.Background(), url, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return handle(), handle
 }
 
 func TestStore(t *testing.T) {

@@ -3,16 +3,24 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/sqlite"
 	"github.com/altcontext/marketing/internal/storetest"
 )
 
 func BenchmarkWriteEvents64(b *testing.B) {
-	db := open(&testing.T{})
-	_, _ = db.Migrate(context.Background())
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
 	now := time.Now()
 	b.ResetTimer()

@@ -35,9 +35,14 @@ func Migrations() ([]marketing.Migration, error) {
 // DB is the SQLite store. Writes go through one connection (SQLite has one
 // writer anyway) with BEGIN IMMEDIATE; reads use a small pool.
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
+	write    *sql.DB
+	read     *sql.DB
+	visitors *marketing.VisitorCache // the event writer's, see WriteEvents
 }
+
+// visitorCacheSize bounds the event writer's visitor cache (about 0.5 KB a
+// visitor).
+const visitorCacheSize = 32_768
 
 var _ marketing.Store = (*DB)(nil)
 
@@ -72,7 +77,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	read.SetMaxOpenConns(4)
-	return &DB{write: write, read: read}, nil
+	return &DB{write: write, read: read, visitors: marketing.NewVisitorCache(visitorCacheSize)}, nil
 }
 
 // SQL exposes the read handle to tests that inspect rows.

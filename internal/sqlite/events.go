@@ -5,50 +5,87 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/altcontext/marketing"
 )
 
-// WriteEvents stores a batch in one IMMEDIATE transaction: visitor upserts,
-// duplicate and latest-session lookups, PlanSessions, then session and event
-// writes. SQLite has one writer, so batches never interleave.
+// WriteEvents stores a batch in one IMMEDIATE transaction: the epoch, the
+// duplicate probe, reads for visitors the writer's cache cannot vouch for,
+// PlanSessions, then visitor, session and event writes. SQLite has one
+// writer, so batches never interleave.
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
-	var results []marketing.EventResult
+	c := db.visitors
+	c.Lock()
+	defer c.Unlock()
+	var plan marketing.SessionPlan
+	var epoch int64
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		plan, err := writeEvents(ctx, tx, events, rules)
-		results = plan.Results
+		var err error
+		plan, epoch, err = writeEvents(ctx, tx, events, rules, c)
 		return err == nil, err
 	})
 	if err != nil {
+		c.Reset()
 		return nil, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 	}
-	return results, nil
+	c.Committed(epoch, plan.Visitors)
+	return plan.Results, nil
 }
 
-// writeEvents does WriteEvents' work inside tx and returns the plan.
-func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
-	visitors, existing, err := upsertVisitors(ctx, tx, events)
-	if err != nil {
-		return marketing.SessionPlan{}, err
+// writeEvents does WriteEvents' work inside tx and returns the plan and the
+// epoch it leaves. With cache nil every visitor is read.
+func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, int64, error) {
+	var epoch int64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch); err != nil {
+		return marketing.SessionPlan{}, 0, fmt.Errorf("sqlite: read ingest epoch: %w", err)
+	}
+	valid := cache != nil && cache.Valid(epoch)
+	var reads []string
+	known := make(map[string]*marketing.Visitor, len(events))
+	for i := range events {
+		a := events[i].AnonID
+		if _, ok := known[a]; ok {
+			continue
+		}
+		var v *marketing.Visitor
+		if valid {
+			v = cache.Get(a)
+		}
+		if v == nil {
+			reads = append(reads, a)
+		}
+		known[a] = v
+	}
+	for k, v := range known {
+		if v == nil {
+			delete(known, k)
+		}
+	}
+	if err := readVisitors(ctx, tx, reads, known); err != nil {
+		return marketing.SessionPlan{}, 0, err
 	}
 	dups, err := findDuplicates(ctx, tx, events)
 	if err != nil {
-		return marketing.SessionPlan{}, err
+		return marketing.SessionPlan{}, 0, err
 	}
-	latest, err := latestSessions(ctx, tx, existing)
-	if err != nil {
-		return marketing.SessionPlan{}, err
+	plan := marketing.PlanSessions(events, known, dups, rules)
+	if err := writeVisitors(ctx, tx, plan.NewVisitors, plan.ChangedVisitors); err != nil {
+		return plan, 0, err
 	}
-	plan := marketing.PlanSessions(events, visitors, latest, dups, rules)
 	if err := insertSessions(ctx, tx, plan.Inserted); err != nil {
-		return plan, err
+		return plan, 0, err
 	}
 	if err := updateSessions(ctx, tx, plan.Updated); err != nil {
-		return plan, err
+		return plan, 0, err
 	}
-	return plan, insertEvents(ctx, tx, plan.Events)
+	if err := insertEvents(ctx, tx, plan.Events); err != nil {
+		return plan, 0, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch); err != nil {
+		return plan, 0, fmt.Errorf("sqlite: read ingest epoch: %w", err)
+	}
+	return plan, epoch, nil
 }
 
 // sessionColumns lists a session's columns in scanSession's order.
@@ -68,58 +105,73 @@ func scanSession(r scanner, s *marketing.Session) error {
 	return err
 }
 
-func upsertVisitors(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent) (map[string]string, []string, error) {
-	type agg struct {
-		first, last time.Time
-		ip, ua      string
+// readVisitors reads the stored visitors among anons, each with its latest
+// session, into into.
+func readVisitors(ctx context.Context, tx *sql.Tx, anons []string, into map[string]*marketing.Visitor) error {
+	if len(anons) == 0 {
+		return nil
 	}
-	byAnon := make(map[string]*agg, len(events))
-	for i := range events {
-		e := &events[i]
-		a := byAnon[e.AnonID]
-		if a == nil {
-			byAnon[e.AnonID] = &agg{first: e.OccurredAt, last: e.OccurredAt, ip: e.IPHash, ua: e.UAHash}
+	vstmt, err := tx.PrepareContext(ctx, `SELECT id, first_seen_at, last_seen_at, coalesce(last_ip_hash, ''), coalesce(last_ua_hash, '') FROM visitors WHERE anon_id = ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite: read visitors: %w", err)
+	}
+	defer vstmt.Close()
+	sstmt, err := tx.PrepareContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE visitor_id = ? ORDER BY started_at DESC LIMIT 1`)
+	if err != nil {
+		return fmt.Errorf("sqlite: latest sessions: %w", err)
+	}
+	defer sstmt.Close()
+	for _, a := range anons {
+		v := &marketing.Visitor{AnonID: a}
+		var first, last int64
+		err := vstmt.QueryRowContext(ctx, a).Scan(&v.ID, &first, &last, &v.IPHash, &v.UAHash)
+		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
-		if e.OccurredAt.Before(a.first) {
-			a.first = e.OccurredAt
+		if err != nil {
+			return fmt.Errorf("sqlite: read visitors: %w", err)
 		}
-		if !e.OccurredAt.Before(a.last) {
-			a.last, a.ip, a.ua = e.OccurredAt, e.IPHash, e.UAHash
+		v.FirstSeen, v.LastSeen = fromMS(first), fromMS(last)
+		s := &marketing.Session{}
+		err = scanSession(sstmt.QueryRowContext(ctx, v.ID), s)
+		switch {
+		case err == nil:
+			v.Latest = s
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite: latest sessions: %w", err)
 		}
+		into[a] = v
 	}
-	anons := make([]string, 0, len(byAnon))
-	for k := range byAnon {
-		anons = append(anons, k)
-	}
-	sort.Strings(anons)
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO visitors AS v (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (anon_id) DO UPDATE SET
-			first_seen_at = min(v.first_seen_at, excluded.first_seen_at),
-			last_seen_at = max(v.last_seen_at, excluded.last_seen_at),
-			last_ip_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ip_hash ELSE v.last_ip_hash END,
-			last_ua_hash = CASE WHEN excluded.last_seen_at >= v.last_seen_at THEN excluded.last_ua_hash ELSE v.last_ua_hash END
-		RETURNING id`)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: upsert visitors: %w", err)
-	}
-	defer stmt.Close()
-	visitors := make(map[string]string, len(anons))
-	var existing []string
-	for _, k := range anons {
-		a := byAnon[k]
-		proposed := marketing.NewID(a.first)
-		var id string
-		if err := stmt.QueryRowContext(ctx, proposed, k, ms(a.first), ms(a.last), nullable(a.ip), nullable(a.ua)).Scan(&id); err != nil {
-			return nil, nil, fmt.Errorf("sqlite: upsert visitors: %w", err)
+	return nil
+}
+
+// writeVisitors inserts new visitors and rewrites changed ones.
+func writeVisitors(ctx context.Context, tx *sql.Tx, added, changed []*marketing.Visitor) error {
+	if len(added) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO visitors (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash) VALUES (?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlite: insert visitors: %w", err)
 		}
-		visitors[k] = id
-		if id != proposed {
-			existing = append(existing, id)
+		defer stmt.Close()
+		for _, v := range added {
+			if _, err := stmt.ExecContext(ctx, v.ID, v.AnonID, ms(v.FirstSeen), ms(v.LastSeen), nullable(v.IPHash), nullable(v.UAHash)); err != nil {
+				return fmt.Errorf("sqlite: insert visitors: %w", err)
+			}
 		}
 	}
-	return visitors, existing, nil
+	if len(changed) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, last_ip_hash = ?, last_ua_hash = ? WHERE id = ?`)
+		if err != nil {
+			return fmt.Errorf("sqlite: update visitors: %w", err)
+		}
+		defer stmt.Close()
+		for _, v := range changed {
+			if _, err := stmt.ExecContext(ctx, ms(v.FirstSeen), ms(v.LastSeen), nullable(v.IPHash), nullable(v.UAHash), v.ID); err != nil {
+				return fmt.Errorf("sqlite: update visitors: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func findDuplicates(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent) ([]marketing.Duplicate, error) {
@@ -144,30 +196,6 @@ func findDuplicates(ctx context.Context, tx *sql.Tx, events []marketing.PendingE
 		dups = append(dups, d)
 	}
 	return dups, nil
-}
-
-func latestSessions(ctx context.Context, tx *sql.Tx, visitorIDs []string) (map[string]*marketing.Session, error) {
-	latest := map[string]*marketing.Session{}
-	if len(visitorIDs) == 0 {
-		return latest, nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE visitor_id = ? ORDER BY started_at DESC LIMIT 1`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: latest sessions: %w", err)
-	}
-	defer stmt.Close()
-	for _, vid := range visitorIDs {
-		s := &marketing.Session{}
-		err := scanSession(stmt.QueryRowContext(ctx, vid), s)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: latest sessions: %w", err)
-		}
-		latest[vid] = s
-	}
-	return latest, nil
 }
 
 func insertSessions(ctx context.Context, tx *sql.Tx, ss []*marketing.Session) error {

@@ -28,7 +28,7 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				return false, fmt.Errorf("sqlite: lift suppression: %w", err)
 			}
 		}
-		plan, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules)
+		plan, _, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules, nil)
 		if err != nil {
 			return false, err
 		}

@@ -10,14 +10,18 @@ import (
 	"github.com/altcontext/marketing/internal/storetest"
 )
 
-func open(t *testing.T) marketing.Store {
+func open(t *testing.T) (marketing.Store, func() marketing.Store) {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
+	path := filepath.Join(t.TempDir(), "test.db")
+	handle := func() marketing.Store {
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return handle(), handle
 }
 
 func TestStore(t *testing.T) { storetest.Run(t, open) }

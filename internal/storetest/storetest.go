@@ -14,27 +14,40 @@ import (
 	"github.com/altcontext/marketing"
 )
 
-// Opener returns a new, empty, unmigrated store for one test.
-type Opener func(t *testing.T) marketing.Store
+// Opener returns a new, empty, unmigrated store for one test, and a
+// function that opens another handle on the same database, as a second
+// process would.
+type Opener func(t *testing.T) (marketing.Store, func() marketing.Store)
 
 // Run runs the whole suite.
 func Run(t *testing.T, open Opener) {
+	fresh := func(t *testing.T) marketing.Store {
+		s, _ := open(t)
+		return s
+	}
 	migrated := func(t *testing.T) marketing.Store {
 		t.Helper()
-		s := open(t)
+		s := fresh(t)
 		if _, err := s.Migrate(context.Background()); err != nil {
 			t.Fatalf("migrate: %v", err)
 		}
 		return s
 	}
-	t.Run("Migrate", func(t *testing.T) { testMigrate(t, open(t)) })
-	t.Run("MigrateConcurrently", func(t *testing.T) { testMigrateConcurrently(t, open(t)) })
+	t.Run("Migrate", func(t *testing.T) { testMigrate(t, fresh(t)) })
+	t.Run("MigrateConcurrently", func(t *testing.T) { testMigrateConcurrently(t, fresh(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, migrated(t)) })
 	t.Run("Salts", func(t *testing.T) { testSalts(t, migrated(t)) })
 	t.Run("Rejections", func(t *testing.T) { testRejections(t, migrated(t)) })
 	t.Run("EventsSessions", func(t *testing.T) { testEventsSessions(t, migrated(t)) })
 	t.Run("EventsDedupe", func(t *testing.T) { testEventsDedupe(t, migrated(t)) })
 	t.Run("EventsConcurrentVisitor", func(t *testing.T) { testEventsConcurrent(t, migrated(t)) })
+	t.Run("EventsTwoProcesses", func(t *testing.T) {
+		a, reopen := open(t)
+		if _, err := a.Migrate(context.Background()); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		testEventsTwoProcesses(t, a, reopen())
+	})
 	t.Run("Leads", func(t *testing.T) { testLeads(t, migrated(t)) })
 }
 
@@ -316,6 +329,90 @@ func testEventsConcurrent(t *testing.T, s marketing.Store) {
 	}
 	if len(seen) != 1 {
 		t.Fatalf("concurrent writes for one visitor made %d sessions, want 1", len(seen))
+	}
+}
+
+// testEventsTwoProcesses alternates one visitor's events between two
+// handles on one database, each with its own visitor cache, and a lead
+// capture in between: every decision must be the one a single writer would
+// make, so neither handle may trust what it remembers after the other wrote.
+func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	s1 := write(t, a, Event("visitor-g", "page_view", "/", at(0)))[0].SessionID
+	if got := write(t, b, Event("visitor-g", "page_view", "/b", at(20)))[0].SessionID; got != s1 {
+		t.Fatal("the second handle started a new session 20 minutes in")
+	}
+	// 45 minutes after the first event but 25 after the last: same session.
+	if got := write(t, a, Event("visitor-g", "page_view", "/c", at(45)))[0].SessionID; got != s1 {
+		t.Fatal("the first handle split the session: it did not see the other's event")
+	}
+	campaign := Event("visitor-g", "page_view", "/landing", at(50))
+	campaign.UTM = marketing.UTM{Source: "newsletter", Medium: "email"}
+	s2 := write(t, b, campaign)[0].SessionID
+	if s2 == s1 {
+		t.Fatal("a new campaign did not start a session")
+	}
+	if got := write(t, a, Event("visitor-g", "page_view", "/d", at(52)))[0].SessionID; got != s2 {
+		t.Fatal("the first handle continued an older session than the latest")
+	}
+	// A lead capture on the same handle writes outside its event batches.
+	lead := Lead("two@example.com", "visitor-g", marketing.ConsentExpress, "Send me news", at(60))
+	lead.Event.UTM = marketing.UTM{Source: "ads", Medium: "cpc", Campaign: "spring"}
+	lr, err := a.CaptureLead(context.Background(), lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.SessionID == s2 {
+		t.Fatal("the lead's campaign did not start a session")
+	}
+	if got := write(t, a, Event("visitor-g", "page_view", "/e", at(61)))[0].SessionID; got != lr.SessionID {
+		t.Fatal("after a lead capture the handle continued the session it remembered")
+	}
+	sessions, err := b.VisitorSessions(context.Background(), lr.VisitorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts []int
+	for _, s := range sessions {
+		counts = append(counts, s.Events)
+	}
+	if len(sessions) != 3 || counts[0] != 3 || counts[1] != 2 || counts[2] != 2 || sessions[0].ExitPath != "/c" {
+		t.Fatalf("sessions hold %v events (exit %q), want [3 2 2] and /c", counts, sessions[0].ExitPath)
+	}
+
+	// Both handles at once, one visitor: one session.
+	var wg sync.WaitGroup
+	ids := make(chan string, 20)
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-h", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))}, rules)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- res[0].SessionID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Fatalf("two handles writing one visitor made %d sessions, want 1", len(seen))
 	}
 }
 

@@ -1,0 +1,24 @@
+-- The ingest epoch: a counter that every statement changing visitors or
+-- sessions bumps, before it touches a row. The event writer keeps the
+-- visitors it has seen in memory and trusts that copy only while the epoch
+-- is where its own last commit left it; anything else that writes these
+-- tables (another process, a lead capture, retention, erasure) moves it.
+-- Bumping takes the row's lock first, so every writer of visitors and
+-- sessions, in every process, is serialised in one order: epoch, then rows.
+CREATE TABLE ingest_epoch (
+    id  integer PRIMARY KEY CHECK (id = 1),
+    seq bigint NOT NULL
+);
+INSERT INTO ingest_epoch (id, seq) VALUES (1, 0);
+
+CREATE FUNCTION bump_ingest_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ingest_epoch SET seq = seq + 1 WHERE id = 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER visitors_bump_ingest_epoch BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON visitors
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_ingest_epoch();
+CREATE TRIGGER sessions_bump_ingest_epoch BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_ingest_epoch();
