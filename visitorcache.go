@@ -11,18 +11,50 @@ import "sync"
 // last commit (another process, a lead capture, a purge), the cache is
 // dropped and the batch reads what it needs.
 //
+// When the epoch is known and every visitor of a batch is cached (or may be
+// taken for new, see Looked), a store can plan the batch from the cache
+// alone and send it in one round trip whose first statement checks, under
+// the epoch lock, that the epoch is the one the plan was made at.
+//
 // A store holds one cache and locks it for a whole batch, so one process
-// writes one batch at a time; the epoch lock already serialises writers.
+// writes one batch at a time; the epoch lock serialises processes.
 type VisitorCache struct {
 	mu    sync.Mutex
-	epoch int64 // epoch after the last commit this cache reflects; -1: none
+	epoch int64 // after the last commit this cache reflects; -1: unknown
 	max   int
 	m     map[string]*Visitor
+	// How often a visitor missing from the cache turned out to be stored
+	// (decaying counts): while that is rare, a batch takes its uncached
+	// visitors for new ones, and the unique anonId is the check.
+	missed, stored float64
 }
 
 // NewVisitorCache holds at most max visitors.
 func NewVisitorCache(max int) *VisitorCache {
 	return &VisitorCache{epoch: -1, max: max, m: make(map[string]*Visitor)}
+}
+
+// Ahead reports whether a batch of these visitors can be planned from the
+// cache alone: the epoch is known and every visitor is cached, or the ones
+// that are not may be taken for new. It returns the epoch to check.
+func (c *VisitorCache) Ahead(anonIDs []string) (int64, bool) {
+	if c.epoch < 0 {
+		return 0, false
+	}
+	presume := c.missed >= 32 && c.stored < c.missed/100
+	for _, a := range anonIDs {
+		if c.m[a] == nil && !presume {
+			return 0, false
+		}
+	}
+	return c.epoch, true
+}
+
+// Looked records that of missed visitors not in the cache, stored were
+// found in the database.
+func (c *VisitorCache) Looked(missed, stored int) {
+	c.missed = c.missed*0.9 + float64(missed)
+	c.stored = c.stored*0.9 + float64(stored)
 }
 
 // Lock takes the cache for one batch.
@@ -49,12 +81,22 @@ func (c *VisitorCache) Get(anonID string) *Visitor { return c.m[anonID] }
 // not commit must reset.
 func (c *VisitorCache) Reset() {
 	c.epoch = -1
+	if len(c.m) > 0 {
+		// Emptied, the cache will miss stored visitors: stop taking misses
+		// for new ones until reads show that is safe again.
+		c.stored = c.missed
+	}
 	clear(c.m)
 }
 
 // Committed records a batch's visitors after its commit, at the epoch the
 // batch left behind.
 func (c *VisitorCache) Committed(epoch int64, visitors map[string]*Visitor) {
+	c.add(visitors)
+	c.epoch = epoch
+}
+
+func (c *VisitorCache) add(visitors map[string]*Visitor) {
 	if len(c.m)+len(visitors) > c.max {
 		// Drop about a quarter, in the map's arbitrary order: the cache is
 		// an optimisation, a miss only costs a read.
@@ -70,5 +112,4 @@ func (c *VisitorCache) Committed(epoch int64, visitors map[string]*Visitor) {
 	for k, v := range visitors {
 		c.m[k] = v
 	}
-	c.epoch = epoch
 }

@@ -56,9 +56,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "ADMIN_API_KEY is not set; this run's admin key (send it as x-admin-key): %s\n", adminKey)
 	}
 
-	// One writer: batches are serialised anyway (the store's ingest epoch
-	// lock), and while one commits the next collects everything that
-	// arrives. See docs/benchmarks.md.
+	// One writer: a store writes one batch at a time anyway (its visitor
+	// cache, and the ingest epoch lock across processes), and while a batch
+	// commits the next one collects everything that arrives. A second
+	// writer planning ahead on top of the batch in flight measured slower.
+	// See docs/benchmarks.md.
 	workers, batch := 1, 500
 	if cfg.Driver() == "sqlite" {
 		batch = 1000

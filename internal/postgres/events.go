@@ -14,11 +14,21 @@ import (
 	"github.com/altcontext/marketing"
 )
 
-// WriteEvents stores a batch in one transaction and, while the writer's
-// visitor cache holds, two round trips: the epoch lock, the duplicate probe
-// and reads for visitors not in the cache; then every write and the commit.
-// A batch after some other writer (the epoch moved) reads all its visitors
-// in a third. Batches of one process run one at a time.
+// WriteEvents stores a batch in one transaction. Batches of one process
+// run one at a time.
+//
+// When the writer's cache knows every visitor of the batch (or may take the
+// unknown ones for new), the batch is planned from the cache and written in
+// one round trip. Its first statement locks the ingest epoch and fails the
+// transaction unless the epoch is where this writer's last commit left it
+// (nothing else wrote visitors or sessions since) and none of the events is
+// stored already; a visitor wrongly taken for new fails on its unique
+// anonId. Then the batch is planned again the careful way.
+//
+// The careful way takes two round trips: the epoch lock, the duplicate
+// probe and reads for the visitors the cache cannot vouch for; then every
+// write and the commit. If the epoch moved, the cache is dropped and the
+// batch reads all its visitors in a third.
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
@@ -30,6 +40,39 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	c := db.visitors
 	c.Lock()
 	defer c.Unlock()
+	if epoch, ok := c.Ahead(anonIDs(events)); ok {
+		plan := marketing.PlanSessions(events, cachedVisitors(c, events), nil, rules)
+		var w pgx.Batch
+		w.Queue("BEGIN")
+		w.Queue(indexPathsOnly)
+		keys, since := make([][]byte, len(events)), make([]time.Time, len(events))
+		for i := range events {
+			keys[i], since[i] = events[i].DedupeKey, events[i].DedupeSince
+		}
+		w.Queue(`SELECT ingest_guard($1, $2, $3)`, epoch, keys, since)
+		bumps := queueWrites(&w, plan)
+		w.Queue("COMMIT")
+		err := execAll(conn.SendBatch(ctx, &w), w.Len())
+		if err == nil {
+			c.Committed(epoch+int64(bumps), plan.Visitors)
+			return plan.Results, nil
+		}
+		// The plan changed cached visitors in place: whatever happened,
+		// they are no longer what is stored.
+		c.Reset()
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !(pgErr.Code == "MK001" || pgErr.Code == "MK002" ||
+			pgErr.Code == "23505" && pgErr.ConstraintName == "visitors_anon_id_key") {
+			return nil, unavailable(fmt.Errorf("postgres: write events: %w", err))
+		}
+		// Planned on a state that did not hold: the careful way. The
+		// events are unchanged (ids included); only the plan is redone.
+		// The failed transaction is still open (the pipeline's COMMIT was
+		// skipped with everything after the error).
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return nil, unavailable(fmt.Errorf("postgres: rollback: %w", err))
+		}
+	}
 	plan, epoch, err := writeEvents(ctx, conn, events, rules, c)
 	if err != nil {
 		c.Reset()
@@ -37,6 +80,74 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	}
 	c.Committed(epoch, plan.Visitors)
 	return plan.Results, nil
+}
+
+// indexPathsOnly makes the statements of a write transaction find their
+// rows by key. Prepared statements keep the generic plan made on their
+// first runs, when the tables may have been nearly empty and a hash join
+// over a sequential scan looked cheap; kept, that plan reads the whole
+// table on every batch.
+const indexPathsOnly = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+	set_config('enable_mergejoin', 'off', true)`
+
+func anonIDs(events []marketing.PendingEvent) []string {
+	seen := make(map[string]bool, len(events))
+	out := make([]string, 0, len(events))
+	for i := range events {
+		if a := events[i].AnonID; !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func cachedVisitors(c *marketing.VisitorCache, events []marketing.PendingEvent) map[string]*marketing.Visitor {
+	known := make(map[string]*marketing.Visitor, len(events))
+	for i := range events {
+		if v := c.Get(events[i].AnonID); v != nil {
+			known[events[i].AnonID] = v
+		}
+	}
+	return known
+}
+
+// execAll reads n results of a batch of statements that return no rows
+// the caller needs, and stops at the first error.
+func execAll(br pgx.BatchResults, n int) error {
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// queueWrites queues a plan's writes and returns how many of them bump the
+// ingest epoch (one per statement on visitors or sessions).
+func queueWrites(w *pgx.Batch, plan marketing.SessionPlan) int {
+	bumps := 0
+	if len(plan.NewVisitors) > 0 {
+		queueVisitorWrite(w, plan.NewVisitors, true)
+		bumps++
+	}
+	if len(plan.ChangedVisitors) > 0 {
+		queueVisitorWrite(w, plan.ChangedVisitors, false)
+		bumps++
+	}
+	if len(plan.Inserted) > 0 {
+		queueSessionInsert(w, plan.Inserted)
+		bumps++
+	}
+	if len(plan.Updated) > 0 {
+		queueSessionUpdate(w, plan.Updated)
+		bumps++
+	}
+	if len(plan.Events) > 0 {
+		queueEventInsert(w, plan.Events)
+	}
+	return bumps
 }
 
 // batcher is a pgx.Tx or a pooled connection.
@@ -71,13 +182,7 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 	if cache != nil {
 		b.Queue("BEGIN")
 	}
-	// Every statement below finds its rows by key. Prepared statements keep
-	// the generic plan made on their first runs, when the tables may have
-	// been nearly empty and a hash join over a sequential scan looked cheap;
-	// kept, that plan reads the whole table on every batch. So, for this
-	// transaction, only index paths.
-	b.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-		set_config('enable_mergejoin', 'off', true)`)
+	b.Queue(indexPathsOnly)
 	// Every writer of visitors and sessions takes the epoch first (their
 	// triggers do), so this lock orders this batch after all of them.
 	b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1 FOR UPDATE`)
@@ -119,6 +224,9 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 			br.Close()
 			return marketing.SessionPlan{}, 0, err
 		}
+		if cache != nil {
+			cache.Looked(len(misses), len(known))
+		}
 	}
 	if err := br.Close(); err != nil {
 		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: read batch: %w", err)
@@ -153,21 +261,7 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 
 	plan := marketing.PlanSessions(events, known, dups, rules)
 	var w pgx.Batch
-	if len(plan.NewVisitors) > 0 {
-		queueVisitorWrite(&w, plan.NewVisitors, true)
-	}
-	if len(plan.ChangedVisitors) > 0 {
-		queueVisitorWrite(&w, plan.ChangedVisitors, false)
-	}
-	if len(plan.Inserted) > 0 {
-		queueSessionInsert(&w, plan.Inserted)
-	}
-	if len(plan.Updated) > 0 {
-		queueSessionUpdate(&w, plan.Updated)
-	}
-	if len(plan.Events) > 0 {
-		queueEventInsert(&w, plan.Events)
-	}
+	queueWrites(&w, plan)
 	writes := w.Len()
 	// The epoch this transaction leaves (its own statements bumped it).
 	w.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1`)

@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/pgtest"
+	"github.com/altcontext/marketing/internal/storetest"
+)
+
+// A visitor evicted from the writer's cache, while the cache takes misses
+// for new visitors, is planned as new; the unique anonId stops that plan and
+// the batch is written the careful way, with the stored visitor.
+func TestEvictedVisitorIsNotDuplicated(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.NewDatabase(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.visitors = marketing.NewVisitorCache(1)
+	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	batch := func(prefix string) []marketing.EventResult {
+		evs := make([]marketing.PendingEvent, 40)
+		for i := range evs {
+			evs[i] = storetest.Event(fmt.Sprintf("%s-%02d", prefix, i), "page_view", "/", t0)
+		}
+		res, err := db.WriteEvents(ctx, evs, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := batch("v")
+	batch("w") // evicts every v
+	db.visitors.Lock()
+	_, ahead := db.visitors.Ahead([]string{"v-05"})
+	db.visitors.Unlock()
+	if !ahead {
+		t.Fatal("the cache does not take an uncached visitor for new after 80 new ones")
+	}
+	res, err := db.WriteEvents(ctx, []marketing.PendingEvent{storetest.Event("v-05", "click", "/x", t0.Add(time.Minute))}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].VisitorID != first[5].VisitorID || res[0].SessionID != first[5].SessionID {
+		t.Fatalf("evicted visitor got visitor %s session %s, want %s %s", res[0].VisitorID, res[0].SessionID, first[5].VisitorID, first[5].SessionID)
+	}
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM visitors WHERE anon_id = 'v-05'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("visitor rows for v-05: %d, %v", n, err)
+	}
+}
