@@ -18,13 +18,21 @@ type problem struct {
 	Issues []marketing.Issue `json:"issues,omitempty"`
 }
 
+// Header values shared by every response, assigned without Header.Set's
+// copy (net/http never changes a value in place; Add appends to a copy).
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	varyOrigin      = []string{"Origin"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"ok":false,"error":"internal_error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(b) + 1)}
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }

@@ -201,7 +201,11 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return true
 	}
-	w.Header().Add("Vary", "Origin")
+	if h := w.Header(); h["Vary"] == nil {
+		h["Vary"] = varyOrigin
+	} else {
+		h.Add("Vary", "Origin")
+	}
 	allowed := s.originAllowed(origin, r)
 	if allowed {
 		w.Header().Set("Access-Control-Allow-Origin", origin)
