@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -38,6 +39,9 @@ type DB struct {
 	write    *sql.DB
 	read     *sql.DB
 	visitors *marketing.VisitorCache // the event writer's, see WriteEvents
+
+	stop, stopped chan struct{} // the checkpoint loop's
+	closeOnce     sync.Once
 }
 
 // visitorCacheSize bounds the event writer's visitor cache (about 0.5 KB a
@@ -56,12 +60,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
+	for _, p := range []string{"journal_mode(WAL)", "journal_size_limit(67108864)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"} {
 		q.Add("_pragma", p)
 	}
 	// The one writer gets a 16 MB page cache (hot index pages); readers keep
 	// SQLite's 2 MB default, so memory stays small whatever the load.
-	write, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=cache_size(-16384)&_txlock=immediate")
+	// The writer does not checkpoint the WAL at commit (a commit that
+	// crosses the threshold would copy a thousand pages back before it
+	// returns); a background loop does, on a reader's connection.
+	write, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -77,7 +84,36 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	read.SetMaxOpenConns(4)
-	return &DB{write: write, read: read, visitors: marketing.NewVisitorCache(visitorCacheSize)}, nil
+	db := &DB{write: write, read: read, visitors: marketing.NewVisitorCache(visitorCacheSize), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go db.checkpoint(checkpointEvery)
+	return db, nil
+}
+
+// checkpointEvery is how often the WAL is copied back into the database.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpoint copies committed WAL frames back into the database file every
+// interval without blocking the writer (PASSIVE), so the WAL stays small;
+// when readers held it back and it passed about 40 MB, it waits for them
+// and restarts the log.
+func (db *DB) checkpoint(interval time.Duration) {
+	defer close(db.stopped)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+		}
+		var busy, frames, done int
+		if err := db.read.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+			continue
+		}
+		if frames > 10_000 {
+			_, _ = db.read.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+		}
+	}
 }
 
 // SQL exposes the read handle to tests that inspect rows.
@@ -91,8 +127,11 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both handles.
+// Close stops the checkpoints and closes both handles (the last connection
+// to close checkpoints what is left).
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { close(db.stop) })
+	<-db.stopped
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 
