@@ -134,22 +134,20 @@ func DecodeEvents(body []byte) (events []EventInput, batch bool, err error) {
 			return nil, true, is.Err()
 		}
 	case '{':
-		var head struct {
-			Events json.RawMessage `json:"events"`
-		}
+		// One pass: a single event (the common case) is read as one.
+		var head rawEvent
 		if err := json.Unmarshal(body, &head); err != nil {
 			is.Add("", "body is not valid JSON")
 			return nil, false, is.Err()
 		}
-		if head.Events != nil {
-			batch = true
-			prefix = "events"
-			if err := json.Unmarshal(head.Events, &raws); err != nil || raws == nil {
-				is.Add("events", "must be an array of events")
-				return nil, true, is.Err()
-			}
-		} else {
-			raws = []json.RawMessage{body}
+		if head.Events == nil {
+			return []EventInput{eventFrom(&head, is)}, false, is.Err()
+		}
+		batch = true
+		prefix = "events"
+		if err := json.Unmarshal(head.Events, &raws); err != nil || raws == nil {
+			is.Add("events", "must be an array of events")
+			return nil, true, is.Err()
 		}
 	default:
 		is.Add("", "body must be a JSON object or array")
@@ -176,11 +174,16 @@ func DecodeEvents(body []byte) (events []EventInput, batch bool, err error) {
 
 func parseEvent(raw json.RawMessage, is Issues) EventInput {
 	var r rawEvent
-	var ev EventInput
 	if err := json.Unmarshal(raw, &r); err != nil {
 		is.Add("", "must be a JSON object")
-		return ev
+		return EventInput{}
 	}
+	return eventFrom(&r, is)
+}
+
+// eventFrom validates one decoded event.
+func eventFrom(r *rawEvent, is Issues) EventInput {
+	var ev EventInput
 	ev.EventID = str(is, "eventId", r.EventID, 0, 36, false)
 	if ev.EventID != "" && !IsUUID(ev.EventID) {
 		is.Add("eventId", "must be a UUID")
@@ -232,6 +235,16 @@ func isNull(raw json.RawMessage) bool {
 // str reads an optional (or required) trimmed string of min..max runes.
 // An empty string counts as absent, which is kinder than the reference's
 // rejection and keeps every payload it accepted acceptable.
+// plainString reads a JSON string with no escapes without the decoder's
+// reflection (most strings an event carries are such). raw comes from a
+// document the decoder already checked, so it is well-formed JSON.
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
 func str(is Issues, path string, raw json.RawMessage, min, max int, required bool) string {
 	if isNull(raw) {
 		if required {
@@ -239,10 +252,12 @@ func str(is Issues, path string, raw json.RawMessage, min, max int, required boo
 		}
 		return ""
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		is.Add(path, "must be a string")
-		return ""
+	s, ok := plainString(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			is.Add(path, "must be a string")
+			return ""
+		}
 	}
 	s = strings.TrimSpace(s)
 	n := utf8.RuneCountInString(s)
