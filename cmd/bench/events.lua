@@ -15,23 +15,20 @@ function init(args)
   accepted, other = 0, 0
 end
 
-local function hex(n)
-  local s = ""
-  for i = 1, n do s = s .. string.format("%x", math.random(0, 15)) end
-  return s
-end
-
+local random, format, date, time = math.random, string.format, os.date, os.time
 local paths = {}
 for i = 1, 50 do paths[i] = "/page-" .. i end
 local agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+local headers = {["Content-Type"] = "text/plain;charset=UTF-8", ["User-Agent"] = agent}
 
 request = function()
-  local ts = os.time() - math.random(0, 3600)
-  local body = string.format(
-    '{"eventId":"%s-%s-4%s-8%s-%s","anonId":"visitor-%05d","eventType":"page_view","path":"%s","timestamp":"%s.%03dZ","referrer":"https://www.google.com/"}',
-    hex(8), hex(4), hex(3), hex(3), hex(12), math.random(1, 10000), paths[math.random(1, 50)],
-    os.date("!%Y-%m-%dT%H:%M:%S", ts), math.random(0, 999))
-  return wrk.format("POST", "/v1/events", {["Content-Type"] = "text/plain;charset=UTF-8", ["User-Agent"] = agent}, body)
+  local ts = time() - random(0, 3600)
+  local body = format(
+    '{"eventId":"%04x%04x-%04x-4%03x-%x%03x-%06x%06x","anonId":"visitor-%05d","eventType":"page_view","path":"%s","timestamp":"%s.%03dZ","referrer":"https://www.google.com/"}',
+    random(0, 0xffff), random(0, 0xffff), random(0, 0xffff), random(0, 0xfff), random(8, 11), random(0, 0xfff),
+    random(0, 0xffffff), random(0, 0xffffff), random(1, 10000), paths[random(1, 50)],
+    date("!%Y-%m-%dT%H:%M:%S", ts), random(0, 999))
+  return wrk.format("POST", "/v1/events", headers, body)
 end
 
 response = function(status, headers, body)
