@@ -1,7 +1,9 @@
 // Command bench is the project's load benchmark (make bench). It starts a
 // durable throwaway PostgreSQL and the built server, drives POST /v1/events
 // with wrk at 64 and 256 connections, measures GET /v1/healthz as the
-// machine's HTTP ceiling, then does the same on SQLite. It reports events/s,
+// machine's HTTP ceiling, then does the same on SQLite. First it drives a
+// no-op handler (read, decode, 202) with the same script: what this machine
+// allows any event endpoint while wrk shares its cores. It reports events/s,
 // p50/p99 latency, the server's peak RSS (VmHWM), the ingest/ceiling ratio,
 // and compares 202 answers with rows stored.
 package main
@@ -9,6 +11,7 @@ package main
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -56,12 +59,27 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, events, healthz, leads, summary (default all)")
 	flag.Parse()
+	if *only != "" {
+		selected = map[string]bool{}
+		for _, t := range strings.Split(*only, ",") {
+			selected[strings.TrimSpace(t)] = true
+		}
+	}
 	if err := run(*binary, *duration, strings.Split(*stores, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+// pgStats prints PostgreSQL's statement statistics (BENCH_PGSTATS=1).
+var pgStats = func(string) {}
+
+// selected is the -only set; nil measures everything.
+var selected map[string]bool
+
+func want(target string) bool { return selected == nil || selected[target] }
 
 func run(binary string, d time.Duration, stores []string) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -85,6 +103,14 @@ func run(binary string, d time.Duration, stores []string) error {
 	}
 	fmt.Printf("machine: %d cores, %s, %s\n\n", runtime.NumCPU(), cpuModel(), time.Now().UTC().Format(time.RFC3339))
 	var results []result
+	var noop result
+	if want("noop") {
+		var err error
+		if noop, err = benchNoop(script, d); err != nil {
+			return err
+		}
+		results = append(results, noop)
+	}
 	for _, store := range stores {
 		rs, err := benchStore(binary, work, script, store, d)
 		if err != nil {
@@ -113,8 +139,9 @@ func run(binary string, d time.Duration, stores []string) error {
 	}
 	fmt.Println()
 	for _, r := range results {
-		if r.Target == "events" && ceiling[r.Store] > 0 {
-			fmt.Printf("%s ingest/ceiling at %d connections: %.2f\n", r.Store, r.Conns, r.RPS/ceiling[r.Store])
+		if r.Target == "events" && ceiling[r.Store] > 0 && noop.RPS > 0 {
+			fmt.Printf("%s ingest/ceiling at %d connections: %.2f (healthz), %.2f (no-op JSON handler)\n",
+				r.Store, r.Conns, r.RPS/ceiling[r.Store], r.RPS/noop.RPS)
 		}
 	}
 	for _, r := range results {
@@ -132,12 +159,40 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	var count func() (int64, error)
 	switch store {
 	case "postgres":
-		c, err := pgtest.Start(pgtest.Options{Durable: true})
+		opts := pgtest.Options{Durable: true}
+		if os.Getenv("BENCH_PGSTATS") != "" {
+			opts.Params = []string{"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track=all"}
+		}
+		c, err := pgtest.Start(opts)
 		if err != nil {
 			return nil, err
 		}
 		defer c.Stop()
 		dbURL = c.URL("postgres")
+		if opts.Params != nil {
+			// BENCH_PGSTATS=1: after each scenario, the statements that
+			// took the most time in it (a diagnostic, not part of the report).
+			pgStats = func(scenario string) {
+				conn, err := pgx.Connect(context.Background(), dbURL)
+				if err != nil {
+					return
+				}
+				defer conn.Close(context.Background())
+				_, _ = conn.Exec(context.Background(), `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+				rows, err := conn.Query(context.Background(), `SELECT calls, round(total_exec_time::numeric, 1)::text, round(max_exec_time::numeric, 1)::text,
+					left(regexp_replace(query, '\s+', ' ', 'g'), 80) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10`)
+				if err == nil {
+					fmt.Printf("  pg_stat_statements after %s (calls, total ms, max ms, query):\n", scenario)
+					for rows.Next() {
+						v, _ := rows.Values()
+						fmt.Println("   ", v)
+					}
+				}
+				_, _ = conn.Exec(context.Background(), `SELECT pg_stat_statements_reset()`)
+			}
+			defer func() { pgStats = func(string) {} }()
+			pgStats("startup")
+		}
 		count = func() (int64, error) {
 			conn, err := pgx.Connect(context.Background(), dbURL)
 			if err != nil {
@@ -180,6 +235,9 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		target string
 		conns  int
 	}{{"events", 64}, {"events", 256}, {"healthz", 64}} {
+		if !want(sc.target) {
+			continue
+		}
 		srv, err := startServer(binary, env, filepath.Join(work, store+"-serve.log"))
 		if err != nil {
 			return nil, err
@@ -217,19 +275,56 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			r.Accepted, r.Rows, r.Acked = 0, 0, 0
 		}
 		fmt.Printf("  %.0f req/s, p50 %s, p99 %s, 202s seen by wrk %d, acknowledged by the server %d, rows %d, peak RSS %.1f MB\n", r.RPS, r.P50, r.P99, r.Accepted, r.Acked, r.Rows, r.PeakRSSMB)
+		pgStats(fmt.Sprintf("%s at %d connections", sc.target, sc.conns))
 		results = append(results, r)
 	}
-	if leads, err := benchLeads(binary, env, work, store); err != nil {
-		return nil, err
-	} else {
+	if want("leads") {
+		leads, err := benchLeads(binary, env, work, store)
+		if err != nil {
+			return nil, err
+		}
 		results = append(results, leads)
+		pgStats("leads")
 	}
-	if sum, err := benchSummary(binary, env, work, store, dbURL); err != nil {
-		return nil, err
-	} else {
+	if want("summary") {
+		sum, err := benchSummary(binary, env, work, store, dbURL)
+		if err != nil {
+			return nil, err
+		}
 		results = append(results, sum)
 	}
 	return results, nil
+}
+
+// benchNoop measures what this machine gives the events script when the
+// server does nothing but read each body, decode its JSON and answer 202:
+// the ceiling for any event endpoint here, with wrk on the same cores.
+func benchNoop(script string, d time.Duration) (result, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var v map[string]any
+		_ = json.Unmarshal(body, &v)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	args := []string{"-t2", "-c64", "-d" + d.String(), "--latency", "--timeout", "5s", "-s", script, "http://" + ln.Addr().String() + "/v1/events"}
+	fmt.Printf("no-op JSON handler: wrk %s\n", strings.Join(args, " "))
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	r := parseWrk(string(out))
+	r.Store, r.Target, r.Conns = "none", "no-op JSON handler", 64
+	r.Accepted = 0
+	fmt.Printf("  %.0f req/s, p50 %s, p99 %s\n", r.RPS, r.P50, r.P99)
+	return r, nil
 }
 
 // benchSummary seeds 13 months of daily rollups (2,000 distinct visitors a

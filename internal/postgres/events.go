@@ -44,17 +44,17 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 		plan := marketing.PlanSessions(events, cachedVisitors(c, events), nil, rules)
 		var w pgx.Batch
 		w.Queue("BEGIN")
-		w.Queue(indexPathsOnly)
+		w.Queue(planSettings, "on")
 		keys, since := make([][]byte, len(events)), make([]time.Time, len(events))
 		for i := range events {
 			keys[i], since[i] = events[i].DedupeKey, events[i].DedupeSince
 		}
-		w.Queue(`SELECT ingest_guard($1, $2, $3)`, epoch, keys, since)
-		bumps := queueWrites(&w, plan)
+		w.Queue(`SELECT ingest_guard($1, $2, $3)`, epoch, keys, since) // bumps seq
+		queueWrites(&w, plan)
 		w.Queue("COMMIT")
 		err := execAll(conn.SendBatch(ctx, &w), w.Len())
 		if err == nil {
-			c.Committed(epoch+int64(bumps), plan.Visitors)
+			c.Committed(epoch+1, plan.Visitors)
 			return plan.Results, nil
 		}
 		// The plan changed cached visitors in place: whatever happened,
@@ -82,13 +82,22 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	return plan.Results, nil
 }
 
-// indexPathsOnly makes the statements of a write transaction find their
-// rows by key. Prepared statements keep the generic plan made on their
-// first runs, when the tables may have been nearly empty and a hash join
-// over a sequential scan looked cheap; kept, that plan reads the whole
+// planSettings makes the statements of a write transaction find their rows
+// by key, and says whether the transaction is an event writer's ($1 'on';
+// see migration 0006). Prepared statements keep the generic plan made on
+// their first runs, when the tables may have been nearly empty and a hash
+// join over a sequential scan looked cheap; kept, that plan reads the whole
 // table on every batch.
-const indexPathsOnly = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-	set_config('enable_mergejoin', 'off', true)`
+//
+// JIT goes off too: with sequential scans disabled, the one statement that
+// must scan (reading the foreign writes' counter) is costed in the billions
+// and would be compiled, at several milliseconds a batch.
+const planSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+	set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true), set_config('marketing.ingest_writer', $1, true)`
+
+// leadLockClass namespaces the per-visitor advisory locks of writes that are
+// not the event writer's (pg_advisory_xact_lock's two-key form).
+const leadLockClass = 0x6d6b7476 // "mktv"
 
 func anonIDs(events []marketing.PendingEvent) []string {
 	seen := make(map[string]bool, len(events))
@@ -112,6 +121,17 @@ func cachedVisitors(c *marketing.VisitorCache, events []marketing.PendingEvent) 
 	return known
 }
 
+// skip reads n results of a batch that the caller does not need, without
+// closing it.
+func skip(br pgx.BatchResults, n int) error {
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // execAll reads n results of a batch of statements that return no rows
 // the caller needs, and stops at the first error.
 func execAll(br pgx.BatchResults, n int) error {
@@ -124,30 +144,23 @@ func execAll(br pgx.BatchResults, n int) error {
 	return br.Close()
 }
 
-// queueWrites queues a plan's writes and returns how many of them bump the
-// ingest epoch (one per statement on visitors or sessions).
-func queueWrites(w *pgx.Batch, plan marketing.SessionPlan) int {
-	bumps := 0
+// queueWrites queues a plan's writes.
+func queueWrites(w *pgx.Batch, plan marketing.SessionPlan) {
 	if len(plan.NewVisitors) > 0 {
 		queueVisitorWrite(w, plan.NewVisitors, true)
-		bumps++
 	}
 	if len(plan.ChangedVisitors) > 0 {
 		queueVisitorWrite(w, plan.ChangedVisitors, false)
-		bumps++
 	}
 	if len(plan.Inserted) > 0 {
 		queueSessionInsert(w, plan.Inserted)
-		bumps++
 	}
 	if len(plan.Updated) > 0 {
 		queueSessionUpdate(w, plan.Updated)
-		bumps++
 	}
 	if len(plan.Events) > 0 {
 		queueEventInsert(w, plan.Events)
 	}
-	return bumps
 }
 
 // batcher is a pgx.Tx or a pooled connection.
@@ -180,12 +193,23 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 	}
 	var b pgx.Batch
 	if cache != nil {
+		// The event writer: the epoch's exclusive lock waits for every
+		// other writer of visitors and sessions (they hold it in share
+		// mode) and keeps them out until this batch commits; the foreign
+		// writes' counter is read after it.
 		b.Queue("BEGIN")
+		b.Queue(planSettings, "on")
+		b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1 FOR UPDATE`)
+		b.Queue(`SELECT last_value FROM ingest_foreign_writes`)
+	} else {
+		// Any other writer (a lead capture): share mode, so captures run
+		// side by side and only wait for an event batch in flight; one
+		// visitor's captures are serialised by an advisory lock on it.
+		b.Queue(planSettings, "off")
+		b.Queue(`SELECT 1 FROM ingest_epoch WHERE id = 1 FOR SHARE`)
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
+			int32(leadLockClass), anons)
 	}
-	b.Queue(indexPathsOnly)
-	// Every writer of visitors and sessions takes the epoch first (their
-	// triggers do), so this lock orders this batch after all of them.
-	b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1 FOR UPDATE`)
 	// One index probe per key, whatever the planner's statistics say (a
 	// young table has none, and = ANY then gets a sequential scan). The
 	// most recent match is the one that decides whether a window holds.
@@ -198,21 +222,25 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 		queueVisitorRead(&b, misses)
 	}
 	br := q.SendBatch(ctx, &b)
+	var seq, foreign int64
 	if cache != nil {
-		if _, err := br.Exec(); err != nil {
+		if err := skip(br, 2); err != nil { // BEGIN, planSettings
 			br.Close()
 			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: begin: %w", err)
 		}
-	}
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: set plan options: %w", err)
-	}
-	var epoch int64
-	if err := br.QueryRow().Scan(&epoch); err != nil {
+		if err := br.QueryRow().Scan(&seq); err != nil {
+			br.Close()
+			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: lock ingest epoch: %w", err)
+		}
+		if err := br.QueryRow().Scan(&foreign); err != nil {
+			br.Close()
+			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: read foreign writes: %w", err)
+		}
+	} else if err := skip(br, 3); err != nil { // planSettings, share lock, visitor locks
 		br.Close()
 		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: lock ingest epoch: %w", err)
 	}
+	epoch := seq + foreign
 	dups, err := readDuplicates(br)
 	if err != nil {
 		br.Close()
@@ -262,12 +290,21 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 	plan := marketing.PlanSessions(events, known, dups, rules)
 	var w pgx.Batch
 	queueWrites(&w, plan)
-	writes := w.Len()
-	// The epoch this transaction leaves (its own statements bumped it).
-	w.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1`)
-	if cache != nil {
-		w.Queue("COMMIT")
+	if cache == nil {
+		// The caller's transaction goes on: give its statements back the
+		// planner they expect.
+		w.Queue(`SELECT set_config('enable_seqscan', 'on', true), set_config('enable_hashjoin', 'on', true),
+			set_config('enable_mergejoin', 'on', true), set_config('jit', 'on', true)`)
 	}
+	if cache == nil {
+		if err := execAll(q.SendBatch(ctx, &w), w.Len()); err != nil {
+			return plan, 0, fmt.Errorf("postgres: write events: %w", err)
+		}
+		return plan, 0, nil
+	}
+	writes := w.Len()
+	w.Queue(`UPDATE ingest_epoch SET seq = seq + 1 WHERE id = 1 RETURNING seq`)
+	w.Queue("COMMIT")
 	wr := q.SendBatch(ctx, &w)
 	for range writes {
 		if _, err := wr.Exec(); err != nil {
@@ -275,14 +312,14 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 			return plan, 0, fmt.Errorf("postgres: write events: %w", err)
 		}
 	}
-	if err := wr.QueryRow().Scan(&epoch); err != nil {
+	if err := wr.QueryRow().Scan(&seq); err != nil {
 		wr.Close()
-		return plan, 0, fmt.Errorf("postgres: read ingest epoch: %w", err)
+		return plan, 0, fmt.Errorf("postgres: bump ingest epoch: %w", err)
 	}
 	if err := wr.Close(); err != nil {
 		return plan, 0, fmt.Errorf("postgres: write events: %w", err)
 	}
-	return plan, epoch, nil
+	return plan, seq + foreign, nil
 }
 
 func readDuplicates(br pgx.BatchResults) ([]marketing.Duplicate, error) {

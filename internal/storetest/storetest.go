@@ -414,6 +414,60 @@ func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
 	if len(seen) != 1 {
 		t.Fatalf("two handles writing one visitor made %d sessions, want 1", len(seen))
 	}
+
+	// Lead captures on one handle and event batches on the other, one
+	// visitor, all at once: still one session, counting every event.
+	ids = make(chan string, 20)
+	errs = make(chan error, 20)
+	visitor := make(chan string, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at := t0.Add(time.Duration(i) * time.Second)
+			if i%2 == 0 {
+				r, err := a.CaptureLead(context.Background(), Lead(fmt.Sprintf("same-%d@example.com", i), "visitor-i", marketing.ConsentExpress, "News", at))
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids <- r.SessionID
+				visitor <- r.VisitorID
+				return
+			}
+			res, err := b.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-i", "page_view", "/p", at)}, rules)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- res[0].SessionID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen = map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Fatalf("lead captures and event batches for one visitor made %d sessions, want 1", len(seen))
+	}
+	var sid string
+	for id := range seen {
+		sid = id
+	}
+	vid := <-visitor
+	sessions, err = a.VisitorSessions(context.Background(), vid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 1 || sessions[0].ID != sid || sessions[0].Events != 20 {
+		t.Fatalf("sessions = %+v; want one, %s, counting 20 events (concurrent writers must not lose updates)", sessions, sid)
+	}
 }
 
 // Lead builds a capture for tests.

@@ -1,37 +1,54 @@
--- The ingest epoch: a counter that every statement changing visitors or
--- sessions bumps, before it touches a row. The event writer keeps the
--- visitors it has seen in memory and trusts that copy only while the epoch
--- is where its own last commit left it; anything else that writes these
--- tables (another process, a lead capture, retention, erasure) moves it.
--- Bumping takes the row's lock first, so every writer of visitors and
--- sessions, in every process, is serialised in one order: epoch, then rows.
+-- The ingest epoch. The event writer keeps the visitors it has seen (row
+-- and latest session) in memory and trusts that copy only while nothing
+-- else has written visitors or sessions since its own last commit. Two
+-- counters tell it: ingest_epoch.seq, which every event writer (in any
+-- process) bumps once per batch under the row's exclusive lock, and the
+-- sequence ingest_foreign_writes, which every other statement changing
+-- visitors or sessions (lead captures, retention, erasure, a person with
+-- psql) advances, after taking the same row's lock in share mode (the
+-- trigger below). So event batches exclude each other and everything
+-- else; lead captures and other writers only exclude event batches; and
+-- after taking the exclusive lock, a writer reads both counters and knows
+-- whether its copy still holds. A writer marks its transactions with the
+-- setting marketing.ingest_writer so that its own statements do not count.
 CREATE TABLE ingest_epoch (
     id  integer PRIMARY KEY CHECK (id = 1),
     seq bigint NOT NULL
 );
 INSERT INTO ingest_epoch (id, seq) VALUES (1, 0);
 
-CREATE FUNCTION bump_ingest_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE SEQUENCE ingest_foreign_writes;
+SELECT nextval('ingest_foreign_writes'); -- from now on every nextval moves last_value
+
+CREATE FUNCTION note_foreign_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE ingest_epoch SET seq = seq + 1 WHERE id = 1;
+    IF current_setting('marketing.ingest_writer', true) IS DISTINCT FROM 'on' THEN
+        PERFORM 1 FROM ingest_epoch WHERE id = 1 FOR SHARE;
+        PERFORM nextval('ingest_foreign_writes');
+    END IF;
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER visitors_bump_ingest_epoch BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON visitors
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_ingest_epoch();
-CREATE TRIGGER sessions_bump_ingest_epoch BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON sessions
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_ingest_epoch();
+CREATE TRIGGER visitors_note_foreign_write BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON visitors
+    FOR EACH STATEMENT EXECUTE FUNCTION note_foreign_write();
+CREATE TRIGGER sessions_note_foreign_write BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION note_foreign_write();
 
 -- ingest_guard opens a batch the writer planned from its cache without
--- reading: it takes the epoch lock and fails the transaction unless the
--- epoch is the one the plan was made at (MK001: someone else wrote since)
--- and no event with one of keys was received at or after the matching
--- since, i.e. none of the batch's events is a duplicate of a stored one
--- (MK002).
+-- reading: it takes the exclusive epoch lock and fails the transaction
+-- unless seq plus the foreign writes' last value is the one the plan was
+-- made at (MK001: someone wrote since) and no event with one of keys was
+-- received at or after the matching since, i.e. none of the batch's events
+-- is a duplicate of a stored one (MK002). Then it bumps seq.
 CREATE FUNCTION ingest_guard(expected bigint, keys bytea[], since timestamptz[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    s bigint;
+    f bigint;
 BEGIN
-    IF (SELECT seq FROM ingest_epoch WHERE id = 1 FOR UPDATE) <> expected THEN
+    SELECT seq INTO s FROM ingest_epoch WHERE id = 1 FOR UPDATE;
+    SELECT last_value INTO f FROM ingest_foreign_writes; -- after the lock: no foreign writer is running
+    IF s + f <> expected THEN
         RAISE EXCEPTION 'ingest epoch moved' USING ERRCODE = 'MK001';
     END IF;
     IF EXISTS (SELECT 1 FROM unnest(keys, since) AS k(key, since)
@@ -39,5 +56,6 @@ BEGIN
                 WHERE e.dedupe_key = k.key AND e.received_at >= k.since LIMIT 1) d) THEN
         RAISE EXCEPTION 'a stored event has the same dedupe key' USING ERRCODE = 'MK002';
     END IF;
+    UPDATE ingest_epoch SET seq = seq + 1 WHERE id = 1;
 END
 $$;
