@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -42,6 +43,7 @@ type DB struct {
 
 	stop, stopped chan struct{} // the checkpoint loop's
 	closeOnce     sync.Once
+	checkpointDue atomic.Bool // the writer should finish a checkpoint
 }
 
 // visitorCacheSize bounds the event writer's visitor cache (about 0.5 KB a
@@ -92,10 +94,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // checkpointEvery is how often the WAL is copied back into the database.
 const checkpointEvery = 250 * time.Millisecond
 
+// walRestartFrames is the log length (about 16 MB) past which the writer
+// is asked to finish a checkpoint so that the log restarts.
+const walRestartFrames = 4000
+
 // checkpoint copies committed WAL frames back into the database file every
-// interval without blocking the writer (PASSIVE), so the WAL stays small;
-// when readers held it back and it passed about 40 MB, it waits for them
-// and restarts the log.
+// interval without blocking the writer (PASSIVE), so the WAL stays small.
 func (db *DB) checkpoint(interval time.Duration) {
 	defer close(db.stopped)
 	t := time.NewTicker(interval)
@@ -110,8 +114,12 @@ func (db *DB) checkpoint(interval time.Duration) {
 		if err := db.read.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
 			continue
 		}
-		if frames > 10_000 {
-			_, _ = db.read.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+		if frames > walRestartFrames {
+			// With commits arriving all the time this loop never quite
+			// catches up, and the log restarts only once it has: the
+			// writer finishes the copy between two batches (see
+			// WriteEvents), which leaves it little to do.
+			db.checkpointDue.Store(true)
 		}
 	}
 }

@@ -30,6 +30,11 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 		return nil, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 	}
 	c.Committed(epoch, plan.Visitors)
+	if db.checkpointDue.CompareAndSwap(true, false) {
+		// Between batches no commit can race the copy, so it completes
+		// and the next batch restarts the log.
+		_, _ = db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 	return plan.Results, nil
 }
 
