@@ -5,11 +5,13 @@ import "sync"
 // VisitorCache keeps the stored state of recently seen visitors (their rows
 // and latest sessions) in memory, so that a batch of events needs no reads
 // for them. It is only trusted while nothing else has written visitors or
-// sessions: every store keeps a write counter, the epoch, that any change
-// to those tables bumps (a trigger), and the event writer takes it with a
-// lock at the start of each batch. If the epoch moved since the writer's
-// last commit (another process, a lead capture, a purge), the cache is
-// dropped and the batch reads what it needs.
+// sessions since the writer's own last commit. Each store can tell, under
+// a lock the writer takes at the start of each batch, from an epoch value
+// that every such write moves (PostgreSQL: a counter the event writers
+// bump plus a sequence every other writer advances, migration 0006;
+// SQLite: a counter its triggers bump). If the epoch moved (another
+// process, a lead capture, a purge), the cache is dropped and the batch
+// reads what it needs.
 //
 // When the epoch is known and every visitor of a batch is cached (or may be
 // taken for new, see Looked), a store can plan the batch from the cache
