@@ -95,9 +95,13 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 const planSettings = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true), set_config('marketing.ingest_writer', $1, true)`
 
-// leadLockClass namespaces the per-visitor advisory locks of writes that are
-// not the event writer's (pg_advisory_xact_lock's two-key form).
-const leadLockClass = 0x6d6b7476 // "mktv"
+// ingestLockClass is the advisory lock class of the ingest lock (key 1; see
+// migration 0006) and leadLockClass that of the per-visitor locks of writes
+// that are not the event writer's (pg_advisory_xact_lock's two-key form).
+const (
+	ingestLockClass = 0x6d6b7465 // "mkte"
+	leadLockClass   = 0x6d6b7476 // "mktv"
+)
 
 func anonIDs(events []marketing.PendingEvent) []string {
 	seen := make(map[string]bool, len(events))
@@ -193,20 +197,21 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 	}
 	var b pgx.Batch
 	if cache != nil {
-		// The event writer: the epoch's exclusive lock waits for every
+		// The event writer: the ingest lock, exclusive, waits for every
 		// other writer of visitors and sessions (they hold it in share
-		// mode) and keeps them out until this batch commits; the foreign
-		// writes' counter is read after it.
+		// mode) and keeps them out until this batch commits; the counters
+		// are read after it.
 		b.Queue("BEGIN")
 		b.Queue(planSettings, "on")
-		b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1 FOR UPDATE`)
+		b.Queue(`SELECT pg_advisory_xact_lock($1, 1)`, int32(ingestLockClass))
+		b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1`)
 		b.Queue(`SELECT last_value FROM ingest_foreign_writes`)
 	} else {
 		// Any other writer (a lead capture): share mode, so captures run
 		// side by side and only wait for an event batch in flight; one
 		// visitor's captures are serialised by an advisory lock on it.
 		b.Queue(planSettings, "off")
-		b.Queue(`SELECT 1 FROM ingest_epoch WHERE id = 1 FOR SHARE`)
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, int32(ingestLockClass))
 		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
 			int32(leadLockClass), anons)
 	}
@@ -224,7 +229,7 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 	br := q.SendBatch(ctx, &b)
 	var seq, foreign int64
 	if cache != nil {
-		if err := skip(br, 2); err != nil { // BEGIN, planSettings
+		if err := skip(br, 3); err != nil { // BEGIN, planSettings, ingest lock
 			br.Close()
 			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: begin: %w", err)
 		}

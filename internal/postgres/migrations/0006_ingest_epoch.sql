@@ -2,15 +2,18 @@
 -- and latest session) in memory and trusts that copy only while nothing
 -- else has written visitors or sessions since its own last commit. Two
 -- counters tell it: ingest_epoch.seq, which every event writer (in any
--- process) bumps once per batch under the row's exclusive lock, and the
--- sequence ingest_foreign_writes, which every other statement changing
--- visitors or sessions (lead captures, retention, erasure, a person with
--- psql) advances, after taking the same row's lock in share mode (the
--- trigger below). So event batches exclude each other and everything
--- else; lead captures and other writers only exclude event batches; and
--- after taking the exclusive lock, a writer reads both counters and knows
--- whether its copy still holds. A writer marks its transactions with the
--- setting marketing.ingest_writer so that its own statements do not count.
+-- process) bumps once per batch, and the sequence ingest_foreign_writes,
+-- which every other statement changing visitors or sessions (lead
+-- captures, retention, erasure, a person with psql) advances (the trigger
+-- below). The ingest lock, a transaction-level advisory lock (class
+-- 1835758693, key 1), orders them: event batches take it exclusively,
+-- everything else in share mode before touching a row. So event batches
+-- exclude each other and everything else, lead captures only wait for an
+-- event batch, and a waiting batch is not starved by a stream of captures
+-- (the lock manager queues a new share request behind a waiting exclusive
+-- one). After taking it, a writer reads both counters and knows whether its
+-- copy still holds. A writer marks its transactions with the setting
+-- marketing.ingest_writer so that its own statements do not count.
 CREATE TABLE ingest_epoch (
     id  integer PRIMARY KEY CHECK (id = 1),
     seq bigint NOT NULL
@@ -23,7 +26,7 @@ SELECT nextval('ingest_foreign_writes'); -- from now on every nextval moves last
 CREATE FUNCTION note_foreign_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('marketing.ingest_writer', true) IS DISTINCT FROM 'on' THEN
-        PERFORM 1 FROM ingest_epoch WHERE id = 1 FOR SHARE;
+        PERFORM pg_advisory_xact_lock_shared(1835758693, 1);
         PERFORM nextval('ingest_foreign_writes');
     END IF;
     RETURN NULL;
@@ -36,7 +39,7 @@ CREATE TRIGGER sessions_note_foreign_write BEFORE INSERT OR UPDATE OR DELETE OR 
     FOR EACH STATEMENT EXECUTE FUNCTION note_foreign_write();
 
 -- ingest_guard opens a batch the writer planned from its cache without
--- reading: it takes the exclusive epoch lock and fails the transaction
+-- reading: it takes the ingest lock exclusively and fails the transaction
 -- unless seq plus the foreign writes' last value is the one the plan was
 -- made at (MK001: someone wrote since) and no event with one of keys was
 -- received at or after the matching since, i.e. none of the batch's events
@@ -46,7 +49,8 @@ DECLARE
     s bigint;
     f bigint;
 BEGIN
-    SELECT seq INTO s FROM ingest_epoch WHERE id = 1 FOR UPDATE;
+    PERFORM pg_advisory_xact_lock(1835758693, 1);
+    SELECT seq INTO s FROM ingest_epoch WHERE id = 1;
     SELECT last_value INTO f FROM ingest_foreign_writes; -- after the lock: no foreign writer is running
     IF s + f <> expected THEN
         RAISE EXCEPTION 'ingest epoch moved' USING ERRCODE = 'MK001';
