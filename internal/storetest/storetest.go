@@ -298,38 +298,51 @@ func testEventsDedupe(t *testing.T, s marketing.Store) {
 // once, each its own batch: the store must end with one session.
 func testEventsConcurrent(t *testing.T, s marketing.Store) {
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	ids := make(chan string, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e := Event("visitor-e", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))
-			res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{e}, rules)
-			if err != nil {
-				errs <- err
-				return
-			}
-			ids <- res[0].SessionID
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	close(ids)
-	for err := range errs {
+	seen, _, errs := concurrently(20, func(i int) (marketing.EventResult, error) {
+		e := Event("visitor-e", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))
+		res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{e}, rules)
+		if err != nil {
+			return marketing.EventResult{}, err
+		}
+		return res[0], nil
+	})
+	for _, err := range errs {
 		if marketing.ErrorCode(err) == marketing.EUNAVAILABLE && errors.Is(err, context.DeadlineExceeded) {
 			continue
 		}
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	for id := range ids {
-		seen[id] = true
-	}
 	if len(seen) != 1 {
 		t.Fatalf("concurrent writes for one visitor made %d sessions, want 1", len(seen))
 	}
+}
+
+// concurrently runs fn(0), …, fn(n-1) at once and returns the distinct
+// sessions of their results, the visitor of one of them, and the errors.
+func concurrently(n int, fn func(i int) (marketing.EventResult, error)) (map[string]bool, string, []error) {
+	var wg sync.WaitGroup
+	results := make([]marketing.EventResult, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	sessions := map[string]bool{}
+	var visitor string
+	var failed []error
+	for i, r := range results {
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
+			continue
+		}
+		sessions[r.SessionID] = true
+		visitor = r.VisitorID
+	}
+	return sessions, visitor, failed
 }
 
 // testEventsTwoProcesses alternates one visitor's events between two
@@ -382,34 +395,19 @@ func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
 	}
 
 	// Both handles at once, one visitor: one session.
-	var wg sync.WaitGroup
-	ids := make(chan string, 20)
-	errs := make(chan error, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-h", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))}, rules)
-			if err != nil {
-				errs <- err
-				return
-			}
-			ids <- res[0].SessionID
-		}()
-	}
-	wg.Wait()
-	close(ids)
-	close(errs)
-	for err := range errs {
+	seen, _, errs := concurrently(20, func(i int) (marketing.EventResult, error) {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-h", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))}, rules)
+		if err != nil {
+			return marketing.EventResult{}, err
+		}
+		return res[0], nil
+	})
+	for _, err := range errs {
 		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for id := range ids {
-		seen[id] = true
 	}
 	if len(seen) != 1 {
 		t.Fatalf("two handles writing one visitor made %d sessions, want 1", len(seen))
@@ -417,41 +415,20 @@ func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
 
 	// Lead captures on one handle and event batches on the other, one
 	// visitor, all at once: still one session, counting every event.
-	ids = make(chan string, 20)
-	errs = make(chan error, 20)
-	visitor := make(chan string, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			at := t0.Add(time.Duration(i) * time.Second)
-			if i%2 == 0 {
-				r, err := a.CaptureLead(context.Background(), Lead(fmt.Sprintf("same-%d@example.com", i), "visitor-i", marketing.ConsentExpress, "News", at))
-				if err != nil {
-					errs <- err
-					return
-				}
-				ids <- r.SessionID
-				visitor <- r.VisitorID
-				return
-			}
-			res, err := b.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-i", "page_view", "/p", at)}, rules)
-			if err != nil {
-				errs <- err
-				return
-			}
-			ids <- res[0].SessionID
-		}()
-	}
-	wg.Wait()
-	close(ids)
-	close(errs)
-	for err := range errs {
+	seen, vid, errs := concurrently(20, func(i int) (marketing.EventResult, error) {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if i%2 == 0 {
+			r, err := a.CaptureLead(context.Background(), Lead(fmt.Sprintf("same-%d@example.com", i), "visitor-i", marketing.ConsentExpress, "News", at))
+			return marketing.EventResult{VisitorID: r.VisitorID, SessionID: r.SessionID}, err
+		}
+		res, err := b.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-i", "page_view", "/p", at)}, rules)
+		if err != nil {
+			return marketing.EventResult{}, err
+		}
+		return res[0], nil
+	})
+	for _, err := range errs {
 		t.Fatal(err)
-	}
-	seen = map[string]bool{}
-	for id := range ids {
-		seen[id] = true
 	}
 	if len(seen) != 1 {
 		t.Fatalf("lead captures and event batches for one visitor made %d sessions, want 1", len(seen))
@@ -460,7 +437,6 @@ func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
 	for id := range seen {
 		sid = id
 	}
-	vid := <-visitor
 	sessions, err = a.VisitorSessions(context.Background(), vid)
 	if err != nil {
 		t.Fatal(err)
