@@ -253,6 +253,19 @@ func (s *visitorSeen) apply(v *Visitor) bool {
 	return true
 }
 
+// AnonIDs lists the distinct visitor keys of a batch, in first-seen order.
+func AnonIDs(events []PendingEvent) []string {
+	seen := make(map[string]bool, len(events))
+	out := make([]string, 0, len(events))
+	for i := range events {
+		if a := events[i].AnonID; !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

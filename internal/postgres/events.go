@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +39,7 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	c := db.visitors
 	c.Lock()
 	defer c.Unlock()
-	if epoch, ok := c.Ahead(anonIDs(events)); ok {
+	if epoch, ok := c.Ahead(marketing.AnonIDs(events)); ok {
 		plan := marketing.PlanSessions(events, cachedVisitors(c, events), nil, rules)
 		var w pgx.Batch
 		w.Queue("BEGIN")
@@ -103,18 +102,6 @@ const (
 	leadLockClass   = 0x6d6b7476 // "mktv"
 )
 
-func anonIDs(events []marketing.PendingEvent) []string {
-	seen := make(map[string]bool, len(events))
-	out := make([]string, 0, len(events))
-	for i := range events {
-		if a := events[i].AnonID; !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 func cachedVisitors(c *marketing.VisitorCache, events []marketing.PendingEvent) map[string]*marketing.Visitor {
 	known := make(map[string]*marketing.Visitor, len(events))
 	for i := range events {
@@ -139,11 +126,9 @@ func skip(br pgx.BatchResults, n int) error {
 // execAll reads n results of a batch of statements that return no rows
 // the caller needs, and stops at the first error.
 func execAll(br pgx.BatchResults, n int) error {
-	for range n {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return err
-		}
+	if err := skip(br, n); err != nil {
+		br.Close()
+		return err
 	}
 	return br.Close()
 }
@@ -180,19 +165,16 @@ type batcher interface {
 // the visitors the cache cannot vouch for.
 func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, int64, error) {
 	keys := make([][]byte, len(events))
-	anons := make([]string, 0, len(events))
-	inBatch := make(map[string]bool, len(events))
 	for i := range events {
 		keys[i] = events[i].DedupeKey
-		if a := events[i].AnonID; !inBatch[a] {
-			inBatch[a] = true
-			anons = append(anons, a)
-		}
 	}
+	anons := marketing.AnonIDs(events)
 	var misses []string
+	missed := make(map[string]bool, len(anons))
 	for _, a := range anons {
 		if cache == nil || cache.Get(a) == nil {
 			misses = append(misses, a)
+			missed[a] = true
 		}
 	}
 	var b pgx.Batch
@@ -271,11 +253,12 @@ func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent
 					known[a] = v
 				}
 			}
-		} else if hits := len(anons) - len(misses); hits > 0 {
-			// Someone else wrote since our last commit: read the rest too.
-			rest := make([]string, 0, hits)
+		} else if len(misses) < len(anons) {
+			// Someone else wrote since our last commit: read the visitors
+			// the cache had vouched for too.
+			rest := make([]string, 0, len(anons)-len(misses))
 			for _, a := range anons {
-				if _, read := known[a]; !read && !slices.Contains(misses, a) {
+				if !missed[a] {
 					rest = append(rest, a)
 				}
 			}

@@ -48,24 +48,14 @@ func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEven
 	valid := cache != nil && cache.Valid(epoch)
 	var reads []string
 	known := make(map[string]*marketing.Visitor, len(events))
-	for i := range events {
-		a := events[i].AnonID
-		if _, ok := known[a]; ok {
-			continue
-		}
-		var v *marketing.Visitor
+	for _, a := range marketing.AnonIDs(events) {
 		if valid {
-			v = cache.Get(a)
+			if v := cache.Get(a); v != nil {
+				known[a] = v
+				continue
+			}
 		}
-		if v == nil {
-			reads = append(reads, a)
-		}
-		known[a] = v
-	}
-	for k, v := range known {
-		if v == nil {
-			delete(known, k)
-		}
+		reads = append(reads, a)
 	}
 	if err := readVisitors(ctx, tx, reads, known); err != nil {
 		return marketing.SessionPlan{}, 0, err
