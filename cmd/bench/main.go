@@ -59,7 +59,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, events, healthz, leads, summary (default all)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, events, mixed, healthz, leads, summary (default all)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -129,10 +129,10 @@ func run(binary string, d time.Duration, stores []string) error {
 	}
 	for _, r := range results {
 		match := "n/a"
-		if r.Target == "leads" || r.Target == "summary-366d" {
+		if r.Target == "leads" || r.Target == "leads amid events" || r.Target == "summary-366d" {
 			r.Acked, r.Rows = r.Accepted, 0
 		}
-		if r.Target == "events" {
+		if r.Target == "events" || r.Target == "mixed" {
 			match = strconv.FormatBool(r.Acked == r.Rows)
 		}
 		fmt.Printf("| %s | %s | %d | %.0f | %s | %s | %d | %d | %d | %d | %s | %.1f MB |\n", r.Store, r.Target, r.Conns, r.RPS, r.P50, r.P99, r.Accepted, r.Other, r.Acked, r.Rows, match, r.PeakRSSMB)
@@ -147,7 +147,7 @@ func run(binary string, d time.Duration, stores []string) error {
 	for _, r := range results {
 		// wrk stops counting with requests still in flight; the server
 		// answers them all, so its own count is the exact one.
-		if r.Target == "events" && (r.Acked != r.Rows || r.Accepted > r.Rows) {
+		if (r.Target == "events" || r.Target == "mixed") && (r.Acked != r.Rows || r.Accepted > r.Rows) {
 			return fmt.Errorf("%s at %d connections: %d answers 202 but %d rows", r.Store, r.Conns, r.Acked, r.Rows)
 		}
 	}
@@ -235,7 +235,7 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "APP_ENV=production", "DATABASE_URL=" + dbURL,
 		"IP_HASH_PEPPER=bench-pepper-bench-pepper-bench-pepper", "ADMIN_API_KEY=bench-admin-key-0123456789",
-		"RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_MAX=1000000", "GOMEMLIMIT=200MiB", "METRICS_ADDR=off",
+		"RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_LEADS_PER_MINUTE=0", "RATE_LIMIT_MAX=1000000", "GOMEMLIMIT=200MiB", "METRICS_ADDR=off",
 		"HOST=127.0.0.1",
 	}
 	mig := exec.Command(binary, "migrate")
@@ -247,7 +247,7 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	for _, sc := range []struct {
 		target string
 		conns  int
-	}{{"events", 64}, {"events", 256}, {"healthz", 64}} {
+	}{{"events", 64}, {"events", 256}, {"mixed", 64}, {"healthz", 64}} {
 		if !want(sc.target) {
 			continue
 		}
@@ -261,15 +261,28 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			return nil, err
 		}
 		args := []string{"-t2", "-c" + strconv.Itoa(sc.conns), "-d" + d.String(), "--latency", "--timeout", "5s"}
-		if sc.target == "events" {
-			args = append(args, "-s", script, url+"/v1/events")
-		} else {
+		if sc.target == "healthz" {
 			args = append(args, url+"/v1/healthz")
+		} else {
+			args = append(args, "-s", script, url+"/v1/events")
 		}
 		fmt.Printf("%s: wrk %s\n", store, strings.Join(args, " "))
+		// mixed: lead captures at 50/s during the event load, from the
+		// event script's visitors (a sign-up amid page views).
+		leads := make(chan result, 1)
+		if sc.target == "mixed" {
+			fmt.Printf("%s: and 50 lead captures/s from the same visitors\n", store)
+			go func() {
+				leads <- driveLeads(url, "mixed", 50, d, func(i int) string { return fmt.Sprintf("visitor-%05d", i%10000+1) })
+			}()
+		}
 		out, err := exec.Command("wrk", args...).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("wrk: %v\n%s", err, out)
+		}
+		var lr result
+		if sc.target == "mixed" {
+			lr = <-leads
 		}
 		rss := peakRSS(srv.cmd.Process.Pid)
 		srv.stop()
@@ -288,6 +301,14 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			r.Accepted, r.Rows, r.Acked = 0, 0, 0
 		}
 		fmt.Printf("  %.0f req/s, p50 %s, p99 %s, 202s seen by wrk %d, acknowledged by the server %d, rows %d, peak RSS %.1f MB\n", r.RPS, r.P50, r.P99, r.Accepted, r.Acked, r.Rows, r.PeakRSSMB)
+		if sc.target == "mixed" {
+			// Each capture stores one lead_captured event.
+			r.Rows -= lr.Accepted
+			lr.Store, lr.Target = store, "leads amid events"
+			fmt.Printf("  lead captures: p50 %s, p99 %s, 200s %d, others %d; event rows less captures %d\n", lr.P50, lr.P99, lr.Accepted, lr.Other, r.Rows)
+			results = append(results, r, lr)
+			continue
+		}
 		pgStats(fmt.Sprintf("%s at %d connections", sc.target, sc.conns))
 		results = append(results, r)
 	}
@@ -442,26 +463,37 @@ func sumDurations(ds []time.Duration) time.Duration {
 // benchLeads paces lead captures at 50/s for 20 s (each a distinct address
 // and visitor, with express consent) and reports their latency.
 func benchLeads(binary string, env []string, work, store string) (result, error) {
-	srv, err := startServer(binary, append(env, "RATE_LIMIT_LEADS_PER_MINUTE=0"), filepath.Join(work, store+"-leads.log"))
+	srv, err := startServer(binary, env, filepath.Join(work, store+"-leads.log"))
 	if err != nil {
 		return result{}, err
 	}
 	defer srv.stop()
-	url := srv.url
 	const rate, seconds = 50, 20
 	fmt.Printf("%s: %d lead captures/s for %d s\n", store, rate, seconds)
+	r := driveLeads(srv.url, "bench", rate, seconds*time.Second, func(i int) string { return fmt.Sprintf("visitor-%06d", i) })
+	r.Store, r.Target = store, "leads"
+	r.PeakRSSMB = peakRSS(srv.cmd.Process.Pid)
+	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
+	return r, nil
+}
+
+// driveLeads posts rate lead captures a second for d, each a distinct
+// address (prefix + n) with express consent from visitor anon(n), and
+// returns their latency: RPS, P50, P99, Accepted (200s) and Other.
+func driveLeads(url, prefix string, rate int, d time.Duration, anon func(int) string) result {
 	type sample struct {
 		d    time.Duration
 		code int
 	}
-	out := make(chan sample, rate*seconds)
-	tick := time.NewTicker(time.Second / rate)
+	n := rate * int(d/time.Second)
+	out := make(chan sample, n)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	client := &http.Client{Timeout: 10 * time.Second}
-	for i := 0; i < rate*seconds; i++ {
+	for i := range n {
 		<-tick.C
 		go func() {
-			body := fmt.Sprintf(`{"email":"bench%d@example.com","anonId":"visitor-%06d","formName":"newsletter","path":"/signup","consentStatus":"express","consent":{"text":"Yes, email me."},"payload":{"company":"Example"}}`, i, i)
+			body := fmt.Sprintf(`{"email":"%s%d@example.com","anonId":%q,"formName":"newsletter","path":"/signup","consentStatus":"express","consent":{"text":"Yes, email me."},"payload":{"company":"Example"}}`, prefix, i, anon(i))
 			req, _ := http.NewRequest("POST", url+"/v1/leads/capture", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
@@ -476,8 +508,8 @@ func benchLeads(binary string, env []string, work, store string) (result, error)
 		}()
 	}
 	var ds []time.Duration
-	r := result{Store: store, Target: "leads", Conns: rate}
-	for range rate * seconds {
+	r := result{Conns: rate}
+	for range n {
 		s := <-out
 		ds = append(ds, s.d)
 		if s.code == 200 {
@@ -487,12 +519,10 @@ func benchLeads(binary string, env []string, work, store string) (result, error)
 		}
 	}
 	slices.Sort(ds)
-	r.RPS = float64(len(ds)) / seconds
+	r.RPS = float64(len(ds)) / d.Seconds()
 	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
 	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
-	r.PeakRSSMB = peakRSS(srv.cmd.Process.Pid)
-	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
-	return r, nil
+	return r
 }
 
 var (
