@@ -58,3 +58,24 @@ func TestEvictedVisitorIsNotDuplicated(t *testing.T) {
 		t.Fatalf("visitor rows for v-05: %d, %v", n, err)
 	}
 }
+
+func TestForeignWritesThatNameTheirVisitors(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.NewDatabase(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	storetest.ForeignWrites(t, db, func(sessionID string) {
+		if _, err := db.pool.Exec(ctx, `UPDATE sessions SET event_count = event_count + 100 WHERE id = $1`, sessionID); err != nil {
+			t.Fatal(err)
+		}
+	}, func(anon string) bool {
+		db.visitors.Lock()
+		defer db.visitors.Unlock()
+		return db.visitors.Get(anon) != nil
+	})
+}

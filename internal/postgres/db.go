@@ -36,6 +36,7 @@ type DB struct {
 	pool         *pgxpool.Pool
 	migrationURL string
 	visitors     *marketing.VisitorCache // the event writer's, see WriteEvents
+	batches      int                     // event batches written, under visitors' lock
 }
 
 var _ marketing.Store = (*DB)(nil)

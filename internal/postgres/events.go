@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/altcontext/marketing"
 )
@@ -39,29 +40,48 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	c := db.visitors
 	c.Lock()
 	defer c.Unlock()
-	if epoch, ok := c.Ahead(marketing.AnonIDs(events)); ok {
+	db.batches++
+	anons := marketing.AnonIDs(events)
+	if epoch, ok := c.Ahead(anons); ok {
 		plan := marketing.PlanSessions(events, cachedVisitors(c, events), nil, rules)
 		var w pgx.Batch
 		w.Queue("BEGIN")
 		w.Queue(planSettings, "on")
-		keys, since := make([][]byte, len(events)), make([]time.Time, len(events))
+		since := make([]time.Time, len(events))
 		for i := range events {
-			keys[i], since[i] = events[i].DedupeKey, events[i].DedupeSince
+			since[i] = events[i].DedupeSince
 		}
-		w.Queue(`SELECT ingest_guard($1, $2, $3)`, epoch, keys, since) // bumps seq
+		w.Queue(`SELECT foreign_to, touched FROM ingest_guard_touched($1, $2, $3, $4, $5)`, // bumps seq
+			epoch.Seq, epoch.Foreign, anons, dedupeKeys(events), since)
 		queueWrites(&w, plan)
+		if db.batches%1024 == 0 {
+			w.Queue(`DELETE FROM ingest_touched WHERE at < now() - interval '10 minutes'`)
+		}
 		w.Queue("COMMIT")
-		err := execAll(conn.SendBatch(ctx, &w), w.Len())
+		br := conn.SendBatch(ctx, &w)
+		var foreign int64
+		var touched []string
+		err := skip(br, 2) // BEGIN, planSettings
 		if err == nil {
-			c.Committed(epoch+1, plan.Visitors)
+			err = br.QueryRow().Scan(&foreign, &touched)
+		}
+		if err == nil {
+			err = execAll(br, w.Len()-3)
+		} else {
+			br.Close()
+		}
+		if err == nil {
+			c.Forget(touched)
+			c.Committed(marketing.Epoch{Seq: epoch.Seq + 1, Foreign: foreign}, plan.Visitors)
 			return plan.Results, nil
 		}
-		// The plan changed cached visitors in place: whatever happened,
-		// they are no longer what is stored.
-		c.Reset()
+		// The plan changed this batch's cached visitors in place: whatever
+		// happened, they are no longer what is stored.
+		c.Forget(anons)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || !(pgErr.Code == "MK001" || pgErr.Code == "MK002" ||
 			pgErr.Code == "23505" && pgErr.ConstraintName == "visitors_anon_id_key") {
+			c.Reset()
 			return nil, unavailable(fmt.Errorf("postgres: write events: %w", err))
 		}
 		// Planned on a state that did not hold: the careful way. The
@@ -69,6 +89,7 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 		// The failed transaction is still open (the pipeline's COMMIT was
 		// skipped with everything after the error).
 		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			c.Reset()
 			return nil, unavailable(fmt.Errorf("postgres: rollback: %w", err))
 		}
 	}
@@ -152,162 +173,185 @@ func queueWrites(w *pgx.Batch, plan marketing.SessionPlan) {
 	}
 }
 
-// batcher is a pgx.Tx or a pooled connection.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
+// dedupeProbe finds, for each key, the most recent stored event in its
+// window: one index probe per key, whatever the planner's statistics say (a
+// young table has none, and = ANY then gets a sequential scan).
+const dedupeProbe = `SELECT e.dedupe_key, e.id, e.visitor_id, e.session_id, e.received_at
+	FROM unnest($1::bytea[]) AS k(key)
+	CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
+		WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
+		ORDER BY received_at DESC LIMIT 1) e`
 
-// writeEvents does WriteEvents' work and returns the plan (whose sessions a
-// lead capture reads for attribution) and the epoch it leaves. With cache
-// nil, q is a transaction the caller commits and every visitor is read;
-// otherwise writeEvents opens and commits its own transaction inside its
-// round trips (BEGIN leads the first, COMMIT ends the last) and reads only
-// the visitors the cache cannot vouch for.
-func writeEvents(ctx context.Context, q batcher, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, int64, error) {
+func dedupeKeys(events []marketing.PendingEvent) [][]byte {
 	keys := make([][]byte, len(events))
 	for i := range events {
 		keys[i] = events[i].DedupeKey
 	}
+	return keys
+}
+
+// writeEvents is the event writer's careful way: it opens and commits its
+// own transaction on conn inside its round trips (BEGIN leads the first,
+// COMMIT ends the last), reads only the visitors the cache cannot vouch for,
+// and returns the plan and the epoch it leaves.
+func writeEvents(ctx context.Context, conn *pgxpool.Conn, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, marketing.Epoch, error) {
 	anons := marketing.AnonIDs(events)
 	var misses []string
 	missed := make(map[string]bool, len(anons))
 	for _, a := range anons {
-		if cache == nil || cache.Get(a) == nil {
+		if cache.Get(a) == nil {
 			misses = append(misses, a)
 			missed[a] = true
 		}
 	}
+	cached, known := cache.Epoch()
+	// The ingest lock, exclusive, waits for every other writer of visitors
+	// and sessions (they hold it in share mode) and keeps them out until
+	// this batch commits; the counters are read after it.
 	var b pgx.Batch
-	if cache != nil {
-		// The event writer: the ingest lock, exclusive, waits for every
-		// other writer of visitors and sessions (they hold it in share
-		// mode) and keeps them out until this batch commits; the counters
-		// are read after it.
-		b.Queue("BEGIN")
-		b.Queue(planSettings, "on")
-		b.Queue(`SELECT pg_advisory_xact_lock($1, 1)`, int32(ingestLockClass))
-		b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1`)
-		b.Queue(`SELECT last_value FROM ingest_foreign_writes`)
-	} else {
-		// Any other writer (a lead capture): share mode, so captures run
-		// side by side and only wait for an event batch in flight; one
-		// visitor's captures are serialised by an advisory lock on it.
-		b.Queue(planSettings, "off")
-		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, int32(ingestLockClass))
-		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
-			int32(leadLockClass), anons)
-	}
-	// One index probe per key, whatever the planner's statistics say (a
-	// young table has none, and = ANY then gets a sequential scan). The
-	// most recent match is the one that decides whether a window holds.
-	b.Queue(`SELECT e.dedupe_key, e.id, e.visitor_id, e.session_id, e.received_at
-		FROM unnest($1::bytea[]) AS k(key)
-		CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
-			WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
-			ORDER BY received_at DESC LIMIT 1) e`, keys)
+	b.Queue("BEGIN")
+	b.Queue(planSettings, "on")
+	b.Queue(`SELECT pg_advisory_xact_lock($1, 1)`, int32(ingestLockClass))
+	b.Queue(`SELECT seq FROM ingest_epoch WHERE id = 1`)
+	b.Queue(`SELECT last_value, CASE WHEN $1 THEN ingest_touched_since($2, last_value) END FROM ingest_foreign_writes`,
+		known, cached.Foreign)
+	b.Queue(dedupeProbe, dedupeKeys(events))
 	if len(misses) > 0 {
 		queueVisitorRead(&b, misses)
 	}
-	br := q.SendBatch(ctx, &b)
-	var seq, foreign int64
-	if cache != nil {
-		if err := skip(br, 3); err != nil { // BEGIN, planSettings, ingest lock
-			br.Close()
-			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: begin: %w", err)
-		}
-		if err := br.QueryRow().Scan(&seq); err != nil {
-			br.Close()
-			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: lock ingest epoch: %w", err)
-		}
-		if err := br.QueryRow().Scan(&foreign); err != nil {
-			br.Close()
-			return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: read foreign writes: %w", err)
-		}
-	} else if err := skip(br, 3); err != nil { // planSettings, share lock, visitor locks
+	br := conn.SendBatch(ctx, &b)
+	var epoch marketing.Epoch
+	var touched []string
+	if err := skip(br, 3); err != nil { // BEGIN, planSettings, ingest lock
 		br.Close()
-		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: lock ingest epoch: %w", err)
+		return marketing.SessionPlan{}, epoch, fmt.Errorf("postgres: begin: %w", err)
 	}
-	epoch := seq + foreign
+	if err := br.QueryRow().Scan(&epoch.Seq); err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, epoch, fmt.Errorf("postgres: lock ingest epoch: %w", err)
+	}
+	if err := br.QueryRow().Scan(&epoch.Foreign, &touched); err != nil {
+		br.Close()
+		return marketing.SessionPlan{}, epoch, fmt.Errorf("postgres: read foreign writes: %w", err)
+	}
 	dups, err := readDuplicates(br)
 	if err != nil {
 		br.Close()
-		return marketing.SessionPlan{}, 0, err
+		return marketing.SessionPlan{}, epoch, err
 	}
-	known := make(map[string]*marketing.Visitor, len(anons))
+	visitors := make(map[string]*marketing.Visitor, len(anons))
 	if len(misses) > 0 {
-		if err := readVisitors(br, known); err != nil {
+		if err := readVisitors(br, visitors); err != nil {
 			br.Close()
-			return marketing.SessionPlan{}, 0, err
+			return marketing.SessionPlan{}, epoch, err
 		}
-		if cache != nil {
-			cache.Looked(len(misses), len(known))
-		}
+		cache.Looked(misses, visitors)
 	}
 	if err := br.Close(); err != nil {
-		return marketing.SessionPlan{}, 0, fmt.Errorf("postgres: read batch: %w", err)
+		return marketing.SessionPlan{}, epoch, fmt.Errorf("postgres: read batch: %w", err)
 	}
-	if cache != nil {
-		if cache.Valid(epoch) {
-			for _, a := range anons {
-				if v := cache.Get(a); v != nil {
-					known[a] = v
-				}
-			}
-		} else if len(misses) < len(anons) {
-			// Someone else wrote since our last commit: read the visitors
-			// the cache had vouched for too.
-			rest := make([]string, 0, len(anons)-len(misses))
-			for _, a := range anons {
-				if !missed[a] {
-					rest = append(rest, a)
-				}
-			}
-			var rb pgx.Batch
-			queueVisitorRead(&rb, rest)
-			br := q.SendBatch(ctx, &rb)
-			err := readVisitors(br, known)
-			if cerr := br.Close(); err == nil && cerr != nil {
-				err = fmt.Errorf("postgres: read visitors: %w", cerr)
-			}
-			if err != nil {
-				return marketing.SessionPlan{}, 0, err
-			}
+	if known && epoch != cached && epoch.Seq == cached.Seq && epoch.Foreign > cached.Foreign && touched != nil {
+		// Only foreign writers that named their visitors wrote since.
+		cache.Moved(epoch, touched)
+	}
+	// The visitors the cache vouched for, unless someone else wrote since
+	// our last commit (then they are read too).
+	var rest []string
+	valid := cache.Valid(epoch)
+	for _, a := range anons {
+		if missed[a] {
+			continue
+		}
+		if v := cache.Get(a); valid && v != nil {
+			visitors[a] = v
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) > 0 {
+		var rb pgx.Batch
+		queueVisitorRead(&rb, rest)
+		br := conn.SendBatch(ctx, &rb)
+		err := readVisitors(br, visitors)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("postgres: read visitors: %w", cerr)
+		}
+		if err != nil {
+			return marketing.SessionPlan{}, epoch, err
 		}
 	}
 
-	plan := marketing.PlanSessions(events, known, dups, rules)
+	plan := marketing.PlanSessions(events, visitors, dups, rules)
 	var w pgx.Batch
 	queueWrites(&w, plan)
-	if cache == nil {
-		// The caller's transaction goes on: give its statements back the
-		// planner they expect.
-		w.Queue(`SELECT set_config('enable_seqscan', 'on', true), set_config('enable_hashjoin', 'on', true),
-			set_config('enable_mergejoin', 'on', true), set_config('jit', 'on', true)`)
-	}
-	if cache == nil {
-		if err := execAll(q.SendBatch(ctx, &w), w.Len()); err != nil {
-			return plan, 0, fmt.Errorf("postgres: write events: %w", err)
-		}
-		return plan, 0, nil
-	}
 	writes := w.Len()
 	w.Queue(`UPDATE ingest_epoch SET seq = seq + 1 WHERE id = 1 RETURNING seq`)
 	w.Queue("COMMIT")
-	wr := q.SendBatch(ctx, &w)
-	for range writes {
-		if _, err := wr.Exec(); err != nil {
-			wr.Close()
-			return plan, 0, fmt.Errorf("postgres: write events: %w", err)
-		}
-	}
-	if err := wr.QueryRow().Scan(&seq); err != nil {
+	wr := conn.SendBatch(ctx, &w)
+	if err := skip(wr, writes); err != nil {
 		wr.Close()
-		return plan, 0, fmt.Errorf("postgres: bump ingest epoch: %w", err)
+		return plan, epoch, fmt.Errorf("postgres: write events: %w", err)
+	}
+	if err := wr.QueryRow().Scan(&epoch.Seq); err != nil {
+		wr.Close()
+		return plan, epoch, fmt.Errorf("postgres: bump ingest epoch: %w", err)
 	}
 	if err := wr.Close(); err != nil {
-		return plan, 0, fmt.Errorf("postgres: write events: %w", err)
+		return plan, epoch, fmt.Errorf("postgres: write events: %w", err)
 	}
-	return plan, seq + foreign, nil
+	return plan, epoch, nil
+}
+
+// planForeignWrite plans, inside tx, the event writes of a writer that is
+// not the event writer (a lead capture): it takes the ingest lock in share
+// mode, so such writers run side by side and only wait for an event batch
+// in flight, and each visitor's advisory lock, so one visitor's captures
+// are serialised; then it reads every visitor and the duplicates, in one
+// round trip. The caller queues the plan's writes with queueForeignWrites
+// and commits; the locks are held until then, so it should not linger.
+func planForeignWrite(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
+	anons := marketing.AnonIDs(events)
+	var b pgx.Batch
+	b.Queue(planSettings, "off")
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, int32(ingestLockClass))
+	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
+		int32(leadLockClass), anons)
+	b.Queue(dedupeProbe, dedupeKeys(events))
+	queueVisitorRead(&b, anons)
+	br := tx.SendBatch(ctx, &b)
+	defer br.Close()
+	if err := skip(br, 3); err != nil {
+		return marketing.SessionPlan{}, fmt.Errorf("postgres: lock ingest epoch: %w", err)
+	}
+	dups, err := readDuplicates(br)
+	if err != nil {
+		return marketing.SessionPlan{}, err
+	}
+	known := make(map[string]*marketing.Visitor, len(anons))
+	if err := readVisitors(br, known); err != nil {
+		return marketing.SessionPlan{}, err
+	}
+	if err := br.Close(); err != nil {
+		return marketing.SessionPlan{}, fmt.Errorf("postgres: read batch: %w", err)
+	}
+	return marketing.PlanSessions(events, known, dups, rules), nil
+}
+
+// queueForeignWrites queues a plan from planForeignWrite, names the visitors
+// it touched for the event writers (migration 0007), and gives the
+// transaction's later statements back the planner they expect. It returns
+// the number of statements queued.
+func queueForeignWrites(b *pgx.Batch, plan marketing.SessionPlan, anons []string) int {
+	n := b.Len()
+	queueWrites(b, plan)
+	// Only if the writes above took a value of the foreign counter (a
+	// duplicate event writes nothing).
+	b.Queue(`INSERT INTO ingest_touched (pos, anon_ids)
+		SELECT current_setting('marketing.foreign_write')::bigint, $1 WHERE coalesce(current_setting('marketing.foreign_write', true), '') <> ''
+		ON CONFLICT (pos) DO UPDATE SET anon_ids = ingest_touched.anon_ids || excluded.anon_ids`, anons)
+	b.Queue(`SELECT set_config('enable_seqscan', 'on', true), set_config('enable_hashjoin', 'on', true),
+		set_config('enable_mergejoin', 'on', true), set_config('jit', 'on', true)`)
+	return b.Len() - n
 }
 
 func readDuplicates(br pgx.BatchResults) ([]marketing.Duplicate, error) {

@@ -31,23 +31,29 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				return fmt.Errorf("postgres: lift suppression: %w", err)
 			}
 		}
-		plan, _, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules, nil)
+		// The event's visitor and session are written under the ingest
+		// lock, which an event batch waits for: from here to the commit,
+		// every statement is pipelined (three round trips and the commit).
+		plan, err := planForeignWrite(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules)
 		if err != nil {
 			return err
 		}
 		ev := plan.Results[0]
 		res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
-		var touch marketing.Session
-		if err := tx.QueryRow(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE id = $1`, ev.SessionID).Scan(
-			&touch.ID, &touch.VisitorID, &touch.PropertyID, &touch.StartedAt, &touch.LastEventAt, &touch.LandingPath,
-			&touch.ReferrerHost, &touch.TrafficSource, &touch.UTM.Source, &touch.UTM.Medium, &touch.UTM.Campaign,
-			&touch.UTM.Term, &touch.UTM.Content, &touch.ExitPath, &touch.PageViews, &touch.Events); err != nil {
-			return fmt.Errorf("postgres: read session: %w", err)
+		touch := plannedSession(plan, ev.SessionID)
+		if touch == nil {
+			// A duplicate capture: its session is stored already.
+			touch = &marketing.Session{}
+			if err := tx.QueryRow(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE id = $1`, ev.SessionID).Scan(
+				&touch.ID, &touch.VisitorID, &touch.PropertyID, &touch.StartedAt, &touch.LastEventAt, &touch.LandingPath,
+				&touch.ReferrerHost, &touch.TrafficSource, &touch.UTM.Source, &touch.UTM.Medium, &touch.UTM.Campaign,
+				&touch.UTM.Term, &touch.UTM.Content, &touch.ExitPath, &touch.PageViews, &touch.Events); err != nil {
+				return fmt.Errorf("postgres: read session: %w", err)
+			}
 		}
-		t := touchArgs(touch)
-		var prev string
-		var inserted bool
-		err = tx.QueryRow(ctx, `INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
+		var b pgx.Batch
+		writes := queueForeignWrites(&b, plan, marketing.AnonIDs([]marketing.PendingEvent{c.Event}))
+		b.Queue(`INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
 				first_captured_at, last_captured_at,
 				ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
 				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
@@ -63,57 +69,93 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
 				updated_at = now()
 			RETURNING id, consent_status, xmax = 0`,
-			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, t...), c.EmailHash, c.Event.PropertyID)...,
-		).Scan(&res.LeadID, &prev, &inserted)
-		if err != nil {
-			return fmt.Errorf("postgres: upsert lead: %w", err)
-		}
-		if inserted {
-			prev = ""
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-			VALUES ($1, $2, 'form_submit', 1, $3)
+			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, touchArgs(*touch)...), c.EmailHash, c.Event.PropertyID)...)
+		// The statements below find the lead by its address: its id is
+		// only known once the upsert above has run.
+		const lead = `(SELECT id FROM leads WHERE email_normalized = $1)`
+		b.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+			VALUES (`+lead+`, $2, 'form_submit', 1, $3)
 			ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
-			WHERE lead_identities.confidence < 1`, res.LeadID, res.VisitorID, c.Now); err != nil {
-			return fmt.Errorf("postgres: link visitor: %w", err)
-		}
-		if c.HeuristicWindow > 0 && c.Event.IPHash != "" {
-			tag, err := tx.Exec(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-				SELECT $1, v.id, 'same_ip_ua_window', 0.35, $5 FROM visitors v
+			WHERE lead_identities.confidence < 1`, in.Email, res.VisitorID, c.Now)
+		heuristic := c.HeuristicWindow > 0 && c.Event.IPHash != ""
+		if heuristic {
+			b.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+				SELECT `+lead+`, v.id, 'same_ip_ua_window', 0.35, $5 FROM visitors v
 				WHERE v.last_ip_hash = $2 AND v.last_ua_hash = $3 AND v.last_seen_at >= $4 AND v.id <> $6
 				ORDER BY v.last_seen_at DESC LIMIT 20
 				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
-				res.LeadID, c.Event.IPHash, c.Event.UAHash, c.Now.Add(-c.HeuristicWindow), c.Now, res.VisitorID)
-			if err != nil {
-				return fmt.Errorf("postgres: heuristic links: %w", err)
-			}
-			res.HeuristicLinksCreated = int(tag.RowsAffected())
+				in.Email, c.Event.IPHash, c.Event.UAHash, c.Now.Add(-c.HeuristicWindow), c.Now, res.VisitorID)
 		}
 		var payload *string
 		if in.Payload != nil {
 			s := string(in.Payload)
 			payload = &s
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
-			marketing.NewID(c.Now), res.LeadID, res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, c.Now); err != nil {
+		b.Queue(`INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
+			VALUES ($2, `+lead+`, $3, $4, $5, $6, $7::jsonb, $8)`,
+			in.Email, marketing.NewID(c.Now), res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, c.Now)
+		b.Queue(consentRead+`l.email_normalized = $1`, in.Email)
+		br := tx.SendBatch(ctx, &b)
+		defer br.Close()
+		if err := skip(br, writes); err != nil {
+			return fmt.Errorf("postgres: write event: %w", err)
+		}
+		var prev string
+		var inserted bool
+		if err := br.QueryRow().Scan(&res.LeadID, &prev, &inserted); err != nil {
+			return fmt.Errorf("postgres: upsert lead: %w", err)
+		}
+		if inserted {
+			prev = ""
+		}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("postgres: link visitor: %w", err)
+		}
+		if heuristic {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("postgres: heuristic links: %w", err)
+			}
+			res.HeuristicLinksCreated = int(tag.RowsAffected())
+		}
+		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("postgres: insert submission: %w", err)
+		}
+		var subject, last string
+		if err := br.QueryRow().Scan(&subject, &last); err != nil {
+			return fmt.Errorf("postgres: read consent: %w", err)
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("postgres: record capture: %w", err)
 		}
 		requested := in.ConsentStatus
 		if prev == "" && requested == "" {
 			requested = marketing.ConsentPending
 		}
-		return recordConsent(ctx, tx, consentRow{
+		return writeConsent(ctx, tx, consentRow{
 			leadID: res.LeadID, prev: prev, requested: requested,
 			next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
 			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
 			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-		})
+		}, subject, last)
 	})
 	if err != nil {
 		return marketing.LeadResult{}, unavailable(err)
 	}
 	return res, nil
+}
+
+// plannedSession is the session of a plan with that id, if the plan writes
+// it.
+func plannedSession(plan marketing.SessionPlan, id string) *marketing.Session {
+	for _, ss := range [][]*marketing.Session{plan.Inserted, plan.Updated} {
+		for _, s := range ss {
+			if s.ID == id {
+				return s
+			}
+		}
+	}
+	return nil
 }
 
 func touchArgs(s marketing.Session) []any {
@@ -130,33 +172,40 @@ type consentRow struct {
 	now                           time.Time
 }
 
+// consentRead reads the subject of a lead's ledger and the wording of its
+// last consent event; a condition on leads l completes it.
+const consentRead = `SELECT l.email_hash, coalesce((SELECT wording_hash FROM consent_events c
+		WHERE c.lead_id = l.id AND c.wording_hash IS NOT NULL ORDER BY occurred_at DESC, id DESC LIMIT 1), '')
+	FROM leads l WHERE `
+
 // recordConsent appends a ledger row when RecordConsent says one is due and
 // keeps the lead's status in step. The caller holds the lead's row lock.
 func recordConsent(ctx context.Context, tx pgx.Tx, r consentRow) error {
 	var subject, last string
-	err := tx.QueryRow(ctx, `SELECT l.email_hash, coalesce((SELECT wording_hash FROM consent_events c
-			WHERE c.lead_id = l.id AND c.wording_hash IS NOT NULL ORDER BY occurred_at DESC, id DESC LIMIT 1), '')
-		FROM leads l WHERE l.id = $1`, r.leadID).Scan(&subject, &last)
-	if err != nil {
+	if err := tx.QueryRow(ctx, consentRead+`l.id = $1`, r.leadID).Scan(&subject, &last); err != nil {
 		return fmt.Errorf("postgres: read consent: %w", err)
 	}
+	return writeConsent(ctx, tx, r, subject, last)
+}
+
+// writeConsent is recordConsent once the ledger's subject and last wording
+// are known: its writes go in one round trip.
+func writeConsent(ctx context.Context, tx pgx.Tx, r consentRow, subject, last string) error {
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
 		return nil
 	}
+	var b pgx.Batch
 	if r.wordingHash != "" {
-		if _, err := tx.Exec(ctx, `INSERT INTO consent_wordings (hash, text, purpose, version) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`,
-			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version)); err != nil {
-			return fmt.Errorf("postgres: store wording: %w", err)
-		}
+		b.Queue(`INSERT INTO consent_wordings (hash, text, purpose, version) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`,
+			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version))
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO consent_events (id, lead_id, subject_hash, status, previous_status, source, wording_hash, form_name, page_path, reason, ip_hash, occurred_at)
+	b.Queue(`INSERT INTO consent_events (id, lead_id, subject_hash, status, previous_status, source, wording_hash, form_name, page_path, reason, ip_hash, occurred_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		marketing.NewID(r.now), r.leadID, subject, r.next, nullable(r.prev), r.source, nullable(r.wordingHash),
-		nullable(r.form), nullable(r.path), nullable(r.reason), nullable(r.ipHash), r.now); err != nil {
+		nullable(r.form), nullable(r.path), nullable(r.reason), nullable(r.ipHash), r.now)
+	b.Queue(`UPDATE leads SET consent_status = $2, consent_at = $3, updated_at = now() WHERE id = $1`, r.leadID, r.next, r.now)
+	if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
 		return fmt.Errorf("postgres: append consent: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE leads SET consent_status = $2, consent_at = $3, updated_at = now() WHERE id = $1`, r.leadID, r.next, r.now); err != nil {
-		return fmt.Errorf("postgres: update consent: %w", err)
 	}
 	return nil
 }

@@ -40,6 +40,7 @@ type DB struct {
 	write    *sql.DB
 	read     *sql.DB
 	visitors *marketing.VisitorCache // the event writer's, see WriteEvents
+	batches  int                     // event batches written, under visitors' lock
 
 	stop, stopped chan struct{} // the checkpoint loop's
 	closeOnce     sync.Once

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,7 +20,7 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 	c.Lock()
 	defer c.Unlock()
 	var plan marketing.SessionPlan
-	var epoch int64
+	var epoch marketing.Epoch
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
 		var err error
 		plan, epoch, err = writeEvents(ctx, tx, events, rules, c)
@@ -30,6 +31,9 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 		return nil, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 	}
 	c.Committed(epoch, plan.Visitors)
+	if db.batches++; db.batches%1024 == 0 {
+		_, _ = db.write.ExecContext(ctx, `DELETE FROM ingest_touched WHERE at < ?`, ms(time.Now().Add(-10*time.Minute)))
+	}
 	if db.checkpointDue.CompareAndSwap(true, false) {
 		// Between batches no commit can race the copy, so it completes
 		// and the next batch restarts the log.
@@ -40,10 +44,15 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 
 // writeEvents does WriteEvents' work inside tx and returns the plan and the
 // epoch it leaves. With cache nil every visitor is read.
-func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, int64, error) {
-	var epoch int64
-	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch); err != nil {
-		return marketing.SessionPlan{}, 0, fmt.Errorf("sqlite: read ingest epoch: %w", err)
+func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, marketing.Epoch, error) {
+	var epoch marketing.Epoch
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch.Seq); err != nil {
+		return marketing.SessionPlan{}, epoch, fmt.Errorf("sqlite: read ingest epoch: %w", err)
+	}
+	if cache != nil {
+		if err := explainMove(ctx, tx, cache, epoch); err != nil {
+			return marketing.SessionPlan{}, epoch, err
+		}
 	}
 	valid := cache != nil && cache.Valid(epoch)
 	var reads []string
@@ -58,29 +67,80 @@ func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEven
 		reads = append(reads, a)
 	}
 	if err := readVisitors(ctx, tx, reads, known); err != nil {
-		return marketing.SessionPlan{}, 0, err
+		return marketing.SessionPlan{}, epoch, err
 	}
 	dups, err := findDuplicates(ctx, tx, events)
 	if err != nil {
-		return marketing.SessionPlan{}, 0, err
+		return marketing.SessionPlan{}, epoch, err
 	}
 	plan := marketing.PlanSessions(events, known, dups, rules)
 	if err := writeVisitors(ctx, tx, plan.NewVisitors, plan.ChangedVisitors); err != nil {
-		return plan, 0, err
+		return plan, epoch, err
 	}
 	if err := insertSessions(ctx, tx, plan.Inserted); err != nil {
-		return plan, 0, err
+		return plan, epoch, err
 	}
 	if err := updateSessions(ctx, tx, plan.Updated); err != nil {
-		return plan, 0, err
+		return plan, epoch, err
 	}
 	if err := insertEvents(ctx, tx, plan.Events); err != nil {
-		return plan, 0, err
+		return plan, epoch, err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch); err != nil {
-		return plan, 0, fmt.Errorf("sqlite: read ingest epoch: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch.Seq); err != nil {
+		return plan, epoch, fmt.Errorf("sqlite: read ingest epoch: %w", err)
 	}
 	return plan, epoch, nil
+}
+
+// explainMove tells the cache which visitors were touched, when the epoch
+// moved from where it was only by writers that named them (migration 0007).
+func explainMove(ctx context.Context, tx *sql.Tx, cache *marketing.VisitorCache, epoch marketing.Epoch) error {
+	cached, known := cache.Epoch()
+	if !known || epoch.Seq <= cached.Seq {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT from_seq, to_seq, anon_ids FROM ingest_touched WHERE from_seq >= ? AND to_seq <= ? ORDER BY from_seq`, cached.Seq, epoch.Seq)
+	if err != nil {
+		return fmt.Errorf("sqlite: read touched visitors: %w", err)
+	}
+	defer rows.Close()
+	at := cached.Seq
+	var touched []string
+	for rows.Next() {
+		var from, to int64
+		var anons string
+		if err := rows.Scan(&from, &to, &anons); err != nil {
+			return fmt.Errorf("sqlite: read touched visitors: %w", err)
+		}
+		if from != at {
+			break
+		}
+		var some []string
+		if err := json.Unmarshal([]byte(anons), &some); err != nil {
+			return fmt.Errorf("sqlite: read touched visitors: %w", err)
+		}
+		touched, at = append(touched, some...), to
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: read touched visitors: %w", err)
+	}
+	if at == epoch.Seq {
+		cache.Moved(epoch, touched)
+	}
+	return nil
+}
+
+// noteTouched records, for the event writer, that a foreign write moved the
+// epoch from from to to and touched only these visitors.
+func noteTouched(ctx context.Context, tx *sql.Tx, from, to int64, anons []string, now time.Time) error {
+	if to == from {
+		return nil
+	}
+	list, _ := json.Marshal(anons)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ingest_touched (from_seq, to_seq, anon_ids, at) VALUES (?, ?, ?, ?)`, from, to, string(list), ms(now)); err != nil {
+		return fmt.Errorf("sqlite: note touched visitors: %w", err)
+	}
+	return nil
 }
 
 // sessionColumns lists a session's columns in scanSession's order.

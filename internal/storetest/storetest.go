@@ -527,4 +527,65 @@ func testLeads(t *testing.T, s marketing.Store) {
 	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
 		t.Fatalf("second erasure: %v", err)
 	}
+	// A double submission: the second capture's event is a duplicate, so
+	// its session is the stored one, and the lead is attributed to it.
+	c1, err := s.CaptureLead(ctx, Lead("c@example.com", "visitor-lead-c", "express", "I agree", now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := s.CaptureLead(ctx, Lead("c@example.com", "visitor-lead-c", "express", "I agree", now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.LeadID != c1.LeadID || c2.VisitorID != c1.VisitorID || c2.SessionID != c1.SessionID {
+		t.Fatalf("double submission: %+v then %+v", c1, c2)
+	}
+	d, _ = s.LeadDetail(ctx, c1.LeadID)
+	if len(d.Submissions) != 2 || len(d.Consent) != 1 || d.LastTouch.LandingPath != "/signup" || d.LastTouch.TrafficSource != "direct" {
+		t.Fatalf("after a double submission: %d submissions, %d consent rows, last touch %+v", len(d.Submissions), len(d.Consent), d.LastTouch)
+	}
+}
+
+// ForeignWrites checks how the event writer's visitor cache (see
+// marketing.VisitorCache) meets writes it did not make, on a migrated
+// store: after a lead capture, which names its visitor, only that visitor
+// is forgotten; after a write that names nothing (bump adds 100 to a
+// session's event count behind the store's back), everything is.
+// cached reports whether the writer's cache holds a visitor.
+func ForeignWrites(t *testing.T, s marketing.Store, bump func(sessionID string), cached func(anon string) bool) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	res := write(t, s, Event("fw-x", "page_view", "/", at(0)), Event("fw-y", "page_view", "/", at(0)), Event("fw-z", "page_view", "/", at(0)))
+	lead := Lead("fw@example.com", "fw-y", marketing.ConsentExpress, "News", at(1))
+	lead.Event.UTM = marketing.UTM{Source: "ads", Medium: "cpc", Campaign: "fall"}
+	lr, err := s.CaptureLead(context.Background(), lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.SessionID == res[1].SessionID {
+		t.Fatal("the capture's campaign did not start a session")
+	}
+	write(t, s, Event("fw-x", "page_view", "/2", at(2)))
+	if !cached("fw-z") {
+		t.Error("a lead capture for another visitor emptied the writer's cache")
+	}
+	if got := write(t, s, Event("fw-y", "page_view", "/2", at(3)))[0].SessionID; got != lr.SessionID {
+		t.Fatal("after a lead capture the writer continued the session it remembered")
+	}
+
+	bump(res[0].SessionID)
+	if _, err := s.CaptureLead(context.Background(), Lead("fw2@example.com", "fw-y", marketing.ConsentExpress, "News", at(4))); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, Event("fw-x", "page_view", "/3", at(5)))
+	if cached("fw-z") {
+		t.Error("after a write that named no visitor the writer kept its cache")
+	}
+	sessions, err := s.VisitorSessions(context.Background(), res[0].VisitorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 1 || sessions[0].Events != 103 {
+		t.Fatalf("fw-x's sessions %+v; want one counting 3 events and the 100 added behind the writer's back", sessions)
+	}
 }
