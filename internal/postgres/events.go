@@ -20,15 +20,17 @@ import (
 // When the writer's cache knows every visitor of the batch (or may take the
 // unknown ones for new), the batch is planned from the cache and written in
 // one round trip. Its first statement locks the ingest epoch and fails the
-// transaction unless the epoch is where this writer's last commit left it
-// (nothing else wrote visitors or sessions since) and none of the events is
+// transaction unless the epoch is where this writer's last commit left it,
+// or moved only by foreign writes that named their visitors (migration
+// 0007) and none of those is in the batch, and unless none of the events is
 // stored already; a visitor wrongly taken for new fails on its unique
 // anonId. Then the batch is planned again the careful way.
 //
 // The careful way takes two round trips: the epoch lock, the duplicate
 // probe and reads for the visitors the cache cannot vouch for; then every
-// write and the commit. If the epoch moved, the cache is dropped and the
-// batch reads all its visitors in a third.
+// write and the commit. If the epoch moved, the cache forgets the visitors
+// the foreign writes named, or everything if one of them named nothing,
+// and the batch reads those of its visitors in a third.
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
