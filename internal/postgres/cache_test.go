@@ -16,14 +16,7 @@ import (
 // the batch is written the careful way, with the stored visitor.
 func TestEvictedVisitorIsNotDuplicated(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDatabase(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := migrated(t)
 	db.visitors = marketing.NewVisitorCache(1)
 	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
@@ -61,14 +54,7 @@ func TestEvictedVisitorIsNotDuplicated(t *testing.T) {
 
 func TestForeignWritesThatNameTheirVisitors(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDatabase(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := migrated(t)
 	storetest.ForeignWrites(t, db, func(sessionID string) {
 		if _, err := db.pool.Exec(ctx, `UPDATE sessions SET event_count = event_count + 100 WHERE id = $1`, sessionID); err != nil {
 			t.Fatal(err)
@@ -78,4 +64,19 @@ func TestForeignWritesThatNameTheirVisitors(t *testing.T) {
 		defer db.visitors.Unlock()
 		return db.visitors.Get(anon) != nil
 	})
+}
+
+// migrated opens a store on a new, migrated database, closed with the test.
+func migrated(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.NewDatabase(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

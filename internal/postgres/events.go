@@ -68,9 +68,10 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 			err = br.QueryRow().Scan(&foreign, &touched)
 		}
 		if err == nil {
-			err = execAll(br, w.Len()-3)
-		} else {
-			br.Close()
+			err = skip(br, w.Len()-3)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
 		if err == nil {
 			c.Forget(touched)

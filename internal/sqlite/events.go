@@ -43,12 +43,15 @@ func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, 
 }
 
 // writeEvents does WriteEvents' work inside tx and returns the plan and the
-// epoch it leaves. With cache nil every visitor is read.
+// epoch it leaves. With cache nil (a writer other than the event writer,
+// such as a lead capture) every visitor is read, and the write names the
+// visitors it touched for the event writer (migration 0007).
 func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, marketing.Epoch, error) {
 	var epoch marketing.Epoch
 	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch.Seq); err != nil {
 		return marketing.SessionPlan{}, epoch, fmt.Errorf("sqlite: read ingest epoch: %w", err)
 	}
+	from := epoch.Seq
 	if cache != nil {
 		if err := explainMove(ctx, tx, cache, epoch); err != nil {
 			return marketing.SessionPlan{}, epoch, err
@@ -89,6 +92,13 @@ func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEven
 	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch.Seq); err != nil {
 		return plan, epoch, fmt.Errorf("sqlite: read ingest epoch: %w", err)
 	}
+	if cache == nil && epoch.Seq != from {
+		list, _ := json.Marshal(marketing.AnonIDs(events))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ingest_touched (from_seq, to_seq, anon_ids, at) VALUES (?, ?, ?, ?)`,
+			from, epoch.Seq, string(list), ms(time.Now())); err != nil {
+			return plan, epoch, fmt.Errorf("sqlite: note touched visitors: %w", err)
+		}
+	}
 	return plan, epoch, nil
 }
 
@@ -126,19 +136,6 @@ func explainMove(ctx context.Context, tx *sql.Tx, cache *marketing.VisitorCache,
 	}
 	if at == epoch.Seq {
 		cache.Moved(epoch, touched)
-	}
-	return nil
-}
-
-// noteTouched records, for the event writer, that a foreign write moved the
-// epoch from from to to and touched only these visitors.
-func noteTouched(ctx context.Context, tx *sql.Tx, from, to int64, anons []string, now time.Time) error {
-	if to == from {
-		return nil
-	}
-	list, _ := json.Marshal(anons)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ingest_touched (from_seq, to_seq, anon_ids, at) VALUES (?, ?, ?, ?)`, from, to, string(list), ms(now)); err != nil {
-		return fmt.Errorf("sqlite: note touched visitors: %w", err)
 	}
 	return nil
 }

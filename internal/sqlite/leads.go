@@ -28,16 +28,8 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				return false, fmt.Errorf("sqlite: lift suppression: %w", err)
 			}
 		}
-		var from int64
-		if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&from); err != nil {
-			return false, fmt.Errorf("sqlite: read ingest epoch: %w", err)
-		}
-		events := []marketing.PendingEvent{c.Event}
-		plan, to, err := writeEvents(ctx, tx, events, c.Rules, nil)
+		plan, _, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules, nil)
 		if err != nil {
-			return false, err
-		}
-		if err := noteTouched(ctx, tx, from, to.Seq, marketing.AnonIDs(events), c.Now); err != nil {
 			return false, err
 		}
 		ev := plan.Results[0]
