@@ -95,6 +95,21 @@ type Store interface {
 	DeleteSaltsBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
+// EventPipeline is a Store whose event batches can overlap: the next batch
+// is planned and sent while the one before it commits (PostgreSQL's
+// pipeline mode), so the database goes from one batch to the next without
+// waiting for the writer. One goroutine makes every call and awaits the
+// flights in the order it sent them; WriteEvents may be called between.
+type EventPipeline interface {
+	SendEvents(ctx context.Context, events []PendingEvent, rules SessionRules) EventFlight
+}
+
+// EventFlight is a batch sent by EventPipeline.SendEvents.
+type EventFlight interface {
+	// Await returns what WriteEvents would have, once the batch committed.
+	Await(ctx context.Context) ([]EventResult, error)
+}
+
 // MigrationState is one migration and when it was applied (zero: pending).
 type MigrationState struct {
 	Version   int

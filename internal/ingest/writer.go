@@ -106,23 +106,83 @@ func (w *Writer) Close() {
 
 func (w *Writer) work() {
 	defer w.wg.Done()
+	if pipe, ok := w.store.(marketing.EventPipeline); ok {
+		w.pipeline(pipe)
+		return
+	}
 	for first := range w.queue {
-		batch := []*job{first}
-		n := len(first.events)
-	fill:
-		for n < w.maxBatch {
+		w.flush(w.fill(first))
+	}
+}
+
+// fill takes, after first, the requests waiting, up to maxBatch events.
+func (w *Writer) fill(first *job) ([]*job, int) {
+	batch := []*job{first}
+	n := len(first.events)
+	for n < w.maxBatch {
+		select {
+		case j, ok := <-w.queue:
+			if !ok {
+				return batch, n
+			}
+			batch = append(batch, j)
+			n += len(j.events)
+		default:
+			return batch, n
+		}
+	}
+	return batch, n
+}
+
+// flying is a batch sent on a store's pipeline.
+type flying struct {
+	batch  []*job
+	n      int
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+	f      marketing.EventFlight
+}
+
+// pipelineDepth is how many batches a pipelined writer has in flight.
+const pipelineDepth = 2
+
+// pipeline is work for a store that takes a batch while another commits:
+// while the oldest batch is in flight, the requests that arrived meanwhile
+// are sent behind it, so the database never waits for the writer.
+func (w *Writer) pipeline(pipe marketing.EventPipeline) {
+	var sent []*flying
+	open := true
+	for open || len(sent) > 0 {
+		var first *job
+		if len(sent) == 0 {
+			first, open = <-w.queue
+		} else if len(sent) < pipelineDepth && open {
 			select {
-			case j, ok := <-w.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, j)
-				n += len(j.events)
+			case first, open = <-w.queue:
 			default:
-				break fill
 			}
 		}
-		w.flush(batch, n)
+		if first != nil {
+			batch, n := w.fill(first)
+			events := make([]marketing.PendingEvent, 0, n)
+			for _, j := range batch {
+				events = append(events, j.events...)
+			}
+			fl := &flying{batch: batch, n: n, start: time.Now()}
+			fl.ctx, fl.cancel = context.WithTimeout(context.Background(), w.timeout)
+			fl.f = pipe.SendEvents(fl.ctx, events, w.rules)
+			sent = append(sent, fl)
+			continue
+		}
+		if len(sent) == 0 {
+			continue
+		}
+		fl := sent[0]
+		sent = sent[1:]
+		res, err := fl.f.Await(fl.ctx)
+		fl.cancel()
+		w.answer(fl.batch, fl.n, time.Since(fl.start), res, err)
 	}
 }
 
@@ -135,7 +195,12 @@ func (w *Writer) flush(batch []*job, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	res, err := w.store.WriteEvents(ctx, events, w.rules)
 	cancel()
-	w.observe(BatchStats{Events: n, Requests: len(batch), Duration: time.Since(start), Err: err})
+	w.answer(batch, n, time.Since(start), res, err)
+}
+
+// answer hands each request of a written batch its results, or the error.
+func (w *Writer) answer(batch []*job, n int, took time.Duration, res []marketing.EventResult, err error) {
+	w.observe(BatchStats{Events: n, Requests: len(batch), Duration: took, Err: err})
 	if err != nil && len(batch) > 1 && marketing.ErrorCode(err) != marketing.EUNAVAILABLE {
 		// One request's events must not fail the others: retry them alone.
 		w.log.Error("event batch failed; retrying its requests one by one", "events", n, "err", err)

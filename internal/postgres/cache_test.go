@@ -66,6 +66,62 @@ func TestForeignWritesThatNameTheirVisitors(t *testing.T) {
 	})
 }
 
+// A batch sent behind one that fails must fail too, even when the epoch
+// moved by exactly one batch (another process's writer): it was planned on
+// the first one's uncommitted session. Both are then written the careful
+// way, and the second continues the session the first really started.
+func TestPipelinedBatchBehindAFailedOne(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	open := func() *DB {
+		db, err := Open(ctx, url, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	if _, err := a.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	first, err := a.WriteEvents(ctx, []marketing.PendingEvent{storetest.Event("visitor-x", "page_view", "/", t0)}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process writes one batch: the epoch moves by one.
+	if _, err := b.WriteEvents(ctx, []marketing.PendingEvent{storetest.Event("visitor-z", "page_view", "/", t0)}, rules); err != nil {
+		t.Fatal(err)
+	}
+	// An hour later X starts a new session (f1, which fails its guard), and
+	// f2, planned on top of f1, continues it.
+	f1 := a.SendEvents(ctx, []marketing.PendingEvent{storetest.Event("visitor-x", "page_view", "/a", t0.Add(time.Hour))}, rules)
+	f2 := a.SendEvents(ctx, []marketing.PendingEvent{storetest.Event("visitor-x", "page_view", "/b", t0.Add(time.Hour+time.Minute))}, rules)
+	r1, err := f1.Await(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f2.Await(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1[0].SessionID == first[0].SessionID || r2[0].SessionID != r1[0].SessionID {
+		t.Fatalf("sessions: first %s, f1 %s, f2 %s; want f1 = f2, a new one", first[0].SessionID, r1[0].SessionID, r2[0].SessionID)
+	}
+	var orphans, count int
+	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = e.session_id)`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.pool.QueryRow(ctx, `SELECT event_count FROM sessions WHERE id = $1`, r1[0].SessionID).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 || count != 2 {
+		t.Fatalf("%d events name a session that does not exist; the new session counts %d events, want 2", orphans, count)
+	}
+}
+
 // migrated opens a store on a new, migrated database, closed with the test.
 func migrated(t *testing.T) *DB {
 	t.Helper()

@@ -16,6 +16,8 @@ import (
 	"github.com/altcontext/marketing"
 )
 
+var _ marketing.EventPipeline = (*DB)(nil)
+
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
@@ -37,6 +39,7 @@ type DB struct {
 	migrationURL string
 	visitors     *marketing.VisitorCache // the event writer's, see WriteEvents
 	batches      int                     // event batches written, under visitors' lock
+	pipe         pipe                    // the event writer's pipeline, under visitors' lock
 }
 
 var _ marketing.Store = (*DB)(nil)

@@ -15,94 +15,25 @@ import (
 )
 
 // WriteEvents stores a batch in one transaction. Batches of one process
-// run one at a time.
+// run one at a time, or overlap on the event writer's pipeline (see
+// SendEvents); this sends one and waits for it.
 //
 // When the writer's cache knows every visitor of the batch (or may take the
-// unknown ones for new), the batch is planned from the cache and written in
-// one round trip. Its first statement locks the ingest epoch and fails the
-// transaction unless the epoch is where this writer's last commit left it,
+// unknown ones for new), the batch is planned from the cache and sent in
+// one message, as a pipelined batch (pipeline.go). Its guard fails the
+// transaction unless the epoch is where this writer's last batch left it,
 // or moved only by foreign writes that named their visitors (migration
 // 0007) and none of those is in the batch, and unless none of the events is
 // stored already; a visitor wrongly taken for new fails on its unique
 // anonId. Then the batch is planned again the careful way.
 //
-// The careful way takes two round trips: the epoch lock, the duplicate
-// probe and reads for the visitors the cache cannot vouch for; then every
-// write and the commit. If the epoch moved, the cache forgets the visitors
-// the foreign writes named, or everything if one of them named nothing,
-// and the batch reads those of its visitors in a third.
+// The careful way (writeEvents) takes two round trips: the epoch lock, the
+// duplicate probe and reads for the visitors the cache cannot vouch for;
+// then every write and the commit. If the epoch moved, the cache forgets
+// the visitors the foreign writes named, or everything if one of them
+// named nothing, and the batch reads those of its visitors in a third.
 func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
-	conn, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return nil, unavailable(fmt.Errorf("postgres: acquire: %w", err))
-	}
-	// Released in any state: pgxpool closes a connection that comes back
-	// inside a transaction, so an error needs no ROLLBACK round trip.
-	defer conn.Release()
-	c := db.visitors
-	c.Lock()
-	defer c.Unlock()
-	db.batches++
-	anons := marketing.AnonIDs(events)
-	if epoch, ok := c.Ahead(anons); ok {
-		plan := marketing.PlanSessions(events, cachedVisitors(c, events), nil, rules)
-		var w pgx.Batch
-		w.Queue("BEGIN")
-		w.Queue(planSettings, "on")
-		since := make([]time.Time, len(events))
-		for i := range events {
-			since[i] = events[i].DedupeSince
-		}
-		w.Queue(`SELECT foreign_to, touched FROM ingest_guard_touched($1, $2, $3, $4, $5)`, // bumps seq
-			epoch.Seq, epoch.Foreign, anons, dedupeKeys(events), since)
-		queueWrites(&w, plan)
-		if db.batches%1024 == 0 {
-			w.Queue(`DELETE FROM ingest_touched WHERE at < now() - interval '10 minutes'`)
-		}
-		w.Queue("COMMIT")
-		br := conn.SendBatch(ctx, &w)
-		var foreign int64
-		var touched []string
-		err := skip(br, 2) // BEGIN, planSettings
-		if err == nil {
-			err = br.QueryRow().Scan(&foreign, &touched)
-		}
-		if err == nil {
-			err = skip(br, w.Len()-3)
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			c.Forget(touched)
-			c.Committed(marketing.Epoch{Seq: epoch.Seq + 1, Foreign: foreign}, plan.Visitors)
-			return plan.Results, nil
-		}
-		// The plan changed this batch's cached visitors in place: whatever
-		// happened, they are no longer what is stored.
-		c.Forget(anons)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || !(pgErr.Code == "MK001" || pgErr.Code == "MK002" ||
-			pgErr.Code == "23505" && pgErr.ConstraintName == "visitors_anon_id_key") {
-			c.Reset()
-			return nil, unavailable(fmt.Errorf("postgres: write events: %w", err))
-		}
-		// Planned on a state that did not hold: the careful way. The
-		// events are unchanged (ids included); only the plan is redone.
-		// The failed transaction is still open (the pipeline's COMMIT was
-		// skipped with everything after the error).
-		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
-			c.Reset()
-			return nil, unavailable(fmt.Errorf("postgres: rollback: %w", err))
-		}
-	}
-	plan, epoch, err := writeEvents(ctx, conn, events, rules, c)
-	if err != nil {
-		c.Reset()
-		return nil, unavailable(err)
-	}
-	c.Committed(epoch, plan.Visitors)
-	return plan.Results, nil
+	return db.SendEvents(ctx, events, rules).Await(ctx)
 }
 
 // planSettings makes the statements of a write transaction find their rows
@@ -156,6 +87,37 @@ func execAll(br pgx.BatchResults, n int) error {
 	}
 	return br.Close()
 }
+
+// The event writes, by kind (queueWrites).
+const (
+	visitorInsert = `INSERT INTO visitors (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])`
+	visitorUpdate = `UPDATE visitors AS v SET first_seen_at = u.first_seen_at, last_seen_at = u.last_seen_at,
+			last_ip_hash = u.last_ip_hash, last_ua_hash = u.last_ua_hash
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
+			AS u(id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+		WHERE v.id = u.id`
+	sessionInsert = `INSERT INTO sessions (id, visitor_id, property_id, started_at, last_event_at, landing_path, referrer_host,
+			traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, exit_path, page_views, event_count)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::int[])`
+	sessionUpdate = `UPDATE sessions AS s SET last_event_at = u.last_event_at, exit_path = u.exit_path,
+			page_views = u.page_views, event_count = u.event_count
+		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::int[]) AS u(id, last_event_at, exit_path, page_views, event_count)
+		WHERE s.id = u.id`
+	eventInsert = `INSERT INTO events (id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
+			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
+			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)
+		SELECT id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
+			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
+			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props::jsonb
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bool[], $17::bool[],
+			$18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::float8[], $25::text[])
+		AS u(id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
+			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
+			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)`
+)
 
 // queueWrites queues a plan's writes.
 func queueWrites(w *pgx.Batch, plan marketing.SessionPlan) {
@@ -454,16 +416,11 @@ func queueVisitorWrite(b *pgx.Batch, vs []*marketing.Visitor, insert bool) {
 		ids[i], anons[i], firsts[i], lasts[i], ips[i], uas[i] = v.ID, v.AnonID, v.FirstSeen, v.LastSeen, nullable(v.IPHash), nullable(v.UAHash)
 	}
 	if insert {
-		b.Queue(`INSERT INTO visitors (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])`,
+		b.Queue(visitorInsert,
 			ids, anons, firsts, lasts, ips, uas)
 		return
 	}
-	b.Queue(`UPDATE visitors AS v SET first_seen_at = u.first_seen_at, last_seen_at = u.last_seen_at,
-			last_ip_hash = u.last_ip_hash, last_ua_hash = u.last_ua_hash
-		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
-			AS u(id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
-		WHERE v.id = u.id`, ids, firsts, lasts, ips, uas)
+	b.Queue(visitorUpdate, ids, firsts, lasts, ips, uas)
 }
 
 // nullSession scans the optional latest session of a LEFT JOIN LATERAL
@@ -511,10 +468,7 @@ func queueSessionInsert(b *pgx.Batch, ss []*marketing.Session) {
 		us[i], um[i], uc[i], ut[i], uco[i] = nullable(s.UTM.Source), nullable(s.UTM.Medium), nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content)
 		pv[i], ec[i] = int32(s.PageViews), int32(s.Events)
 	}
-	b.Queue(`INSERT INTO sessions (id, visitor_id, property_id, started_at, last_event_at, landing_path, referrer_host,
-			traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, exit_path, page_views, event_count)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
-			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::int[])`,
+	b.Queue(sessionInsert,
 		ids, vids, props, started, last, landing, ref, source, us, um, uc, ut, uco, exit, pv, ec)
 }
 
@@ -525,10 +479,7 @@ func queueSessionUpdate(b *pgx.Batch, ss []*marketing.Session) {
 	for i, s := range ss {
 		ids[i], last[i], exit[i], pv[i], ec[i] = s.ID, s.LastEventAt, nullable(s.ExitPath), int32(s.PageViews), int32(s.Events)
 	}
-	b.Queue(`UPDATE sessions AS s SET last_event_at = u.last_event_at, exit_path = u.exit_path,
-			page_views = u.page_views, event_count = u.event_count
-		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::int[]) AS u(id, last_event_at, exit_path, page_views, event_count)
-		WHERE s.id = u.id`, ids, last, exit, pv, ec)
+	b.Queue(sessionUpdate, ids, last, exit, pv, ec)
 }
 
 func queueEventInsert(b *pgx.Batch, evs []marketing.PlannedEvent) {
@@ -552,18 +503,7 @@ func queueEventInsert(b *pgx.Batch, evs []marketing.PlannedEvent) {
 		entrance[i], conversion[i] = e.IsEntrance, e.IsConversion
 		engaged[i], scroll[i], fcp[i], lcp[i], inp[i], ttfb[i], cls[i] = e.EngagedMs, e.ScrollPct, e.FCPMs, e.LCPMs, e.INPMs, e.TTFBMs, e.CLS
 	}
-	b.Queue(`INSERT INTO events (id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
-			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)
-		SELECT id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
-			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props::jsonb
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
-			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bool[], $17::bool[],
-			$18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::float8[], $25::text[])
-		AS u(id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
-			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)`,
+	b.Queue(eventInsert,
 		ids, vids, sids, keys, types, paths, occurred, received, props, ref, source, device, browser, osys, country,
 		entrance, conversion, engaged, scroll, fcp, lcp, inp, ttfb, cls, jsonProps)
 }
