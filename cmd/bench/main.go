@@ -60,7 +60,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, events, mixed, healthz, leads, summary (default all)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, events, hop, mixed, healthz, leads, summary (default all)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -133,7 +133,7 @@ func run(binary string, d time.Duration, stores []string) error {
 		if r.Target == "leads" || r.Target == "leads amid events" || r.Target == "summary-366d" {
 			r.Acked, r.Rows = r.Accepted, 0
 		}
-		if r.Target == "events" || r.Target == "mixed" {
+		if r.Target == "events" || r.Target == "hop" || r.Target == "mixed" {
 			match = strconv.FormatBool(r.Acked == r.Rows)
 		}
 		fmt.Printf("| %s | %s | %d | %.0f | %s | %s | %d | %d | %d | %d | %s | %.1f MB |\n", r.Store, r.Target, r.Conns, r.RPS, r.P50, r.P99, r.Accepted, r.Other, r.Acked, r.Rows, match, r.PeakRSSMB)
@@ -148,7 +148,7 @@ func run(binary string, d time.Duration, stores []string) error {
 	for _, r := range results {
 		// wrk stops counting with requests still in flight; the server
 		// answers them all, so its own count is the exact one.
-		if (r.Target == "events" || r.Target == "mixed") && (r.Acked != r.Rows || r.Accepted > r.Rows) {
+		if (r.Target == "events" || r.Target == "hop" || r.Target == "mixed") && (r.Acked != r.Rows || r.Accepted > r.Rows) {
 			return fmt.Errorf("%s at %d connections: %d answers 202 but %d rows", r.Store, r.Conns, r.Acked, r.Rows)
 		}
 	}
@@ -156,7 +156,7 @@ func run(binary string, d time.Duration, stores []string) error {
 }
 
 func benchStore(binary, work, script, store string, d time.Duration) ([]result, error) {
-	var dbURL string
+	var dbURL, hopURL string
 	var count func() (int64, error)
 	settle := func() {}
 	switch store {
@@ -171,6 +171,14 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		}
 		defer c.Stop()
 		dbURL = c.URL("postgres")
+		// hop: the same database behind a network hop of hopDelay each
+		// way, as an app machine and its database machine have.
+		hop, err := startHop(fmt.Sprintf("127.0.0.1:%d", c.Port), hopDelay)
+		if err != nil {
+			return nil, err
+		}
+		defer hop.Close()
+		hopURL = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", hop.Addr())
 		if opts.Params != nil {
 			// BENCH_PGSTATS=1: after each scenario, the statements that
 			// took the most time in it (a diagnostic, not part of the report).
@@ -248,11 +256,16 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	for _, sc := range []struct {
 		target string
 		conns  int
-	}{{"events", 64}, {"events", 256}, {"mixed", 64}, {"healthz", 64}} {
-		if !want(sc.target) {
+	}{{"events", 64}, {"events", 256}, {"hop", 64}, {"mixed", 64}, {"healthz", 64}} {
+		if !want(sc.target) || sc.target == "hop" && hopURL == "" {
 			continue
 		}
-		srv, err := startServer(binary, env, filepath.Join(work, store+"-serve.log"))
+		senv := env
+		if sc.target == "hop" {
+			senv = append(slices.Clone(env), "DATABASE_URL="+hopURL) // the later one counts
+			fmt.Printf("%s: through a TCP proxy that delays each direction by %s\n", store, hopDelay)
+		}
+		srv, err := startServer(binary, senv, filepath.Join(work, store+"-serve.log"))
 		if err != nil {
 			return nil, err
 		}
