@@ -2,9 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/pgtest"
@@ -119,6 +123,91 @@ func TestPipelinedBatchBehindAFailedOne(t *testing.T) {
 	}
 	if orphans != 0 || count != 2 {
 		t.Fatalf("%d events name a session that does not exist; the new session counts %d events, want 2", orphans, count)
+	}
+}
+
+// capture_guard fails a capture whose visitor changed after it was read:
+// another event in the visitor's latest session, or a visitor that appeared
+// when the capture planned a new one.
+func TestCaptureGuard(t *testing.T) {
+	ctx := context.Background()
+	db := migrated(t)
+	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	res, err := db.WriteEvents(ctx, []marketing.PendingEvent{storetest.Event("visitor-g", "page_view", "/", t0)}, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := func(anon string, vid *string, seen *time.Time, sid *string, n *int32) error {
+		tx, err := db.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, `SELECT capture_guard($1, $2, $3, $4, $5, NULL, NULL)`, anon, vid, seen, sid, n)
+		return err
+	}
+	vid, sid := res[0].VisitorID, res[0].SessionID
+	one, two := int32(1), int32(2)
+	if err := guard("visitor-g", &vid, &t0, &sid, &one); err != nil {
+		t.Fatalf("the visitor as stored: %v", err)
+	}
+	for name, err := range map[string]error{
+		"stale session":                  guard("visitor-g", &vid, &t0, &sid, &two),
+		"visitor planned new but stored": guard("visitor-g", nil, nil, nil, nil),
+		"stale last seen":                guard("visitor-g", &vid, new(time.Time), &sid, &one),
+	} {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "MK003" {
+			t.Errorf("%s: %v, want MK003", name, err)
+		}
+	}
+}
+
+// Captures and event batches for one visitor, all at once: every event is
+// counted in its session, and every session an event names exists.
+func TestCapturesAmidEvents(t *testing.T) {
+	ctx := context.Background()
+	db := migrated(t)
+	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 60 {
+			ev := storetest.Event("visitor-m", "page_view", fmt.Sprintf("/p%d", i), t0.Add(time.Duration(i)*time.Second))
+			if _, err := db.WriteEvents(ctx, []marketing.PendingEvent{ev}, rules); err != nil {
+				errs <- err
+			}
+		}
+	}()
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				c := storetest.Lead(fmt.Sprintf("m%d-%d@example.com", g, i), "visitor-m", marketing.ConsentExpress, "", t0.Add(time.Duration(g*10+i)*time.Second))
+				if _, err := db.CaptureLead(ctx, c); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var events, counted, orphans, visitors int
+	if err := db.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT sum(event_count) FROM sessions),
+		(SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = e.session_id)),
+		(SELECT count(*) FROM visitors)`).Scan(&events, &counted, &orphans, &visitors); err != nil {
+		t.Fatal(err)
+	}
+	if events != 90 || counted != 90 || orphans != 0 || visitors != 1 {
+		t.Fatalf("%d events, %d counted in sessions, %d without a session, %d visitors; want 90, 90, 0, 1", events, counted, orphans, visitors)
 	}
 }
 

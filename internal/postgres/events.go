@@ -50,11 +50,13 @@ const planSettings = `SELECT set_config('enable_seqscan', 'off', true), set_conf
 	set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true), set_config('marketing.ingest_writer', $1, true)`
 
 // ingestLockClass is the advisory lock class of the ingest lock (key 1; see
-// migration 0006) and leadLockClass that of the per-visitor locks of writes
-// that are not the event writer's (pg_advisory_xact_lock's two-key form).
+// migration 0006), leadLockClass that of the per-visitor locks of writes
+// that are not the event writer's, and emailLockClass that of a capture's
+// address (pg_advisory_xact_lock's two-key form).
 const (
 	ingestLockClass = 0x6d6b7465 // "mkte"
 	leadLockClass   = 0x6d6b7476 // "mktv"
+	emailLockClass  = 0x6d6b7461 // "mkta"
 )
 
 func cachedVisitors(c *marketing.VisitorCache, events []marketing.PendingEvent) map[string]*marketing.Visitor {
@@ -267,39 +269,65 @@ func writeEvents(ctx context.Context, conn *pgxpool.Conn, events []marketing.Pen
 	return plan, epoch, nil
 }
 
-// planForeignWrite plans, inside tx, the event writes of a writer that is
-// not the event writer (a lead capture): it takes the ingest lock in share
-// mode, so such writers run side by side and only wait for an event batch
-// in flight, and each visitor's advisory lock, so one visitor's captures
-// are serialised; then it reads every visitor and the duplicates, in one
-// round trip. The caller queues the plan's writes with queueForeignWrites
-// and commits; the locks are held until then, so it should not linger.
-func planForeignWrite(ctx context.Context, tx pgx.Tx, events []marketing.PendingEvent, rules marketing.SessionRules) (marketing.SessionPlan, error) {
+// planForeignWrite plans, inside a transaction, the event writes of a
+// writer that is not the event writer (a lead capture): it reads every
+// visitor and the duplicates in one round trip. With lock set it first
+// takes the ingest lock in share mode (such writers run side by side and
+// only wait for an event batch in flight) and each visitor's advisory lock
+// (one visitor's captures are serialised), held until the commit. Without
+// it nothing is locked, and the caller checks with capture_guard, when it
+// takes those locks before its writes, that the first visitor is as read
+// (the returned foreignRead). The caller queues the plan's writes with
+// queueForeignWrites and commits.
+func planForeignWrite(ctx context.Context, tx batcher, events []marketing.PendingEvent, rules marketing.SessionRules, lock bool) (marketing.SessionPlan, foreignRead, error) {
 	anons := marketing.AnonIDs(events)
+	var read foreignRead
 	var b pgx.Batch
 	b.Queue(planSettings, "off")
-	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, int32(ingestLockClass))
-	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
-		int32(leadLockClass), anons)
+	if lock {
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, int32(ingestLockClass))
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
+			int32(leadLockClass), anons)
+	}
 	b.Queue(dedupeProbe, dedupeKeys(events))
 	queueVisitorRead(&b, anons)
 	br := tx.SendBatch(ctx, &b)
 	defer br.Close()
-	if err := skip(br, 3); err != nil {
-		return marketing.SessionPlan{}, fmt.Errorf("postgres: lock ingest epoch: %w", err)
+	if err := skip(br, b.Len()-2); err != nil {
+		return marketing.SessionPlan{}, read, fmt.Errorf("postgres: lock ingest epoch: %w", err)
 	}
 	dups, err := readDuplicates(br)
 	if err != nil {
-		return marketing.SessionPlan{}, err
+		return marketing.SessionPlan{}, read, err
 	}
 	known := make(map[string]*marketing.Visitor, len(anons))
 	if err := readVisitors(br, known); err != nil {
-		return marketing.SessionPlan{}, err
+		return marketing.SessionPlan{}, read, err
 	}
 	if err := br.Close(); err != nil {
-		return marketing.SessionPlan{}, fmt.Errorf("postgres: read batch: %w", err)
+		return marketing.SessionPlan{}, read, fmt.Errorf("postgres: read batch: %w", err)
 	}
-	return marketing.PlanSessions(events, known, dups, rules), nil
+	if v := known[anons[0]]; v != nil { // before PlanSessions changes it
+		id, seen := v.ID, v.LastSeen
+		read.visitorID, read.lastSeen = &id, &seen
+		if v.Latest != nil {
+			sid, n := v.Latest.ID, int32(v.Latest.Events)
+			read.sessionID, read.events = &sid, &n
+		}
+	}
+	return marketing.PlanSessions(events, known, dups, rules), read, nil
+}
+
+// foreignRead is what planForeignWrite read of a visitor (nil: absent).
+type foreignRead struct {
+	visitorID, sessionID *string
+	lastSeen             *time.Time
+	events               *int32
+}
+
+// batcher sends a batch: a transaction, or a connection inside one.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // queueForeignWrites queues a plan from planForeignWrite, names the visitors

@@ -7,140 +7,210 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/altcontext/marketing"
 )
 
-// CaptureLead records one capture in one transaction.
+// captureAttempts bounds the tries of a capture whose visitor changed
+// between its read and its writes; the last one locks before it reads.
+const captureAttempts = 3
+
+// CaptureLead records one capture in one transaction. The event's visitor
+// and session are planned from a read without locks, and the ingest lock,
+// which event batches wait for, is taken only in the last round trip, with
+// the event's writes and the commit: there capture_guard (migration 0009)
+// checks that the visitor is still as read, and the capture is tried again
+// otherwise (the last try takes the locks before it reads, as every try
+// did before migration 0009). The lead's own statements run before,
+// outside that lock. Captures of one address are serialised from their
+// first statement (an advisory lock on it), so the locks are always taken
+// in one order: the address, then the ingest lock and the visitor's.
 func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (marketing.LeadResult, error) {
-	var res marketing.LeadResult
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		in := &c.Input
-		// The address was erased: only a voluntary capture with express
-		// consent brings it back, and then the suppression is lifted.
-		var suppressed bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, c.EmailHash).Scan(&suppressed); err != nil {
-			return fmt.Errorf("postgres: read suppression: %w", err)
+	for attempt := 1; ; attempt++ {
+		res, err := db.captureLead(ctx, c, attempt == captureAttempts)
+		var pgErr *pgconn.PgError
+		if err != nil && attempt < captureAttempts && errors.As(err, &pgErr) &&
+			(pgErr.Code == "MK003" || pgErr.Code == "23505" && pgErr.ConstraintName == "visitors_anon_id_key") {
+			continue
 		}
-		if suppressed && in.ConsentStatus != marketing.ConsentExpress {
-			res = marketing.LeadResult{LeadID: marketing.NewID(c.Now), VisitorID: marketing.NewID(c.Now), SessionID: marketing.NewID(c.Now)}
-			return nil
-		}
-		if suppressed {
-			if _, err := tx.Exec(ctx, `DELETE FROM suppressions WHERE email_hash = $1`, c.EmailHash); err != nil {
-				return fmt.Errorf("postgres: lift suppression: %w", err)
-			}
-		}
-		// The event's visitor and session are written under the ingest
-		// lock, which an event batch waits for: from here to the commit,
-		// every statement is pipelined (three round trips and the commit).
-		plan, err := planForeignWrite(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules)
 		if err != nil {
-			return err
+			return marketing.LeadResult{}, unavailable(err)
 		}
-		ev := plan.Results[0]
-		res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
-		touch := plannedSession(plan, ev.SessionID)
-		if touch == nil {
-			// A duplicate capture: its session is stored already.
-			touch = &marketing.Session{}
-			if err := tx.QueryRow(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE id = $1`, ev.SessionID).Scan(
-				&touch.ID, &touch.VisitorID, &touch.PropertyID, &touch.StartedAt, &touch.LastEventAt, &touch.LandingPath,
-				&touch.ReferrerHost, &touch.TrafficSource, &touch.UTM.Source, &touch.UTM.Medium, &touch.UTM.Campaign,
-				&touch.UTM.Term, &touch.UTM.Content, &touch.ExitPath, &touch.PageViews, &touch.Events); err != nil {
-				return fmt.Errorf("postgres: read session: %w", err)
-			}
+		return res, nil
+	}
+}
+
+// captureLead makes one try of CaptureLead, on a connection of its own:
+// BEGIN rides with the first round trip and COMMIT with the last.
+func (db *DB) captureLead(ctx context.Context, c *marketing.LeadCapture, lockFirst bool) (res marketing.LeadResult, err error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("postgres: acquire: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// The transaction is still open; if ROLLBACK fails too, the pool
+			// closes a connection that comes back inside one.
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
-		var b pgx.Batch
-		writes := queueForeignWrites(&b, plan, marketing.AnonIDs([]marketing.PendingEvent{c.Event}))
-		b.Queue(`INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
-				first_captured_at, last_captured_at,
-				ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
-				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
-			VALUES ($1, $2, $15, $16, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
-			ON CONFLICT (email_normalized) DO UPDATE SET
-				name = coalesce(excluded.name, l.name),
-				source_channel = coalesce(excluded.source_channel, l.source_channel),
-				locale = coalesce(excluded.locale, l.locale),
-				last_captured_at = excluded.last_captured_at,
-				lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
-				lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
-				lt_utm_medium = excluded.lt_utm_medium, lt_utm_campaign = excluded.lt_utm_campaign,
-				lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
-				updated_at = now()
-			RETURNING id, consent_status, xmax = 0`,
-			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, touchArgs(*touch)...), c.EmailHash, c.Event.PropertyID)...)
-		// The statements below find the lead by its address: its id is
-		// only known once the upsert above has run.
-		const lead = `(SELECT id FROM leads WHERE email_normalized = $1)`
-		b.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-			VALUES (`+lead+`, $2, 'form_submit', 1, $3)
-			ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
-			WHERE lead_identities.confidence < 1`, in.Email, res.VisitorID, c.Now)
-		heuristic := c.HeuristicWindow > 0 && c.Event.IPHash != ""
-		if heuristic {
-			b.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-				SELECT `+lead+`, v.id, 'same_ip_ua_window', 0.35, $5 FROM visitors v
-				WHERE v.last_ip_hash = $2 AND v.last_ua_hash = $3 AND v.last_seen_at >= $4 AND v.id <> $6
-				ORDER BY v.last_seen_at DESC LIMIT 20
-				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
-				in.Email, c.Event.IPHash, c.Event.UAHash, c.Now.Add(-c.HeuristicWindow), c.Now, res.VisitorID)
+		conn.Release()
+	}()
+	in := &c.Input
+	// The address was erased: only a voluntary capture with express
+	// consent brings it back, and then the suppression is lifted.
+	var suppressed bool
+	var b0 pgx.Batch
+	b0.Queue("BEGIN")
+	b0.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(emailLockClass), c.EmailHash)
+	b0.Queue(`SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, c.EmailHash)
+	br := conn.SendBatch(ctx, &b0)
+	if err = skip(br, 2); err == nil {
+		err = br.QueryRow().Scan(&suppressed)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return res, fmt.Errorf("postgres: read suppression: %w", err)
+	}
+	if suppressed && in.ConsentStatus != marketing.ConsentExpress {
+		_, err = conn.Exec(ctx, "ROLLBACK")
+		return marketing.LeadResult{LeadID: marketing.NewID(c.Now), VisitorID: marketing.NewID(c.Now), SessionID: marketing.NewID(c.Now)}, err
+	}
+	events := []marketing.PendingEvent{c.Event}
+	anons := marketing.AnonIDs(events)
+	plan, read, err := planForeignWrite(ctx, conn, events, c.Rules, lockFirst)
+	if err != nil {
+		return res, err
+	}
+	ev := plan.Results[0]
+	res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
+	touch := plannedSession(plan, ev.SessionID)
+	if touch == nil {
+		// A duplicate capture: its session is stored already.
+		touch = &marketing.Session{}
+		if err = conn.QueryRow(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE id = $1`, ev.SessionID).Scan(
+			&touch.ID, &touch.VisitorID, &touch.PropertyID, &touch.StartedAt, &touch.LastEventAt, &touch.LandingPath,
+			&touch.ReferrerHost, &touch.TrafficSource, &touch.UTM.Source, &touch.UTM.Medium, &touch.UTM.Campaign,
+			&touch.UTM.Term, &touch.UTM.Content, &touch.ExitPath, &touch.PageViews, &touch.Events); err != nil {
+			return res, fmt.Errorf("postgres: read session: %w", err)
 		}
-		var payload *string
-		if in.Payload != nil {
-			s := string(in.Payload)
-			payload = &s
-		}
-		b.Queue(`INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
-			VALUES ($2, `+lead+`, $3, $4, $5, $6, $7::jsonb, $8)`,
-			in.Email, marketing.NewID(c.Now), res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, c.Now)
-		b.Queue(consentRead+`l.email_normalized = $1`, in.Email)
-		br := tx.SendBatch(ctx, &b)
-		defer br.Close()
-		if err := skip(br, writes); err != nil {
-			return fmt.Errorf("postgres: write event: %w", err)
-		}
-		var prev string
-		var inserted bool
-		if err := br.QueryRow().Scan(&res.LeadID, &prev, &inserted); err != nil {
-			return fmt.Errorf("postgres: upsert lead: %w", err)
-		}
-		if inserted {
-			prev = ""
-		}
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("postgres: link visitor: %w", err)
-		}
-		if heuristic {
-			tag, err := br.Exec()
-			if err != nil {
-				return fmt.Errorf("postgres: heuristic links: %w", err)
-			}
+	}
+	// The lead, its submission and its consent: no ingest lock yet.
+	var b pgx.Batch
+	if suppressed {
+		b.Queue(`DELETE FROM suppressions WHERE email_hash = $1`, c.EmailHash)
+	}
+	b.Queue(`INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
+			first_captured_at, last_captured_at,
+			ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
+			lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
+		VALUES ($1, $2, $15, $16, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (email_normalized) DO UPDATE SET
+			name = coalesce(excluded.name, l.name),
+			source_channel = coalesce(excluded.source_channel, l.source_channel),
+			locale = coalesce(excluded.locale, l.locale),
+			last_captured_at = excluded.last_captured_at,
+			lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
+			lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
+			lt_utm_medium = excluded.lt_utm_medium, lt_utm_campaign = excluded.lt_utm_campaign,
+			lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
+			updated_at = now()
+		RETURNING id, consent_status, xmax = 0`,
+		append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, touchArgs(*touch)...), c.EmailHash, c.Event.PropertyID)...)
+	// The statements below find the lead by its address: its id is
+	// only known once the upsert above has run.
+	const lead = `(SELECT id FROM leads WHERE email_normalized = $1)`
+	var payload *string
+	if in.Payload != nil {
+		s := string(in.Payload)
+		payload = &s
+	}
+	b.Queue(`INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
+		VALUES ($2, `+lead+`, $3, $4, $5, $6, $7::jsonb, $8)`,
+		in.Email, marketing.NewID(c.Now), res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, c.Now)
+	b.Queue(consentRead+`l.email_normalized = $1`, in.Email)
+	br = conn.SendBatch(ctx, &b)
+	var prev, subject, last string
+	var inserted bool
+	if suppressed {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&res.LeadID, &prev, &inserted)
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&subject, &last)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return res, fmt.Errorf("postgres: record lead: %w", err)
+	}
+	if inserted {
+		prev = ""
+	}
+	requested := in.ConsentStatus
+	if prev == "" && requested == "" {
+		requested = marketing.ConsentPending
+	}
+	if err = writeConsent(ctx, conn, consentRow{
+		leadID: res.LeadID, prev: prev, requested: requested,
+		next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
+		source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
+		form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
+	}, subject, last); err != nil {
+		return res, err
+	}
+	// The last round trip: the locks and the check that the visitor is as
+	// read, the event's writes, the identity links (they need the visitor
+	// row), the commit.
+	var dedupe []byte
+	if len(plan.Events) > 0 {
+		dedupe = c.Event.DedupeKey
+	}
+	var w pgx.Batch
+	w.Queue(`SELECT capture_guard($1, $2, $3, $4, $5, $6, $7)`,
+		anons[0], read.visitorID, read.lastSeen, read.sessionID, read.events, dedupe, c.Event.DedupeSince)
+	writes := queueForeignWrites(&w, plan, anons)
+	w.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+		VALUES (`+lead+`, $2, 'form_submit', 1, $3)
+		ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
+		WHERE lead_identities.confidence < 1`, in.Email, res.VisitorID, c.Now)
+	heuristic := c.HeuristicWindow > 0 && c.Event.IPHash != ""
+	if heuristic {
+		w.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+			SELECT `+lead+`, v.id, 'same_ip_ua_window', 0.35, $5 FROM visitors v
+			WHERE v.last_ip_hash = $2 AND v.last_ua_hash = $3 AND v.last_seen_at >= $4 AND v.id <> $6
+			ORDER BY v.last_seen_at DESC LIMIT 20
+			ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
+			in.Email, c.Event.IPHash, c.Event.UAHash, c.Now.Add(-c.HeuristicWindow), c.Now, res.VisitorID)
+	}
+	w.Queue("COMMIT")
+	br = conn.SendBatch(ctx, &w)
+	err = skip(br, 1+writes)
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil && heuristic {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err == nil {
 			res.HeuristicLinksCreated = int(tag.RowsAffected())
 		}
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("postgres: insert submission: %w", err)
-		}
-		var subject, last string
-		if err := br.QueryRow().Scan(&subject, &last); err != nil {
-			return fmt.Errorf("postgres: read consent: %w", err)
-		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("postgres: record capture: %w", err)
-		}
-		requested := in.ConsentStatus
-		if prev == "" && requested == "" {
-			requested = marketing.ConsentPending
-		}
-		return writeConsent(ctx, tx, consentRow{
-			leadID: res.LeadID, prev: prev, requested: requested,
-			next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
-			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
-			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-		}, subject, last)
-	})
+	}
+	if err == nil {
+		_, err = br.Exec() // COMMIT
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return marketing.LeadResult{}, unavailable(err)
+		return res, fmt.Errorf("postgres: write capture: %w", err)
 	}
 	return res, nil
 }
@@ -190,7 +260,7 @@ func recordConsent(ctx context.Context, tx pgx.Tx, r consentRow) error {
 
 // writeConsent is recordConsent once the ledger's subject and last wording
 // are known: its writes go in one round trip.
-func writeConsent(ctx context.Context, tx pgx.Tx, r consentRow, subject, last string) error {
+func writeConsent(ctx context.Context, tx batcher, r consentRow, subject, last string) error {
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
 		return nil
 	}
