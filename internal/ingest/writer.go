@@ -165,13 +165,9 @@ func (w *Writer) pipeline(pipe marketing.EventPipeline) {
 		}
 		if first != nil {
 			batch, n := w.fill(first)
-			events := make([]marketing.PendingEvent, 0, n)
-			for _, j := range batch {
-				events = append(events, j.events...)
-			}
 			fl := &flying{batch: batch, n: n, start: time.Now()}
 			fl.ctx, fl.cancel = context.WithTimeout(context.Background(), w.timeout)
-			fl.f = pipe.SendEvents(fl.ctx, events, w.rules)
+			fl.f = pipe.SendEvents(fl.ctx, concat(batch, n), w.rules)
 			sent = append(sent, fl)
 			continue
 		}
@@ -187,15 +183,20 @@ func (w *Writer) pipeline(pipe marketing.EventPipeline) {
 }
 
 func (w *Writer) flush(batch []*job, n int) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	res, err := w.store.WriteEvents(ctx, concat(batch, n), w.rules)
+	cancel()
+	w.answer(batch, n, time.Since(start), res, err)
+}
+
+// concat lists the events of a batch's n requests.
+func concat(batch []*job, n int) []marketing.PendingEvent {
 	events := make([]marketing.PendingEvent, 0, n)
 	for _, j := range batch {
 		events = append(events, j.events...)
 	}
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-	res, err := w.store.WriteEvents(ctx, events, w.rules)
-	cancel()
-	w.answer(batch, n, time.Since(start), res, err)
+	return events
 }
 
 // answer hands each request of a written batch its results, or the error.
