@@ -44,7 +44,7 @@ func New(queueDepth func() float64) *Metrics {
 	m.batchEvents = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "marketing_ingest_batch_events",
 		Help: "Events per write transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
 	m.commit = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "marketing_ingest_commit_seconds",
-		Help: "Write transaction latency, by outcome.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"outcome"})
+		Help: "Write transaction latency, from a batch handed to the store to its commit (on PostgreSQL, including the wait behind the batch ahead of it in the pipeline), by outcome.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"outcome"})
 	m.leads = prometheus.NewCounter(prometheus.CounterOpts{Name: "marketing_leads_captured_total", Help: "Lead captures stored."})
 	m.jobRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marketing_job_runs_total",
 		Help: "Job runs by job and outcome."}, []string{"job", "status"})
