@@ -263,12 +263,14 @@ func (db *DB) land(ctx context.Context) {
 			return
 		}
 	}
+	confirmed := pp.confirmed
 	db.closePipe()
-	// The plans changed these batches' cached visitors in place.
+	// The plans changed these batches' cached visitors in place, and the
+	// cache's epoch is the last one it planned on: back to what committed.
 	for _, g := range failed {
 		c.Forget(g.anons)
 	}
-	c.Committed(pp.confirmed, nil)
+	c.Committed(confirmed, nil)
 	if !(pgErr.Code == "MK001" || pgErr.Code == "MK002" || pgErr.Code == "23505" && pgErr.ConstraintName == "visitors_anon_id_key") {
 		c.Reset()
 		f.finish(nil, unavailable(fmt.Errorf("postgres: write events: %w", err)))
@@ -319,7 +321,7 @@ func (db *DB) closePipe() {
 	_ = pp.p.Close() // nothing is pending; a broken connection is closed by it
 	pp.cancel()
 	pp.conn.Release()
-	*pp = pipe{confirmed: pp.confirmed}
+	*pp = pipe{}
 }
 
 // abort gives up the connection after it broke: whether the batches in
