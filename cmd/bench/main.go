@@ -4,9 +4,12 @@
 // from the same visitors), measures GET /v1/healthz as the
 // machine's HTTP ceiling, then does the same on SQLite. First it drives a
 // no-op handler (read, decode, 202) with the same script: what this machine
-// allows any event endpoint while wrk shares its cores. It reports events/s,
-// p50/p99 latency, the server's peak RSS (VmHWM), the ingest/ceiling ratio,
-// and compares 202 answers with rows stored.
+// allows any event endpoint while wrk shares its cores; then the same
+// handler answering only once the body is appended to a file and
+// fdatasync'ed (group commit): what it allows an endpoint that acknowledges
+// only what is stored. It reports events/s, p50/p99 latency, the server's
+// peak RSS (VmHWM), the ingest/ceiling ratios, and compares 202 answers with
+// rows stored.
 package main
 
 import (
@@ -26,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,7 +64,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, events, hop, mixed, \"hop mixed\", healthz, leads, summary (default all)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, hop, mixed, \"hop mixed\", healthz, leads, summary (default all)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -112,12 +116,23 @@ func run(binary string, d time.Duration, stores []string) error {
 	var noop result
 	if want("noop") {
 		var err error
-		if noop, err = benchNoop(script, d); err != nil {
+		if noop, err = benchNoop(script, work, d, false); err != nil {
 			return err
 		}
 		results = append(results, noop)
 	}
+	var durable result
+	if want("durable") {
+		var err error
+		if durable, err = benchNoop(script, work, d, true); err != nil {
+			return err
+		}
+		results = append(results, durable)
+	}
 	for _, store := range stores {
+		if store == "" {
+			continue
+		}
 		rs, err := benchStore(binary, work, script, store, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", store, err)
@@ -148,6 +163,9 @@ func run(binary string, d time.Duration, stores []string) error {
 		if r.Target == "events" && ceiling[r.Store] > 0 && noop.RPS > 0 {
 			fmt.Printf("%s ingest/ceiling at %d connections: %.2f (healthz), %.2f (no-op JSON handler)\n",
 				r.Store, r.Conns, r.RPS/ceiling[r.Store], r.RPS/noop.RPS)
+		}
+		if r.Target == "events" && durable.RPS > 0 {
+			fmt.Printf("%s ingest/durable no-op at %d connections: %.2f\n", r.Store, r.Conns, r.RPS/durable.RPS)
 		}
 	}
 	for _, r := range results {
@@ -360,15 +378,37 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 // benchNoop measures what this machine gives the events script when the
 // server does nothing but read each body, decode its JSON and answer 202:
 // the ceiling for any event endpoint here, with wrk on the same cores.
-func benchNoop(script string, d time.Duration) (result, error) {
+// With durable set it also appends each body to a file in work and answers
+// only after a batch of them is written and fdatasync'ed, group commit with
+// nothing else: the ceiling for an endpoint that acknowledges only what is
+// stored.
+func benchNoop(script, work string, d time.Duration, durable bool) (result, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return result{}, err
 	}
+	name, store := "no-op JSON handler", func([]byte) error { return nil }
+	if durable {
+		name = "durable no-op (append + fdatasync)"
+		f, err := os.Create(filepath.Join(work, "durable-noop.log"))
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		g := newGroupCommit(f)
+		defer g.close()
+		store = g.append
+	}
+	var failed atomic.Int64
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var v map[string]any
 		_ = json.Unmarshal(body, &v)
+		if err := store(body); err != nil {
+			failed.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write([]byte(`{"ok":true}`))
@@ -376,16 +416,82 @@ func benchNoop(script string, d time.Duration) (result, error) {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	args := []string{"-t2", "-c64", "-d" + d.String(), "--latency", "--timeout", "5s", "-s", script, "http://" + ln.Addr().String() + "/v1/events"}
-	fmt.Printf("no-op JSON handler: wrk %s\n", strings.Join(args, " "))
+	fmt.Printf("%s: wrk %s\n", name, strings.Join(args, " "))
 	out, err := exec.Command("wrk", args...).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
+	if n := failed.Load(); n > 0 {
+		return result{}, fmt.Errorf("%s: %d writes failed", name, n)
+	}
 	r := parseWrk(string(out))
-	r.Store, r.Target, r.Conns = "none", "no-op JSON handler", 64
+	r.Store, r.Target, r.Conns = "none", name, 64
 	r.Accepted = 0
 	fmt.Printf("  %.0f req/s, p50 %s, p99 %s\n", r.RPS, r.P50, r.P99)
 	return r, nil
+}
+
+// groupCommit appends bodies to a file, one write and one fdatasync for
+// all the bodies that arrived while the previous batch was syncing, and
+// returns to each caller once its batch is durable.
+type groupCommit struct {
+	f    *os.File
+	reqs chan commitReq
+	done chan struct{}
+}
+
+type commitReq struct {
+	body []byte
+	err  chan error
+}
+
+func newGroupCommit(f *os.File) *groupCommit {
+	g := &groupCommit{f: f, reqs: make(chan commitReq, 1024), done: make(chan struct{})}
+	go g.loop()
+	return g
+}
+
+func (g *groupCommit) append(body []byte) error {
+	req := commitReq{body: body, err: make(chan error, 1)}
+	g.reqs <- req
+	return <-req.err
+}
+
+func (g *groupCommit) close() {
+	close(g.reqs)
+	<-g.done
+}
+
+func (g *groupCommit) loop() {
+	defer close(g.done)
+	var buf []byte
+	var batch []commitReq
+	for req := range g.reqs {
+		batch = append(batch[:0], req)
+	more:
+		for {
+			select {
+			case r, ok := <-g.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		buf = buf[:0]
+		for _, r := range batch {
+			buf = append(append(buf, r.body...), '\n')
+		}
+		_, err := g.f.Write(buf)
+		if err == nil {
+			err = syscall.Fdatasync(int(g.f.Fd()))
+		}
+		for _, r := range batch {
+			r.err <- err
+		}
+	}
 }
 
 // benchSummary seeds 13 months of daily rollups (2,000 distinct visitors a
