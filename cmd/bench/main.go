@@ -414,7 +414,13 @@ func benchNoop(script, work string, d time.Duration, durable bool) (result, erro
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	})}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer func() {
+		// Shutdown waits for the handlers wrk left in flight, so none
+		// appends after the group commit has closed.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
 	args := []string{"-t2", "-c64", "-d" + d.String(), "--latency", "--timeout", "5s", "-s", script, "http://" + ln.Addr().String() + "/v1/events"}
 	fmt.Printf("%s: wrk %s\n", name, strings.Join(args, " "))
 	out, err := exec.Command("wrk", args...).CombinedOutput()
