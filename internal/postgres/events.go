@@ -93,32 +93,31 @@ func execAll(br pgx.BatchResults, n int) error {
 // The event writes, by kind (queueWrites).
 const (
 	visitorInsert = `INSERT INTO visitors (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[])`
+			SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[]), unnest($4::timestamptz[]),
+				unnest($5::text[]), unnest($6::text[])`
 	visitorUpdate = `UPDATE visitors AS v SET first_seen_at = u.first_seen_at, last_seen_at = u.last_seen_at,
 			last_ip_hash = u.last_ip_hash, last_ua_hash = u.last_ua_hash
-		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
-			AS u(id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash)
+		FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS first_seen_at, unnest($3::timestamptz[]) AS last_seen_at,
+			unnest($4::text[]) AS last_ip_hash, unnest($5::text[]) AS last_ua_hash) AS u
 		WHERE v.id = u.id`
 	sessionInsert = `INSERT INTO sessions (id, visitor_id, property_id, started_at, last_event_at, landing_path, referrer_host,
 			traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, exit_path, page_views, event_count)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[],
-			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::int[])`
+		SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::timestamptz[]), unnest($5::timestamptz[]),
+			unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]), unnest($11::text[]),
+			unnest($12::text[]), unnest($13::text[]), unnest($14::text[]), unnest($15::int[]), unnest($16::int[])`
 	sessionUpdate = `UPDATE sessions AS s SET last_event_at = u.last_event_at, exit_path = u.exit_path,
 			page_views = u.page_views, event_count = u.event_count
-		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::int[]) AS u(id, last_event_at, exit_path, page_views, event_count)
+		FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS last_event_at, unnest($3::text[]) AS exit_path,
+			unnest($4::int[]) AS page_views, unnest($5::int[]) AS event_count) AS u
 		WHERE s.id = u.id`
 	eventInsert = `INSERT INTO events (id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
 			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
 			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)
-		SELECT id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
-			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props::jsonb
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
-			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bool[], $17::bool[],
-			$18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::float8[], $25::text[])
-		AS u(id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
-			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)`
+		SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::bytea[]), unnest($5::text[]),
+			unnest($6::text[]), unnest($7::timestamptz[]), unnest($8::timestamptz[]), unnest($9::text[]), unnest($10::text[]),
+			unnest($11::text[]), unnest($12::text[]), unnest($13::text[]), unnest($14::text[]), unnest($15::text[]),
+			unnest($16::bool[]), unnest($17::bool[]), unnest($18::int8[]), unnest($19::int8[]), unnest($20::int8[]),
+			unnest($21::int8[]), unnest($22::int8[]), unnest($23::int8[]), unnest($24::float8[]), unnest($25::text[])::jsonb`
 )
 
 // queueWrites queues a plan's writes.
@@ -144,7 +143,7 @@ func queueWrites(w *pgx.Batch, plan marketing.SessionPlan) {
 // window: one index probe per key, whatever the planner's statistics say (a
 // young table has none, and = ANY then gets a sequential scan).
 const dedupeProbe = `SELECT e.dedupe_key, e.id, e.visitor_id, e.session_id, e.received_at
-	FROM unnest($1::bytea[]) AS k(key)
+	FROM (SELECT unnest($1::bytea[]) AS key) AS k
 	CROSS JOIN LATERAL (SELECT dedupe_key, id, visitor_id, session_id, received_at FROM events
 		WHERE dedupe_key = k.key AND received_at > now() - interval '25 hours'
 		ORDER BY received_at DESC LIMIT 1) e`
@@ -286,7 +285,7 @@ func planForeignWrite(ctx context.Context, tx batcher, events []marketing.Pendin
 	b.Queue(planSettings, "off")
 	if lock {
 		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, int32(ingestLockClass))
-		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT a FROM unnest($2::text[]) a ORDER BY a) x`,
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(a)) FROM (SELECT DISTINCT unnest($2::text[]) AS a ORDER BY a) x`,
 			int32(leadLockClass), anons)
 	}
 	b.Queue(dedupeProbe, dedupeKeys(events))
@@ -366,7 +365,7 @@ func readDuplicates(br pgx.BatchResults) ([]marketing.Duplicate, error) {
 func queueVisitorRead(b *pgx.Batch, anons []string) {
 	b.Queue(`SELECT v.anon_id, v.id, v.first_seen_at, v.last_seen_at, coalesce(v.last_ip_hash, ''), coalesce(v.last_ua_hash, ''),
 			s.id IS NOT NULL, `+sessionColumns("s")+`
-		FROM unnest($1::text[]) AS a(anon) JOIN visitors v ON v.anon_id = a.anon
+		FROM (SELECT unnest($1::text[]) AS anon) AS a JOIN visitors v ON v.anon_id = a.anon
 		LEFT JOIN LATERAL (SELECT * FROM sessions WHERE visitor_id = v.id ORDER BY started_at DESC LIMIT 1) s ON true`, anons)
 }
 
@@ -547,7 +546,7 @@ func (db *DB) AddRejections(ctx context.Context, counts []marketing.RejectionCou
 		hours[i], props[i], eps[i], reasons[i], cs[i] = c.Hour, c.PropertyID, c.Endpoint, c.Reason, c.Count
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO ingest_rejections AS r (hour, property_id, endpoint, reason, count)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::int8[])
+		SELECT unnest($1::timestamptz[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), unnest($5::int8[])
 		ON CONFLICT (hour, property_id, endpoint, reason) DO UPDATE SET count = r.count + excluded.count`,
 		hours, props, eps, reasons, cs)
 	if err != nil {
