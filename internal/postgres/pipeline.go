@@ -37,10 +37,12 @@ import (
 // connection watches): past it, the writer drains it and opens another.
 const pipelineAge = time.Second
 
-// guardNext opens a pipelined batch; trimTouched drops the foreign writes'
-// names no writer needs any more.
+// guardNext opens a pipelined batch (the guard called in the select list,
+// not in FROM, where it would be a function scan with a tuplestore: see
+// migration 0010; OFFSET 0 keeps it to one call); trimTouched drops the
+// foreign writes' names no writer needs any more.
 const (
-	guardNext   = `SELECT foreign_to, touched FROM ingest_guard_next($1, $2, $3, $4, $5, $6)`
+	guardNext   = `SELECT (g).foreign_to, (g).touched FROM (SELECT ingest_guard_next($1, $2, $3, $4, $5, $6) AS g OFFSET 0) AS x`
 	trimTouched = `DELETE FROM ingest_touched WHERE at < now() - interval '10 minutes'`
 )
 
