@@ -164,6 +164,64 @@ func TestCaptureGuard(t *testing.T) {
 	}
 }
 
+// The pipelined guard, as the writer sends it (guardNext), passes an
+// undisturbed batch and sets the epoch to the value it names: called more
+// than once a batch, its second call would find that value and fail every
+// batch. Its dedupe probe (migration 0010) still finds a stored key behind
+// one that is not stored.
+func TestGuardNext(t *testing.T) {
+	ctx := context.Background()
+	db := migrated(t)
+	ev := storetest.Event("visitor-n", "page_view", "/", time.Now().Add(-time.Minute).Truncate(time.Millisecond))
+	if _, err := db.WriteEvents(ctx, []marketing.PendingEvent{ev}, marketing.SessionRules{Inactivity: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	guard := func(keys [][]byte) (int64, error) {
+		tx, err := db.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var seq, foreign int64
+		if err := tx.QueryRow(ctx, `SELECT (SELECT seq FROM ingest_epoch WHERE id = 1), (SELECT last_value FROM ingest_foreign_writes)`).Scan(&seq, &foreign); err != nil {
+			t.Fatal(err)
+		}
+		since := make([]time.Time, len(keys))
+		for i := range since {
+			since[i] = time.Now().Add(-time.Hour)
+		}
+		rows, err := tx.Query(ctx, guardNext, seq, seq+7919, foreign, []string{"visitor-m"}, keys, since)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		if n != 1 {
+			t.Fatalf("guard returned %d rows, want 1", n)
+		}
+		var after int64
+		if err := tx.QueryRow(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		return after - seq, nil
+	}
+	moved, err := guard([][]byte{[]byte("not-stored-key-1")})
+	if err != nil || moved != 7919 {
+		t.Fatalf("undisturbed batch: epoch moved by %d, %v; want 7919 and no error", moved, err)
+	}
+	_, err = guard([][]byte{[]byte("not-stored-key-1"), ev.DedupeKey})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "MK002" {
+		t.Fatalf("a stored dedupe key: %v, want MK002", err)
+	}
+}
+
 // Captures and event batches for one visitor, all at once: every event is
 // counted in its session, and every session an event names exists.
 func TestCapturesAmidEvents(t *testing.T) {
