@@ -186,20 +186,17 @@ func formToJSON(vals url.Values) map[string]json.RawMessage {
 //
 //   - A new lead without a request starts pending; pending never replaces
 //     an existing status.
-//   - withdrawn → pending or implied is ignored: an unsubscribe is not
-//     undone by a later form that did not ask again.
-//   - withdrawn → express needs wording (the exact text the person agreed
-//     to); DecodeLead already requires it for express.
-func NextConsent(current, requested string, hasWording bool) string {
+//   - withdrawn stays withdrawn: an unsubscribe is not undone by a later
+//     form, whatever it asks (only a confirmed double opt-in or an admin
+//     action, recorded elsewhere, brings an address back).
+func NextConsent(current, requested string) string {
 	switch {
 	case current == "" && requested == "":
 		return ConsentPending
 	case requested == "" || (requested == ConsentPending && current != ""):
 		// A form that asks nothing (or says "pending") is not a withdrawal.
 		return current
-	case current == ConsentWithdrawn && requested != ConsentExpress:
-		return current
-	case current == ConsentWithdrawn && !hasWording:
+	case current == ConsentWithdrawn:
 		return current
 	case current == ConsentExpress && requested != ConsentExpress:
 		// Express consent is not weakened by a later implied or pending form.

@@ -19,10 +19,10 @@ func TestNextConsent(t *testing.T) {
 		{p, i, false, i}, {p, e, true, e}, {p, "", false, p},
 		{i, p, false, i}, {i, "", false, i}, {i, e, true, e},
 		{e, i, false, e}, {e, p, false, e}, {e, e, true, e},
-		{w, p, false, w}, {w, i, false, w}, {w, "", false, w}, {w, e, false, w}, {w, e, true, e},
+		{w, p, false, w}, {w, i, false, w}, {w, "", false, w}, {w, e, false, w}, {w, e, true, w},
 	}
 	for _, c := range cases {
-		if got := marketing.NextConsent(c.current, c.requested, c.wording); got != c.want {
+		if got := marketing.NextConsent(c.current, c.requested); got != c.want {
 			t.Errorf("NextConsent(%q, %q, wording=%v) = %q, want %q", c.current, c.requested, c.wording, got, c.want)
 		}
 	}

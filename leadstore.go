@@ -1,14 +1,23 @@
 package marketing
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"time"
 )
 
-// LeadCapture is what a store records for one capture.
+// LeadCapture is what a store records for one capture, in one transaction:
+// the lead_captured event appended to the log; the visitor's current
+// session derived from the log for attribution; the lead upserted (a new
+// capture fills empty profile fields, never overwrites them); the identity
+// links; the submission; the consent change. An address that was erased
+// (suppressed) or whose consent was withdrawn is not brought back by a
+// capture: the erased one gets nothing stored but the anonymous event, the
+// withdrawn one a submission and no status change.
 type LeadCapture struct {
 	Input           LeadInput
 	EmailHash       string       // HMAC of the normalised email: suppressions and the ledger's pseudonym
+	SubmissionID    string       // the submission's id, also the public answer's leadId
 	Event           PendingEvent // the server-side lead_captured conversion
 	IPHash          string
 	WordingHash     string        // sha256 hex of Input.Consent.Text, "" without wording
@@ -17,12 +26,39 @@ type LeadCapture struct {
 	Now             time.Time
 }
 
-// LeadResult is the capture's answer.
+// LeadResult is what a capture did. The public answer shows only
+// SubmissionID (as leadId), the caller's own visitor and session, and 0
+// heuristic links, whatever the address's history: see PublicAnswer.
 type LeadResult struct {
+	LeadID                string // "" when nothing was stored about the address
+	SubmissionID          string
+	VisitorID             string
+	SessionID             string
+	HeuristicLinksCreated int
+}
+
+// CaptureDedupeKey is the dedupe key of the lead_captured event of a
+// submission: unique to it (no capture's event is a duplicate of
+// another's), and how erasure finds a lead's capture events.
+func CaptureDedupeKey(submissionID string) []byte {
+	sum := sha256.Sum256([]byte("capture\x00" + submissionID))
+	return sum[:16]
+}
+
+// CaptureAnswer is the public answer to a capture: the same shape for a
+// new, a known and an erased address.
+type CaptureAnswer struct {
 	LeadID                string `json:"leadId"`
 	VisitorID             string `json:"visitorId"`
 	SessionID             string `json:"sessionId"`
 	HeuristicLinksCreated int    `json:"heuristicLinksCreated"`
+}
+
+// PublicAnswer is what a capture tells an unauthenticated caller: a random
+// id of this submission (never the lead's, whose UUIDv7 would date the
+// first capture), the caller's own visitor and session, and 0 links.
+func (r LeadResult) PublicAnswer() CaptureAnswer {
+	return CaptureAnswer{LeadID: r.SubmissionID, VisitorID: r.VisitorID, SessionID: r.SessionID}
 }
 
 // ConsentChange is a status change from outside a capture: an unsubscribe,
@@ -89,7 +125,6 @@ type Submission struct {
 	Path        string          `json:"path,omitempty"`
 	Payload     json.RawMessage `json:"payload,omitempty"`
 	VisitorID   string          `json:"visitorId,omitempty"`
-	SessionID   string          `json:"sessionId,omitempty"`
 	SubmittedAt time.Time       `json:"submittedAt"`
 }
 
@@ -114,4 +149,33 @@ type LeadFilter struct {
 	AfterTime     time.Time
 	AfterID       string
 	Limit         int // 0: no limit
+}
+
+// CaptureAttribution is the session a capture's event belongs to, derived
+// from the visitor's events, and the attribution it gives the lead.
+type CaptureAttribution struct {
+	SessionID string
+	Touch     Touch
+}
+
+// CaptureTouch derives the session of a capture's event from its visitor's
+// events on the same property (the event itself among them) and returns
+// its attribution: landing page, referrer, source and campaign of the
+// session's entrance.
+func CaptureTouch(events []SessionEvent, ev *PendingEvent, rules SessionRules) CaptureAttribution {
+	same := events[:0:0]
+	for _, e := range events {
+		if e.PropertyID == ev.PropertyID {
+			same = append(same, e)
+		}
+	}
+	for _, s := range DeriveSessions(same, rules) {
+		if !ev.OccurredAt.Before(s.StartedAt) && !ev.OccurredAt.After(s.EndedAt) {
+			return CaptureAttribution{SessionID: s.ID, Touch: Touch{LandingPath: s.LandingPath, ReferrerHost: s.ReferrerHost,
+				TrafficSource: s.TrafficSource, UTM: s.UTM}}
+		}
+	}
+	// Not found (the event was not read back): the event is its own session.
+	return CaptureAttribution{SessionID: ev.ID, Touch: Touch{LandingPath: ev.Path, ReferrerHost: ev.ReferrerHost,
+		TrafficSource: ev.TrafficSource, UTM: ev.UTM}}
 }

@@ -5,22 +5,27 @@ import (
 	"time"
 )
 
-// PendingEvent is a validated, enriched event ready for the store. Everything
-// derived from the request (hashes, property, traffic source, device) is
-// already computed; what depends on stored state (visitor and session ids,
-// entrances, duplicates) is resolved by the store inside its transaction.
+// PendingEvent is a validated, enriched event ready for the event log.
+// Everything is derived from the request alone (hashes, ids, property,
+// traffic source, device): appending it reads nothing stored.
 type PendingEvent struct {
-	ID            string // pre-generated event id
-	AnonID        string // visitor key: the client's anonId or a cookieless hash
-	IPHash        string
-	UAHash        string
-	DedupeKey     []byte    // 16 bytes
-	DedupeSince   time.Time // an event with this key received after this is a duplicate
+	ID        string // pre-generated event id (UUIDv7 of the receive time)
+	AnonID    string // visitor key: the client's anonId or a cookieless hash
+	VisitorID string // keyed hash of AnonID: the same in every process
+	IPUAHash  string // keyed hash of IP and user agent together (heuristic lead links)
+	// DedupeKey is unique in the log: an event whose key is stored is a
+	// duplicate. PrevKey, when set, is the key the same content had in the
+	// previous 30-second bucket: a stored event under it received after
+	// DedupeSince is a duplicate too (a sliding window without a read of
+	// its own).
+	DedupeKey     []byte
+	PrevKey       []byte
+	DedupeSince   time.Time
 	EventType     string
 	Path          string
 	OccurredAt    time.Time
 	ReceivedAt    time.Time
-	Referrer      string // full referrer, kept on the session only as its host
+	Referrer      string // full referrer: only its host is stored
 	ReferrerHost  string
 	UTM           UTM
 	PropertyID    string
@@ -37,7 +42,11 @@ type PendingEvent struct {
 	CLS                         *float64
 }
 
-// EventResult is what the API answers for one event.
+// EventResult is what the API answers for one event. SessionID is
+// provisional: the session this process expects the event to belong to.
+// Sessions are derived later from the whole log (see DeriveSessions), and
+// the derived id can differ (for example when an earlier event of the same
+// visitor arrives late).
 type EventResult struct {
 	EventID   string `json:"eventId"`
 	VisitorID string `json:"visitorId"`
@@ -45,232 +54,189 @@ type EventResult struct {
 	Duplicate bool   `json:"-"`
 }
 
-// SessionRules configure session resolution.
+// SessionRules configure session derivation.
 type SessionRules struct {
 	Inactivity time.Duration
 }
 
-// Session is the stored state of one session that PlanSessions reads and
-// updates.
+// SessionEvent is what session derivation reads of one stored event.
+type SessionEvent struct {
+	ID            string
+	VisitorID     string
+	PropertyID    string
+	EventType     string
+	Path          string
+	OccurredAt    time.Time
+	ReferrerHost  string
+	TrafficSource string
+	UTM           UTM
+	DeviceType    string
+	Browser       string
+	OS            string
+	CountryCode   string
+	IsConversion  bool
+	EngagedMs     int64
+	IPUAHash      string
+}
+
+// Session is one derived visit. Its id is its entrance event's id, so it
+// stays the same when the session is derived again unless an earlier event
+// of the visitor arrives late and becomes its entrance; nothing durable
+// stores a session id for that reason.
 type Session struct {
 	ID            string    `json:"id"`
 	VisitorID     string    `json:"visitorId"`
 	PropertyID    string    `json:"propertyId"`
 	StartedAt     time.Time `json:"startedAt"`
-	LastEventAt   time.Time `json:"lastEventAt"`
+	EndedAt       time.Time `json:"endedAt"`
 	LandingPath   string    `json:"landingPath"`
+	ExitPath      string    `json:"exitPath,omitempty"` // path of the last page view
 	ReferrerHost  string    `json:"referrerHost,omitempty"`
 	TrafficSource string    `json:"trafficSource"`
 	UTM           UTM       `json:"utm"`
-	ExitPath      string    `json:"exitPath,omitempty"` // path of the last page view
+	DeviceType    string    `json:"deviceType,omitempty"`
+	Browser       string    `json:"browser,omitempty"`
+	OS            string    `json:"os,omitempty"`
+	CountryCode   string    `json:"countryCode,omitempty"`
 	PageViews     int       `json:"pageViews"`
 	Events        int       `json:"events"`
+	EngagedMs     int64     `json:"engagedMs"`
+	Converted     bool      `json:"converted"`
+	Bounce        bool      `json:"bounce"`
+	IPUAHash      string    `json:"-"`
 }
 
-// PlannedEvent is an event with its visitor and session decided.
-type PlannedEvent struct {
-	*PendingEvent
-	VisitorID  string
-	SessionID  string
-	IsEntrance bool
+// Event types the tracker sends that are not interactions of their own: a
+// session with one page view and only these is a bounce (Plausible's rule:
+// engagement pings do not count as interaction).
+var passiveEventTypes = map[string]bool{"page_view": true, "engagement": true, "cwv": true}
+
+// NewSession reports whether ev starts a new session after last, the
+// visitor's previous event in the same session (nil: none): after
+// rules.Inactivity of silence, or when a different non-empty campaign
+// arrives (a page without UTM parameters continues the session).
+func NewSession(last *SessionEvent, cur *Session, ev *SessionEvent, rules SessionRules) bool {
+	return last == nil || ev.OccurredAt.Sub(last.OccurredAt) > rules.Inactivity ||
+		(ev.UTM.HasCampaign() && !ev.UTM.SameCampaign(cur.UTM))
 }
 
-// Visitor is a visitor's stored row with its most recent session: all that
-// PlanSessions needs to place that visitor's events.
-type Visitor struct {
-	ID        string
-	AnonID    string
-	FirstSeen time.Time
-	LastSeen  time.Time
-	IPHash    string
-	UAHash    string
-	Latest    *Session // nil: no session yet
-}
-
-// SessionPlan is what a store writes for one batch.
-type SessionPlan struct {
-	Results  []EventResult
-	Events   []PlannedEvent // new rows, duplicates excluded
-	Inserted []*Session     // sessions to create
-	Updated  []*Session     // existing sessions to update
-	// NewVisitors are to be inserted, ChangedVisitors updated (first or
-	// last seen, address or agent hash).
-	NewVisitors     []*Visitor
-	ChangedVisitors []*Visitor
-	// Visitors is every visitor of the batch as stored once the plan is
-	// written, by anonId.
-	Visitors map[string]*Visitor
-}
-
-// Duplicate is an event already stored under a dedupe key.
-type Duplicate struct {
-	Key        string // string(DedupeKey)
-	ReceivedAt time.Time
-	Result     EventResult
-}
-
-// lastSeenStep is how far last_seen_at must move before a visitor row is
-// rewritten for it alone: a busy visitor costs one update a minute, not one
-// per batch.
-const lastSeenStep = time.Minute
-
-// PlanSessions decides, for one batch, which events are duplicates, which
-// visitor and session each new event belongs to, and which visitors and
-// sessions are created or change. known holds the stored state of the
-// batch's visitors that exist (by anonId; absent: a new visitor); the
-// objects in it are updated in place. Stores call it while they hold the
-// lock that serialises every writer of visitors and sessions, so two
-// processes never decide differently for one visitor.
-//
-// A new session starts when the visitor has none, after rules.Inactivity of
-// silence, or when a different non-empty campaign arrives; a page without
-// UTM parameters continues the session.
-func PlanSessions(events []PendingEvent, known map[string]*Visitor, dups []Duplicate, rules SessionRules) SessionPlan {
-	plan := SessionPlan{Results: make([]EventResult, len(events)), Visitors: make(map[string]*Visitor, len(known))}
-	dupOf := make(map[string]Duplicate, len(dups))
-	for _, d := range dups {
-		// The most recent stored match decides: if any lies inside an
-		// event's window, that one does.
-		if prev, ok := dupOf[d.Key]; !ok || d.ReceivedAt.After(prev.ReceivedAt) {
-			dupOf[d.Key] = d
-		}
-	}
-	// Process each visitor's events in time order; results keep input order.
-	order := make([]int, len(events))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		ea, eb := &events[order[a]], &events[order[b]]
-		if ea.AnonID != eb.AnonID {
-			return ea.AnonID < eb.AnonID
-		}
-		return ea.OccurredAt.Before(eb.OccurredAt)
-	})
-	inserted := map[*Session]bool{}
-	updated := map[*Session]bool{}
-	seen := map[*Visitor]*visitorSeen{}
-	for _, i := range order {
-		ev := &events[i]
-		key := string(ev.DedupeKey)
-		if d, ok := dupOf[key]; ok && !d.ReceivedAt.Before(ev.DedupeSince) {
-			r := d.Result
-			r.Duplicate = true
-			plan.Results[i] = r
-			continue
-		}
-		v := plan.Visitors[ev.AnonID]
-		if v == nil {
-			if v = known[ev.AnonID]; v == nil {
-				v = &Visitor{ID: NewID(ev.OccurredAt), AnonID: ev.AnonID, FirstSeen: ev.OccurredAt, LastSeen: ev.OccurredAt,
-					IPHash: ev.IPHash, UAHash: ev.UAHash}
-				plan.NewVisitors = append(plan.NewVisitors, v)
-			}
-			plan.Visitors[ev.AnonID] = v
-			seen[v] = &visitorSeen{first: ev.OccurredAt, last: ev.OccurredAt, ip: ev.IPHash, ua: ev.UAHash}
-		} else {
-			seen[v].add(ev)
-		}
-		s := v.Latest
-		entrance := false
-		if s == nil || ev.OccurredAt.Sub(s.LastEventAt) > rules.Inactivity ||
-			(ev.UTM.HasCampaign() && !ev.UTM.SameCampaign(s.UTM)) {
-			s = &Session{
-				ID: NewID(ev.OccurredAt), VisitorID: v.ID, PropertyID: ev.PropertyID,
-				StartedAt: ev.OccurredAt, LastEventAt: ev.OccurredAt,
-				LandingPath: ev.Path, ReferrerHost: ev.ReferrerHost,
-				TrafficSource: ev.TrafficSource, UTM: ev.UTM,
-			}
-			v.Latest = s
-			inserted[s] = true
-			plan.Inserted = append(plan.Inserted, s)
-			entrance = true
-		} else if !inserted[s] && !updated[s] {
-			updated[s] = true
-			plan.Updated = append(plan.Updated, s)
-		}
-		if ev.OccurredAt.After(s.LastEventAt) {
-			s.LastEventAt = ev.OccurredAt
-		}
-		s.Events++
-		if ev.EventType == "page_view" {
-			s.PageViews++
-			s.ExitPath = ev.Path
-		}
-		r := EventResult{EventID: ev.ID, VisitorID: v.ID, SessionID: s.ID}
-		plan.Results[i] = r
-		plan.Events = append(plan.Events, PlannedEvent{PendingEvent: ev, VisitorID: v.ID, SessionID: s.ID, IsEntrance: entrance})
-		dupOf[key] = Duplicate{Key: key, ReceivedAt: ev.ReceivedAt, Result: r}
-	}
-	isNew := make(map[*Visitor]bool, len(plan.NewVisitors))
-	for _, v := range plan.NewVisitors {
-		isNew[v] = true
-	}
-	for _, anon := range sortedKeys(plan.Visitors) {
-		v := plan.Visitors[anon]
-		sn := seen[v]
-		if isNew[v] {
-			v.FirstSeen, v.LastSeen, v.IPHash, v.UAHash = sn.first, sn.last, sn.ip, sn.ua
-		} else if sn.apply(v) {
-			plan.ChangedVisitors = append(plan.ChangedVisitors, v)
-		}
-	}
-	return plan
-}
-
-// visitorSeen is the span of one visitor's events in a batch, with the
-// address and agent hashes of the latest.
-type visitorSeen struct {
-	first, last time.Time
-	ip, ua      string
-}
-
-func (s *visitorSeen) add(ev *PendingEvent) {
-	if ev.OccurredAt.Before(s.first) {
-		s.first = ev.OccurredAt
-	}
-	if !ev.OccurredAt.Before(s.last) {
-		s.last, s.ip, s.ua = ev.OccurredAt, ev.IPHash, ev.UAHash
-	}
-}
-
-// apply moves a stored visitor to include s, and reports whether its row
-// must be rewritten: first seen earlier, last seen more than lastSeenStep
-// later, or another address or agent on its latest event. Otherwise v is
-// left as stored.
-func (s *visitorSeen) apply(v *Visitor) bool {
-	newer := !s.last.Before(v.LastSeen)
-	if !s.first.Before(v.FirstSeen) && !s.last.After(v.LastSeen.Add(lastSeenStep)) &&
-		!(newer && (s.ip != v.IPHash || s.ua != v.UAHash)) {
-		return false
-	}
-	if s.first.Before(v.FirstSeen) {
-		v.FirstSeen = s.first
-	}
-	if newer {
-		v.LastSeen, v.IPHash, v.UAHash = s.last, s.ip, s.ua
-	}
-	return true
-}
-
-// AnonIDs lists the distinct visitor keys of a batch, in first-seen order.
-func AnonIDs(events []PendingEvent) []string {
-	seen := make(map[string]bool, len(events))
-	out := make([]string, 0, len(events))
+// DeriveSessions is the one definition of a session. It takes the events of
+// visitors (any order, any number of visitors and properties) and returns
+// their sessions, ordered by visitor, property and start. Each visitor's
+// events on one property are read in time order (ties broken by id, so the
+// answer never depends on the input order); the first event of a session
+// is its entrance, the last page view its exit.
+func DeriveSessions(events []SessionEvent, rules SessionRules) []Session {
+	sorted := make([]*SessionEvent, len(events))
 	for i := range events {
-		if a := events[i].AnonID; !seen[a] {
-			seen[a] = true
-			out = append(out, a)
+		sorted[i] = &events[i]
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.VisitorID != b.VisitorID {
+			return a.VisitorID < b.VisitorID
+		}
+		if a.PropertyID != b.PropertyID {
+			return a.PropertyID < b.PropertyID
+		}
+		if !a.OccurredAt.Equal(b.OccurredAt) {
+			return a.OccurredAt.Before(b.OccurredAt)
+		}
+		return a.ID < b.ID
+	})
+	var out []Session
+	var cur *Session
+	var last *SessionEvent
+	interactive := false
+	closeCur := func() {
+		if cur != nil {
+			cur.Bounce = cur.PageViews <= 1 && !interactive
+			out = append(out, *cur)
 		}
 	}
+	for _, ev := range sorted {
+		if last != nil && (last.VisitorID != ev.VisitorID || last.PropertyID != ev.PropertyID) {
+			last = nil
+		}
+		if NewSession(last, cur, ev, rules) {
+			closeCur()
+			cur = &Session{
+				ID: ev.ID, VisitorID: ev.VisitorID, PropertyID: ev.PropertyID,
+				StartedAt: ev.OccurredAt, LandingPath: ev.Path, ReferrerHost: ev.ReferrerHost,
+				TrafficSource: ev.TrafficSource, UTM: ev.UTM, DeviceType: ev.DeviceType,
+				Browser: ev.Browser, OS: ev.OS, CountryCode: ev.CountryCode,
+			}
+			interactive = false
+		}
+		cur.EndedAt = ev.OccurredAt
+		cur.Events++
+		cur.EngagedMs += ev.EngagedMs
+		cur.IPUAHash = ev.IPUAHash
+		if ev.EventType == "page_view" {
+			cur.PageViews++
+			cur.ExitPath = ev.Path
+		}
+		if ev.IsConversion {
+			cur.Converted = true
+		}
+		if !passiveEventTypes[ev.EventType] {
+			interactive = true
+		}
+		last = ev
+	}
+	closeCur()
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// Duration is the time between a session's first and last events (0 for a
+// session of one event, as Plausible counts bounces).
+func (s *Session) Duration() time.Duration { return s.EndedAt.Sub(s.StartedAt) }
+
+// SessionHints is a process's guess of each recent visitor's current
+// session, for the provisional sessionId of a 202. It is bounded and never
+// the truth: sessions are derived from the log.
+type SessionHints struct {
+	max int
+	m   map[string]sessionHint
+}
+
+type sessionHint struct {
+	id   string
+	last SessionEvent
+	utm  UTM
+}
+
+// Current is the hinted session of a visitor ("" when unknown).
+func (h *SessionHints) Current(visitorID string) string { return h.m[visitorID].id }
+
+// NewSessionHints keeps at most max visitors.
+func NewSessionHints(max int) *SessionHints {
+	return &SessionHints{max: max, m: make(map[string]sessionHint)}
+}
+
+// Place returns the session id ev is expected to belong to and remembers
+// it. The caller serialises calls.
+func (h *SessionHints) Place(ev *PendingEvent, rules SessionRules) string {
+	se := SessionEvent{ID: ev.ID, OccurredAt: ev.OccurredAt, UTM: ev.UTM}
+	prev, ok := h.m[ev.VisitorID]
+	if ok && ev.OccurredAt.Before(prev.last.OccurredAt) {
+		// A late event: the hint cannot place it without the log.
+		return prev.id
 	}
-	sort.Strings(keys)
-	return keys
+	var last *SessionEvent
+	if ok {
+		last = &prev.last
+	}
+	if NewSession(last, &Session{UTM: prev.utm}, &se, rules) {
+		prev = sessionHint{id: ev.ID, utm: ev.UTM}
+	}
+	prev.last = se
+	if !ok && len(h.m) >= h.max {
+		for k := range h.m { // drop an arbitrary entry: a hint, not a cache of truth
+			delete(h.m, k)
+			break
+		}
+	}
+	h.m[ev.VisitorID] = prev
+	return prev.id
 }

@@ -5,50 +5,66 @@ import (
 	"time"
 )
 
-// Store is everything the service needs from a database. PostgreSQL and
-// SQLite implement it; internal/storetest holds the suite both must pass.
+// Store is everything the service needs from a database: one interface
+// per aggregate, so that each can move to another engine on its own (the
+// event log first, docs/scale-out.md). PostgreSQL and SQLite implement all
+// of them; internal/storetest holds the suite both must pass.
 type Store interface {
+	Database
+	Settings
+	EventLog
+	SessionStore
+	Rejections
+	LeadStore
+	RollupStore
+	JobStore
+}
+
+// Database is the connection and its schema.
+type Database interface {
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.
 	Close() error
-
 	// Migrate applies pending migrations and returns the names it applied.
 	// Concurrent calls are safe and apply each migration once.
 	Migrate(ctx context.Context) ([]string, error)
 	// Migrations lists every known migration and whether it is applied.
 	Migrations(ctx context.Context) ([]MigrationState, error)
+}
 
+// Settings are process-wide values that survive restarts, and the daily
+// salts of cookieless visitors.
+type Settings interface {
 	// Setting returns a stored setting, or ENOTFOUND.
 	Setting(ctx context.Context, key string) (string, error)
 	// EnsureSetting stores value under key unless a value exists, and
 	// returns the stored one: concurrent callers all get the same answer.
 	EnsureSetting(ctx context.Context, key, value string) (string, error)
+	// DailySalt returns the salt of a UTC day, storing candidate if the day
+	// has none yet, so every process agrees on one salt a day.
+	DailySalt(ctx context.Context, day time.Time, candidate []byte) ([]byte, error)
+	// DeleteSaltsBefore removes salts created before t.
+	DeleteSaltsBefore(ctx context.Context, t time.Time) (int64, error)
+}
 
-	// WriteEvents stores a batch of events in one transaction: visitors are
-	// upserted, duplicates found, sessions resolved (with PlanSessions) and
-	// events inserted. Results are in the order of the input.
-	WriteEvents(ctx context.Context, events []PendingEvent, rules SessionRules) ([]EventResult, error)
+// Rejections are the hourly counters of dropped and refused requests.
+type Rejections interface {
 	// AddRejections adds counts to the hourly ingest rejection counters.
 	AddRejections(ctx context.Context, counts []RejectionCount) error
 	// Rejections returns the counters of hours in [from, to), summed per
 	// property, endpoint and reason (Hour is left zero).
 	Rejections(ctx context.Context, from, to time.Time) ([]RejectionCount, error)
-	// VisitorSessions lists a visitor's sessions, oldest first.
-	VisitorSessions(ctx context.Context, visitorID string) ([]Session, error)
+}
 
-	// CaptureLead records one capture in one transaction: the
-	// lead_captured event (visitor and session as WriteEvents would), the
-	// lead upsert with attribution, identity links, the submission and the
-	// consent change. A suppressed address is only re-added with express
-	// consent; otherwise nothing about it is stored.
+// LeadStore holds leads, their consent ledger and suppressions.
+type LeadStore interface {
+	// CaptureLead records one capture in one transaction (see LeadCapture).
 	CaptureLead(ctx context.Context, c *LeadCapture) (LeadResult, error)
 	// SetConsent records a consent change for a lead found by id or by
 	// normalised email (ENOTFOUND when neither matches).
 	SetConsent(ctx context.Context, ch ConsentChange) error
-	// DeleteLead erases a lead: identities and personal fields go, payloads
-	// are scrubbed, the ledger is kept under the email hash, and a
-	// suppression entry is added. ENOTFOUND when the address is unknown.
+	// DeleteLead erases a lead: see ErasureKeeps.
 	DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error
 	// Leads streams leads matching f, newest first, to fn.
 	Leads(ctx context.Context, f LeadFilter, fn func(*Lead) error) error
@@ -62,8 +78,12 @@ type Store interface {
 	// ExpireImpliedConsent moves implied consent given before cutoff to
 	// pending, recording source "expiry"; it returns how many leads moved.
 	ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error)
+}
 
-	// RollupFacts returns the raw aggregates of [start, end).
+// RollupStore holds the daily rollups and reads the facts they are built from.
+type RollupStore interface {
+	// RollupFacts returns the raw aggregates of [start, end), sessions
+	// from the materialised ones (run the sessionizer first).
 	RollupFacts(ctx context.Context, start, end time.Time) (*RollupFacts, error)
 	// SaveRollups replaces every rollup row of day with rows, atomically.
 	SaveRollups(ctx context.Context, day string, rows []DayRollup) error
@@ -76,7 +96,10 @@ type Store interface {
 	// RefreshView refreshes the named materialized view concurrently
 	// (EINVALID on SQLite, ENOTFOUND when it does not exist).
 	RefreshView(ctx context.Context, name string) error
+}
 
+// JobStore records job runs and applies retention.
+type JobStore interface {
 	// ClaimJob records a run as started unless a run of the same job and
 	// slot exists: it returns false when another process has it.
 	ClaimJob(ctx context.Context, run *JobRun) (bool, error)
@@ -87,27 +110,6 @@ type Store interface {
 	// Purge deletes, in batches, what is older than the retention cutoffs,
 	// or only counts it when dryRun is set. It returns counts per table.
 	Purge(ctx context.Context, r Retention, dryRun bool) (map[string]int64, error)
-
-	// DailySalt returns the salt of a UTC day, storing candidate if the day
-	// has none yet, so every process agrees on one salt a day.
-	DailySalt(ctx context.Context, day time.Time, candidate []byte) ([]byte, error)
-	// DeleteSaltsBefore removes salts created before t.
-	DeleteSaltsBefore(ctx context.Context, t time.Time) (int64, error)
-}
-
-// EventPipeline is a Store whose event batches can overlap: the next batch
-// is planned and sent while the one before it commits (PostgreSQL's
-// pipeline mode), so the database goes from one batch to the next without
-// waiting for the writer. One goroutine makes every call and awaits the
-// flights in the order it sent them; WriteEvents may be called between.
-type EventPipeline interface {
-	SendEvents(ctx context.Context, events []PendingEvent, rules SessionRules) EventFlight
-}
-
-// EventFlight is a batch sent by EventPipeline.SendEvents.
-type EventFlight interface {
-	// Await returns what WriteEvents would have, once the batch committed.
-	Await(ctx context.Context) ([]EventResult, error)
 }
 
 // MigrationState is one migration and when it was applied (zero: pending).

@@ -22,7 +22,7 @@ func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRo
 		view = cfg.MetricsMaterializedViewName
 	}
 	return jobs.New(jobs.Options{
-		Store: store, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
+		Store: store, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity}, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
 		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
 		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup, OnJob: m.JobRun,
 	})

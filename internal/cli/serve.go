@@ -24,6 +24,10 @@ import (
 // write queue. fly.toml's kill_timeout must exceed it.
 const ShutdownTimeout = 20 * time.Second
 
+// sessionizeEvery is how often serve materialises the sessions of new
+// events: reports see a page view within about this long.
+const sessionizeEvery = 5 * time.Second
+
 // gcPercent is the server's GOGC unless the environment sets one.
 const gcPercent = 200
 
@@ -68,14 +72,12 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "ADMIN_API_KEY is not set; this run's admin key (send it as x-admin-key): %s\n", adminKey)
 	}
 
-	// One writer: a store writes one batch at a time anyway (its visitor
-	// cache, and the ingest epoch lock across processes), and while a batch
-	// commits the next one collects everything that arrives. A second
-	// writer planning ahead on top of the batch in flight measured slower.
-	// See docs/benchmarks.md.
-	workers, batch := 1, 500
+	// Two writers on PostgreSQL: appends take no lock, so a batch can
+	// commit while the next one is sent. One on SQLite, which has one
+	// writer anyway.
+	workers, batch := 2, 500
 	if cfg.Driver() == "sqlite" {
-		batch = 1000
+		workers, batch = 1, 1000
 	}
 	var mon *monitor.Metrics
 	var pipe *ingest.Pipeline
@@ -114,7 +116,11 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	} else {
 		close(jobsDone)
 	}
-	defer func() { stopJobs(); <-jobsDone }()
+	// The sessionizer runs in every process whatever the scheduler says:
+	// runs never overlap (the cursor's lock) and reports read its sessions.
+	sessionsDone := make(chan struct{})
+	go func() { defer close(sessionsDone); runner.SessionizeLoop(jobsCtx, sessionizeEvery) }()
+	defer func() { stopJobs(); <-jobsDone; <-sessionsDone }()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

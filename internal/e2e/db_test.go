@@ -108,7 +108,7 @@ func TestMigratePostgres(t *testing.T) {
 	}
 	applied := strings.Count(outs[0]+outs[1], "applied ")
 	rows := query(t, dbURL, `SELECT name FROM schema_migrations`)
-	if applied != len(rows) || len(rows) < 2 {
+	if applied != len(rows) || len(rows) < 1 {
 		t.Fatalf("applied %d times for %d migrations\n%s\n%s", applied, len(rows), outs[0], outs[1])
 	}
 	out, code = run(t, dir, env, "migrate")

@@ -14,6 +14,7 @@ import (
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/httpapi"
 	"github.com/altcontext/marketing/internal/ingest"
+	"github.com/altcontext/marketing/internal/jobs"
 	"github.com/altcontext/marketing/internal/postgres"
 )
 
@@ -36,8 +37,11 @@ func TestEventsReferenceBehaviour(t *testing.T) {
 		if r.Body["ok"] != true || r.Body["eventId"] == nil || r.Body["visitorId"] == nil || r.Body["sessionId"] == nil {
 			t.Fatalf("202 body %s", r.Raw)
 		}
-		row := e.rows(`SELECT event_type, path, property_id, traffic_source, device_type, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, lcp_ms, ttfb_ms, visitor_id, session_id, props FROM events WHERE id = ?`, r.Body["eventId"])
+		e.sessionize()
+		row := e.rows(`SELECT event_type, path, property_id, traffic_source, device_type, country_code,
+			(SELECT count(*) FROM sessions s WHERE s.id = events.id), is_conversion,
+			engaged_ms, scroll_pct, lcp_ms, ttfb_ms, visitor_id, (SELECT id FROM sessions s WHERE s.visitor_id = events.visitor_id), props
+			FROM events WHERE id = ?`, r.Body["eventId"])
 		if len(row) != 1 {
 			t.Fatalf("event row not found")
 		}
@@ -158,16 +162,20 @@ func TestEventsSpecFixes(t *testing.T) {
 		if first.Body["sessionId"] != second.Body["sessionId"] {
 			t.Fatal("a page without UTM split the campaign session")
 		}
-		ent := e.rows(`SELECT is_entrance FROM events WHERE id = ?`, second.Body["eventId"])[0][0]
-		if truthy(ent) {
+		// An entrance is the event that names its session.
+		entrance := func(id any) bool {
+			e.sessionize()
+			return e.count(`SELECT count(*) FROM sessions WHERE id = '`+toString(id)+`'`) == 1
+		}
+		if entrance(second.Body["eventId"]) {
 			t.Error("the second page view is an entrance")
 		}
-		if !truthy(e.rows(`SELECT is_entrance FROM events WHERE id = ?`, first.Body["eventId"])[0][0]) {
+		if !entrance(first.Body["eventId"]) {
 			t.Error("the first page view is not an entrance")
 		}
 		// Client isEntrance/isExit hints are ignored.
 		third := e.do("POST", "/v1/events", `{"anonId":"visitor-sess-0001","eventType":"page_view","path":"/x","traffic":{"isEntrance":true},"timestamp":"`+ts(-8*time.Minute)+`"}`).expect(t, 202, "")
-		if truthy(e.rows(`SELECT is_entrance FROM events WHERE id = ?`, third.Body["eventId"])[0][0]) {
+		if entrance(third.Body["eventId"]) {
 			t.Error("a client isEntrance hint was trusted")
 		}
 
@@ -184,10 +192,11 @@ func TestEventsSpecFixes(t *testing.T) {
 			t.Errorf("stored time %v, want about now", at)
 		}
 
-		// Sec-GPC: no visitor keyed by the anonId.
-		e.do("POST", "/v1/events", `{"anonId":"visitor-gpc-0001","eventType":"page_view","path":"/"}`, "Sec-GPC: 1").expect(t, 202, "")
-		if n := e.count(`SELECT count(*) FROM visitors WHERE anon_id = 'visitor-gpc-0001'`); n != 0 {
-			t.Error("a Sec-GPC request stored its anonId")
+		// Sec-GPC: the visitor is not the one the anonId names.
+		gpc := e.do("POST", "/v1/events", `{"anonId":"visitor-gpc-0001","eventType":"page_view","path":"/"}`, "Sec-GPC: 1").expect(t, 202, "")
+		plain := e.do("POST", "/v1/events", `{"anonId":"visitor-gpc-0001","eventType":"page_view","path":"/"}`).expect(t, 202, "")
+		if gpc.Body["visitorId"] == plain.Body["visitorId"] || gpc.Body["visitorId"] != e.do("POST", "/v1/events", `{"eventType":"page_view","path":"/gpc"}`).Body["visitorId"] {
+			t.Error("a Sec-GPC request was keyed by its anonId, not cookieless")
 		}
 		// Without anonId: a cookieless visitor, stable across requests of a day.
 		a := e.do("POST", "/v1/events", `{"eventType":"page_view","path":"/a"}`, "X-Test: 1").expect(t, 202, "")
@@ -289,7 +298,9 @@ func TestNoRawIPOrUserAgentStored(t *testing.T) {
 }
 
 // TestTwoServersOneVisitor alternates one visitor's events between two
-// servers (two pipelines, two pools) on one PostgreSQL.
+// servers (two pipelines, two pools) on one PostgreSQL, out of order, and
+// sessionizes from both at once: one session, one entrance, the rows one
+// process would derive.
 func TestTwoServersOneVisitor(t *testing.T) {
 	a := newEnv(t, "postgres")
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -298,16 +309,18 @@ func TestTwoServersOneVisitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
 	pipe := ingest.New(ingest.Options{Store: db, Pepper: []byte("pepper-pepper-pepper-pepper-pepper"), DefaultProperty: "default",
-		Rules: marketing.SessionRules{Inactivity: 30 * time.Minute}, Writer: ingest.WriterOptions{QueueSize: 64, MaxBatch: 50, Workers: 2}, Logger: log})
+		Rules: rules, Writer: ingest.WriterOptions{QueueSize: 64, MaxBatch: 50, Workers: 2}, Logger: log})
 	defer pipe.Close(context.Background())
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Deps{Config: a.cfg, Store: db, Pipeline: pipe, Logger: log}))
 	defer srv.Close()
 	b := &env{t: t, URL: srv.URL}
+	bJobs := jobs.New(jobs.Options{Store: db, Rules: rules, Location: time.UTC, AllProperties: "default"})
 
 	now := time.Now().UTC()
 	var wg sync.WaitGroup
-	sessions := make([]string, 20)
+	ids := make([]string, 20)
 	for i := range 20 {
 		wg.Add(1)
 		go func() {
@@ -316,28 +329,49 @@ func TestTwoServersOneVisitor(t *testing.T) {
 			if i%2 == 1 {
 				srv = b
 			}
-			body := fmt.Sprintf(`{"anonId":"visitor-two-0001","eventType":"page_view","path":"/p%d","timestamp":"%s"}`, i, now.Add(time.Duration(i-20)*time.Second).Format(time.RFC3339Nano))
+			// Sent newest first in pairs: every other event is late.
+			at := now.Add(time.Duration((i^1)-20) * time.Second)
+			body := fmt.Sprintf(`{"anonId":"visitor-two-0001","eventType":"page_view","path":"/p%d","timestamp":"%s"}`, i, at.Format(time.RFC3339Nano))
 			r := srv.do("POST", "/v1/events", body)
 			if r.Status != 202 {
 				t.Errorf("event %d: %d %s", i, r.Status, r.Raw)
 				return
 			}
-			sessions[i], _ = r.Body["sessionId"].(string)
+			ids[i], _ = r.Body["eventId"].(string)
 		}()
 	}
 	wg.Wait()
-	for i, s := range sessions {
-		if s != sessions[0] {
-			t.Fatalf("event %d in session %s, event 0 in %s", i, s, sessions[0])
+	errs := make(chan error, 2)
+	for _, r := range []*jobs.Runner{a.jobs, bJobs} {
+		go func() { _, err := r.Sessionize(context.Background()); errs <- err }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 	if n := a.count(`SELECT count(*) FROM sessions`); n != 1 {
 		t.Fatalf("%d sessions, want 1", n)
 	}
-	if n := a.count(`SELECT count(*) FROM events WHERE is_entrance`); n != 1 {
-		t.Fatalf("%d entrances, want 1", n)
+	// The entrance is the earliest event: the second one sent (i = 1).
+	row := a.rows(`SELECT id, event_count, landing_path, exit_path FROM sessions`)[0]
+	if row[0] != ids[1] || toString(row[1]) != "20" || row[2] != "/p1" || row[3] != "/p18" {
+		t.Fatalf("session %v, want entrance %s, 20 events, /p1 → /p18", row, ids[1])
 	}
-	if n := a.count(`SELECT count(*) FROM visitors`); n != 1 {
-		t.Fatalf("%d visitors, want 1", n)
+	vid := a.rows(`SELECT DISTINCT visitor_id FROM events`)
+	if len(vid) != 1 {
+		t.Fatalf("%d visitor ids, want 1", len(vid))
+	}
+	raw, err := db.VisitorEvents(context.Background(), toString(vid[0][0]), now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.VisitorSessions(context.Background(), toString(vid[0][0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := marketing.DeriveSessions(raw, rules)
+	if len(got) != 1 || len(want) != 1 || got[0].ID != want[0].ID || got[0].Events != want[0].Events || !got[0].EndedAt.Equal(want[0].EndedAt) {
+		t.Fatalf("materialised %+v, one process derives %+v", got, want)
 	}
 }

@@ -109,7 +109,7 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 	if cfg.MetricsUseMaterializedView && backend == "postgres" {
 		view = cfg.MetricsMaterializedViewName
 	}
-	e.jobs = jobs.New(jobs.Options{Store: e.store, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
+	e.jobs = jobs.New(jobs.Options{Store: e.store, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity}, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
 		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
 		RejectionDays: cfg.RetentionRejectionDays, Now: now, OnRollup: e.summaries.Clear})
 	h := httpapi.NewServer(httpapi.Deps{Config: cfg, Store: e.store, Pipeline: e.pipe, Logger: log, AdminKey: adminKey, Version: "test", Now: now,
@@ -122,6 +122,25 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 		e.store.Close()
 	})
 	return e
+}
+
+// leadID is the lead a capture's answer stored (the answer names only its
+// submission).
+func (e *env) leadID(r resp) string {
+	e.t.Helper()
+	rows := e.rows(`SELECT lead_id FROM form_submissions WHERE id = ?`, r.Body["leadId"])
+	if len(rows) != 1 {
+		e.t.Fatalf("no submission %v", r.Body["leadId"])
+	}
+	return toString(rows[0][0])
+}
+
+// sessionize materialises the sessions of everything stored so far.
+func (e *env) sessionize() {
+	e.t.Helper()
+	if _, err := e.jobs.Sessionize(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // noRedirects shows tests the 303s themselves.

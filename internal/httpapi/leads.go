@@ -23,7 +23,7 @@ import (
 func (s *server) handleLeadsCapture() http.Handler {
 	type answer struct {
 		OK bool `json:"ok"`
-		marketing.LeadResult
+		marketing.CaptureAnswer
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
@@ -77,7 +77,9 @@ func (s *server) handleLeadsCapture() http.Handler {
 			s.redirectAfterPost(w, r, in.Redirect)
 			return
 		}
-		writeJSON(w, http.StatusOK, answer{OK: true, LeadResult: res})
+		// The same shape for a new, a known and an erased address: nothing
+		// about anyone else's history (see marketing.LeadResult).
+		writeJSON(w, http.StatusOK, answer{OK: true, CaptureAnswer: res.PublicAnswer()})
 	})
 }
 

@@ -34,7 +34,7 @@ func TestLeadsReferenceBehaviour(t *testing.T) {
 				t.Fatalf("answer lacks %s: %s", k, r.Raw)
 			}
 		}
-		lead := r.Body["leadId"]
+		lead := e.leadID(r)
 		row := e.rows(`SELECT email_normalized, consent_status, source_channel FROM leads WHERE id = ?`, lead)
 		if len(row) != 1 || row[0][0] != "person@example.com" || row[0][1] != "express" || row[0][2] != "organic" {
 			t.Fatalf("lead row %v", row)
@@ -55,7 +55,7 @@ func TestLeadsReferenceBehaviour(t *testing.T) {
 		}
 		// Same address again, another visitor, no sourceChannel: one lead, channel kept, identical answer shape.
 		r2 := e.do("POST", "/v1/leads/capture", strings.Replace(capture("person@example.com", ""), "visitor-lead-0001", "visitor-lead-0002", 1)).expect(t, 200, "")
-		if r2.Body["leadId"] != lead || len(r2.Body) != len(r.Body) {
+		if e.leadID(r2) != lead || r2.Body["leadId"] == r.Body["leadId"] || len(r2.Body) != len(r.Body) {
 			t.Fatalf("second capture %s", r2.Raw)
 		}
 		if n := e.count(`SELECT count(*) FROM leads`); n != 1 {
@@ -138,7 +138,7 @@ func TestLeadRedirectsNeverLeave(t *testing.T) {
 func TestUnsubscribeWithProof(t *testing.T) {
 	backends(t, func(t *testing.T, open func(...string) *env) {
 		e := open()
-		lead := e.do("POST", "/v1/leads/capture", capture("sub@example.com", "")).expect(t, 200, "").Body["leadId"].(string)
+		lead := e.leadID(e.do("POST", "/v1/leads/capture", capture("sub@example.com", "")).expect(t, 200, ""))
 		status := func() string { return e.rows(`SELECT consent_status FROM leads WHERE id = ?`, lead)[0][0].(string) }
 		consentRows := func() int64 { return e.count(`SELECT count(*) FROM consent_events WHERE lead_id = ?`, lead) }
 		detail := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey).expect(t, 200, "")
@@ -186,14 +186,17 @@ func TestUnsubscribeWithProof(t *testing.T) {
 		if status() != "withdrawn" || consentRows() != n {
 			t.Fatalf("withdrawn lead moved to %s", status())
 		}
-		// Re-consent with express wording is recorded.
+		// Nor does an express capture from anyone undo the opt-out: it is
+		// kept as a submission, and the status stays.
+		subs := func() int64 { return e.count(`SELECT count(*) FROM form_submissions WHERE lead_id = ?`, lead) }
+		before := subs()
 		e.do("POST", "/v1/leads/capture", capture("sub@example.com", "")).expect(t, 200, "")
-		if status() != "express" || consentRows() != n+1 {
-			t.Fatalf("re-consent: %s, %d rows", status(), consentRows())
+		if status() != "withdrawn" || consentRows() != n || subs() != before+1 {
+			t.Fatalf("express capture after an opt-out: %s, %d rows, %d submissions", status(), consentRows(), subs())
 		}
 
 		// One-click on a fresh lead, and the admin route by email.
-		l2 := e.do("POST", "/v1/leads/capture", `{"email":"one@example.com","consentStatus":"implied"}`).expect(t, 200, "").Body["leadId"].(string)
+		l2 := e.leadID(e.do("POST", "/v1/leads/capture", `{"email":"one@example.com","consentStatus":"implied"}`).expect(t, 200, ""))
 		d2 := e.do("GET", "/v1/admin/leads/"+l2, "", "x-admin-key: "+adminKey).expect(t, 200, "")
 		u2, _ := url.Parse(d2.Body["unsubscribeUrl"].(string))
 		e.do("POST", u2.RequestURI(), "List-Unsubscribe=One-Click", "Content-Type: application/x-www-form-urlencoded").expect(t, 200, "")
@@ -211,7 +214,7 @@ func TestUnsubscribeWithProof(t *testing.T) {
 func TestImpliedConsentExpiry(t *testing.T) {
 	backends(t, func(t *testing.T, open func(...string) *env) {
 		e := open()
-		lead := e.do("POST", "/v1/leads/capture", `{"email":"implied@example.com","consentStatus":"implied"}`).expect(t, 200, "").Body["leadId"]
+		lead := e.leadID(e.do("POST", "/v1/leads/capture", `{"email":"implied@example.com","consentStatus":"implied"}`).expect(t, 200, ""))
 		e.do("POST", "/v1/leads/capture", `{"email":"fresh@example.com","consentStatus":"implied"}`).expect(t, 200, "")
 		ctx := context.Background()
 		now := time.Now()
@@ -258,6 +261,38 @@ func TestLeadRateLimits(t *testing.T) {
 	bad.do("POST", "/v1/leads/capture", `{"email":"nope"}`).expect(t, 429, "rate_limited")
 }
 
+// TestCaptureAnswerRevealsNothing: the public answer for a new, a known
+// and an erased address has the same shape and tells nothing of the
+// address's history: a fresh submission id (never the lead's UUIDv7),
+// the caller's own visitor, 0 links.
+func TestCaptureAnswerRevealsNothing(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		e.do("POST", "/v1/leads/capture", `{"email":"known@example.com","anonId":"visitor-first-01"}`).expect(t, 200, "")
+		e.do("POST", "/v1/leads/capture", `{"email":"erased@example.com","anonId":"visitor-first-01"}`).expect(t, 200, "")
+		e.do("POST", "/v1/leads/delete", `{"email":"erased@example.com"}`, "x-admin-key: "+adminKey).expect(t, 200, "")
+		var answers []resp
+		for _, email := range []string{"new@example.com", "known@example.com", "erased@example.com"} {
+			answers = append(answers, e.do("POST", "/v1/leads/capture", `{"email":"`+email+`","anonId":"visitor-prober-1"}`).expect(t, 200, ""))
+		}
+		own := e.do("POST", "/v1/events", `{"anonId":"visitor-prober-1","eventType":"page_view","path":"/"}`).expect(t, 202, "").Body["visitorId"]
+		leads := map[string]bool{}
+		for _, row := range e.rows(`SELECT id FROM leads`) {
+			leads[toString(row[0])] = true
+		}
+		seen := map[any]bool{}
+		for i, a := range answers {
+			if len(a.Body) != 5 || a.Body["visitorId"] != own || a.Body["heuristicLinksCreated"] != float64(0) || a.Body["sessionId"] == "" {
+				t.Errorf("answer %d tells more: %s", i, a.Raw)
+			}
+			if leads[toString(a.Body["leadId"])] || seen[a.Body["leadId"]] {
+				t.Errorf("answer %d's leadId %v is a lead's id or repeats", i, a.Body["leadId"])
+			}
+			seen[a.Body["leadId"]] = true
+		}
+	})
+}
+
 func TestErasureAndPrivacyExport(t *testing.T) {
 	backends(t, func(t *testing.T, open func(...string) *env) {
 		e := open("TRUSTED_PROXY=fly")
@@ -265,19 +300,24 @@ func TestErasureAndPrivacyExport(t *testing.T) {
 		body := `{"email":"Erase.Me+tag@Exämple.com","name":"` + name + `","anonId":"visitor-erase-01","consentStatus":"express",
 			"consent":{"text":"` + wording + `"},"payload":{"note":"Zebediah's note"}}`
 		r := e.do("POST", "/v1/leads/capture", body, "Fly-Client-IP: 198.51.100.20").expect(t, 200, "")
-		lead := r.Body["leadId"].(string)
+		lead := e.leadID(r)
 		if got := e.rows(`SELECT email_normalized FROM leads WHERE id = ?`, lead)[0][0]; got != "erase.me+tag@xn--exmple-cua.com" {
 			t.Fatalf("normalised %v", got)
 		}
-		// A visitor from the same IP and agent minutes earlier gets a heuristic link.
+		// A visitor from the same IP and agent minutes earlier gets a heuristic
+		// link (once its session is materialised); the public answer says 0.
 		e.do("POST", "/v1/events", `{"anonId":"visitor-other-01","eventType":"page_view","path":"/"}`, "Fly-Client-IP: 198.51.100.20").expect(t, 202, "")
-		r2 := e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","anonId":"visitor-erase-01"}`, "Fly-Client-IP: 198.51.100.20").expect(t, 200, "")
-		if r2.Body["heuristicLinksCreated"] != float64(1) {
-			t.Fatalf("heuristic links %v", r2.Body["heuristicLinksCreated"])
+		e.sessionize()
+		heuristic := func() int64 {
+			return e.count(`SELECT count(*) FROM lead_identities WHERE lead_id = ? AND link_source = 'same_ip_ua_window'`, lead)
 		}
-		r3 := e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","anonId":"visitor-erase-01"}`, "Fly-Client-IP: 198.51.100.20").expect(t, 200, "")
-		if r3.Body["heuristicLinksCreated"] != float64(0) {
-			t.Fatalf("existing links counted again: %v", r3.Body["heuristicLinksCreated"])
+		r2 := e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","anonId":"visitor-erase-01"}`, "Fly-Client-IP: 198.51.100.20").expect(t, 200, "")
+		if r2.Body["heuristicLinksCreated"] != float64(0) || heuristic() != 1 {
+			t.Fatalf("heuristic links: answer %v, stored %d; want 0 and 1", r2.Body["heuristicLinksCreated"], heuristic())
+		}
+		e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","anonId":"visitor-erase-01"}`, "Fly-Client-IP: 198.51.100.20").expect(t, 200, "")
+		if heuristic() != 1 {
+			t.Fatalf("existing links stored again: %d", heuristic())
 		}
 		other := e.do("POST", "/v1/leads/capture", `{"email":"someone.else@example.com","name":"Other Person","consentStatus":"implied"}`).expect(t, 200, "")
 
@@ -289,7 +329,7 @@ func TestErasureAndPrivacyExport(t *testing.T) {
 				t.Errorf("export lacks %q", want)
 			}
 		}
-		for _, not := range []string{"someone.else", "Other Person", other.Body["leadId"].(string)} {
+		for _, not := range []string{"someone.else", "Other Person", e.leadID(other)} {
 			if strings.Contains(x.Raw, not) {
 				t.Errorf("export holds another lead's %q", not)
 			}
@@ -315,18 +355,15 @@ func TestErasureAndPrivacyExport(t *testing.T) {
 		if x.Body["suppressed"] != true || x.Body["lead"] != nil {
 			t.Fatalf("export after erasure %s", x.Raw)
 		}
-		// A capture without express consent does not re-add the address…
+		// A capture, even with express consent, does not re-add the address
+		// (only a confirmed double opt-in or an admin action may).
 		e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","consentStatus":"implied"}`).expect(t, 200, "")
+		e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","consentStatus":"express","consent":{"text":"`+wording+`"}}`).expect(t, 200, "")
 		if n := e.count(`SELECT count(*) FROM leads WHERE email_normalized LIKE 'erase.me%'`); n != 0 {
-			t.Fatal("a suppressed address was silently re-added")
+			t.Fatal("a suppressed address was re-added by a capture")
 		}
-		// …a voluntary express one does, recorded as such.
-		back := e.do("POST", "/v1/leads/capture", `{"email":"erase.me+tag@xn--exmple-cua.com","consentStatus":"express","consent":{"text":"`+wording+`"}}`).expect(t, 200, "")
-		if s := e.rows(`SELECT consent_status FROM leads WHERE id = ?`, back.Body["leadId"]); len(s) != 1 || s[0][0] != "express" {
-			t.Fatalf("re-subscribed lead %v", s)
-		}
-		if n := e.count(`SELECT count(*) FROM suppressions`); n != 0 {
-			t.Fatal("suppression kept after a voluntary re-subscription")
+		if n := e.count(`SELECT count(*) FROM suppressions`); n != 1 {
+			t.Fatal("a capture lifted the suppression")
 		}
 	})
 }

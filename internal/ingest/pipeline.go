@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,7 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 			return Outcome{Dropped: marketing.ReasonHoneypot}, nil
 		}
 	}
-	hashes := [2]string{p.Hash(req.IP), p.Hash(req.UserAgent)}
+	hashes := [1]string{p.ipUAHash(req)}
 	events := make([]marketing.PendingEvent, len(inputs))
 	for i := range inputs {
 		ev, err := p.build(ctx, now, req, hashes, agent, &inputs[i])
@@ -178,8 +179,8 @@ func (p *Pipeline) Stored() int64 { return p.stored.Load() }
 
 // build derives a pending event from one input: visitor key, property,
 // traffic source, device, trusted time, measurements and dedupe key.
-// hashes are the request's IP and user-agent hashes, computed once.
-func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes [2]string, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
+// hashes holds the request's IP and user-agent hash, computed once.
+func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes [1]string, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
 	property := p.PropertyOf(in.Traffic.PropertyID, req.Origin)
 	anon := in.AnonID
 	if anon == "" || (req.GPC && p.opt.HonorGPC) {
@@ -209,7 +210,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 		props, _ = json.Marshal(in.Props) // maps of strings, floats and bools always marshal
 	}
 	ev := marketing.PendingEvent{
-		ID: marketing.NewID(now), AnonID: anon, IPHash: hashes[0], UAHash: hashes[1],
+		ID: marketing.NewID(now), AnonID: anon, VisitorID: p.VisitorID(anon), IPUAHash: hashes[0],
 		EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
 		ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
 		TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
@@ -222,7 +223,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 		FCPMs: in.Traffic.WebVitals.FCPMs, LCPMs: in.Traffic.WebVitals.LCPMs, INPMs: in.Traffic.WebVitals.INPMs,
 		TTFBMs: in.Traffic.WebVitals.TTFBMs, CLS: in.Traffic.WebVitals.CLSScore,
 	}
-	ev.DedupeKey, ev.DedupeSince = dedupe(anon, in, occurred, trusted, props, now)
+	ev.DedupeKey, ev.PrevKey, ev.DedupeSince = dedupe(anon, in, occurred, trusted, props, now)
 	return ev, nil
 }
 
@@ -244,15 +245,19 @@ func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput
 	if in.SourceChannel != "" {
 		props["sourceChannel"] = in.SourceChannel
 	}
-	ev, err := p.build(ctx, now, req, [2]string{p.Hash(req.IP), p.Hash(req.UserAgent)}, p.agents.Parse(req.UserAgent), &marketing.EventInput{
+	ev, err := p.build(ctx, now, req, [1]string{p.ipUAHash(req)}, p.agents.Parse(req.UserAgent), &marketing.EventInput{
 		AnonID: in.AnonID, EventType: EventLeadCaptured, Path: path, Referrer: in.Referrer, UTM: in.UTM, Props: props,
 	})
 	if err != nil {
 		return marketing.LeadResult{}, err
 	}
+	// A capture's event is never a duplicate of another capture's: its key
+	// names this submission, which no other capture shares.
+	submission := marketing.NewID(now)
+	ev.DedupeKey, ev.PrevKey = marketing.CaptureDedupeKey(submission), nil
 	ev.IsConversion = true
 	c := &marketing.LeadCapture{
-		Input: in, EmailHash: p.EmailHash(in.Email), Event: ev, IPHash: ev.IPHash,
+		Input: in, EmailHash: p.EmailHash(in.Email), SubmissionID: submission, Event: ev, IPHash: p.Hash(req.IP),
 		HeuristicWindow: heuristicWindow, Rules: p.opt.Rules, Now: now,
 	}
 	if in.Consent.Text != "" {
@@ -262,23 +267,25 @@ func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput
 	return p.opt.Store.CaptureLead(ctx, c)
 }
 
-// dedupe derives the duplicate key of an event and the window it applies
-// to. With an eventId, only that id (per visitor) counts, for 25 hours.
-// With a trusted client timestamp, an exact retry of the same content counts,
-// for 25 hours. Without either, identical content from the same visitor
-// within 30 seconds (a sliding window, not a fixed bucket) counts.
-func dedupe(anon string, in *marketing.EventInput, occurred time.Time, trusted bool, props []byte, now time.Time) ([]byte, time.Time) {
-	h := sha256.New()
-	write := func(parts ...string) {
-		for _, s := range parts {
-			h.Write([]byte(s))
-			h.Write([]byte{0})
+// dedupe derives the duplicate keys of an event. With an eventId, only that
+// id (per visitor) counts; with a trusted client timestamp, an exact retry
+// of the same content. Without either, identical content from the same
+// visitor within 30 seconds counts (a sliding window, not a fixed bucket):
+// the key names the content's 30-second bucket, and prev the bucket
+// before, whose stored event counts only if received after since.
+func dedupe(anon string, in *marketing.EventInput, occurred time.Time, trusted bool, props []byte, now time.Time) (key, prev []byte, since time.Time) {
+	sum := func(bucket int64) []byte {
+		h := sha256.New()
+		write := func(parts ...string) {
+			for _, s := range parts {
+				h.Write([]byte(s))
+				h.Write([]byte{0})
+			}
 		}
-	}
-	since := now.Add(-25 * time.Hour)
-	if in.EventID != "" {
-		write("id", anon, in.EventID)
-	} else {
+		if in.EventID != "" {
+			write("id", anon, in.EventID)
+			return h.Sum(nil)[:16]
+		}
 		t := in.Traffic
 		traffic, _ := json.Marshal([]any{t.PropertyID, t.DeviceType, t.CountryCode, t.IsConversion, t.EngagedTimeMs, t.ScrollDepthPercent,
 			t.WebVitals.FCPMs, t.WebVitals.LCPMs, t.WebVitals.INPMs, t.WebVitals.TTFBMs, t.WebVitals.CLSScore})
@@ -286,10 +293,43 @@ func dedupe(anon string, in *marketing.EventInput, occurred time.Time, trusted b
 		if trusted {
 			write(occurred.UTC().Format(time.RFC3339Nano))
 		} else {
-			since = now.Add(-30 * time.Second)
+			write("bucket", strconv.FormatInt(bucket, 10))
 		}
+		return h.Sum(nil)[:16]
 	}
-	return h.Sum(nil)[:16], since
+	if in.EventID != "" || trusted {
+		return sum(0), nil, time.Time{}
+	}
+	b := now.Unix() / dedupeWindowSeconds
+	return sum(b), sum(b - 1), now.Add(-dedupeWindowSeconds * time.Second)
+}
+
+// dedupeWindowSeconds is how long identical content without an id or a
+// trusted timestamp counts as a duplicate.
+const dedupeWindowSeconds = 30
+
+// VisitorID is the stored visitor id of an anonId: a keyed hash, so every
+// process derives the same id without a lookup.
+func (p *Pipeline) VisitorID(anon string) string {
+	m := hmac.New(sha256.New, p.opt.Pepper)
+	m.Write([]byte("visitor\x00" + anon))
+	return formatUUID(m.Sum(nil))
+}
+
+// formatUUID writes the first 16 bytes of b as a version 8 (custom) UUID.
+func formatUUID(b []byte) string {
+	var u [16]byte
+	copy(u[:], b)
+	u[6] = 0x80 | (u[6] & 0x0f)
+	u[8] = 0x80 | (u[8] & 0x3f)
+	h := hex.EncodeToString(u[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// ipUAHash is the keyed hash of a request's address and agent together:
+// the only trace of either that is stored with an event.
+func (p *Pipeline) ipUAHash(req Request) string {
+	return p.Hash("ipua\x00" + req.IP + "\x00" + req.UserAgent)
 }
 
 // salts caches today's cookieless salt; the store is the truth, so every

@@ -14,7 +14,9 @@ import (
 // 202 always means stored. The queue is bounded: when it is full the caller
 // is told EUNAVAILABLE at once instead of waiting.
 type Writer struct {
-	store    marketing.Store
+	store    marketing.EventLog
+	hints    *marketing.SessionHints // under hintsMu
+	hintsMu  sync.Mutex
 	rules    marketing.SessionRules
 	log      *slog.Logger
 	queue    chan *job
@@ -51,14 +53,14 @@ type WriterOptions struct {
 }
 
 // NewWriter starts the workers.
-func NewWriter(store marketing.Store, rules marketing.SessionRules, log *slog.Logger, o WriterOptions) *Writer {
+func NewWriter(store marketing.EventLog, rules marketing.SessionRules, log *slog.Logger, o WriterOptions) *Writer {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
 	if o.Observe == nil {
 		o.Observe = func(BatchStats) {}
 	}
-	w := &Writer{store: store, rules: rules, log: log, queue: make(chan *job, o.QueueSize),
+	w := &Writer{store: store, hints: marketing.NewSessionHints(hintVisitors), rules: rules, log: log, queue: make(chan *job, o.QueueSize),
 		maxBatch: o.MaxBatch, timeout: o.Timeout, observe: o.Observe}
 	for range o.Workers {
 		w.wg.Add(1)
@@ -106,14 +108,14 @@ func (w *Writer) Close() {
 
 func (w *Writer) work() {
 	defer w.wg.Done()
-	if pipe, ok := w.store.(marketing.EventPipeline); ok {
-		w.pipeline(pipe)
-		return
-	}
 	for first := range w.queue {
 		w.flush(w.fill(first))
 	}
 }
+
+// hintVisitors bounds the provisional-session hints (about 200 bytes a
+// visitor).
+const hintVisitors = 50_000
 
 // fill takes, after first, the requests waiting, up to maxBatch events.
 func (w *Writer) fill(first *job) ([]*job, int) {
@@ -134,68 +136,30 @@ func (w *Writer) fill(first *job) ([]*job, int) {
 	return batch, n
 }
 
-// flying is a batch sent on a store's pipeline.
-type flying struct {
-	batch  []*job
-	n      int
-	start  time.Time
-	ctx    context.Context
-	cancel context.CancelFunc
-	f      marketing.EventFlight
-}
-
-// pipelineDepth is how many batches a pipelined writer has in flight, and
-// pipelineFill how many requests must wait before a batch is sent behind
-// one in flight: fewer wait for it to land and go in the next batch. A
-// batch of one or two requests costs the database a commit of its own,
-// and through a 0.5 ms hop the bench gave 2,799–2,965 events/s sending
-// every batch at once, 3,091–3,378 with this.
-const (
-	pipelineDepth = 2
-	pipelineFill  = 4
-)
-
-// pipeline is work for a store that takes a batch while another commits:
-// while the oldest batch is in flight, the requests that arrived meanwhile
-// are sent behind it, so the database never waits for the writer.
-func (w *Writer) pipeline(pipe marketing.EventPipeline) {
-	var sent []*flying
-	open := true
-	for open || len(sent) > 0 {
-		var first *job
-		if len(sent) == 0 {
-			first, open = <-w.queue
-		} else if len(sent) < pipelineDepth && open && len(w.queue) >= pipelineFill {
-			select {
-			case first, open = <-w.queue:
-			default:
-			}
-		}
-		if first != nil {
-			batch, n := w.fill(first)
-			fl := &flying{batch: batch, n: n, start: time.Now()}
-			fl.ctx, fl.cancel = context.WithTimeout(context.Background(), w.timeout)
-			fl.f = pipe.SendEvents(fl.ctx, concat(batch, n), w.rules)
-			sent = append(sent, fl)
-			continue
-		}
-		if len(sent) == 0 {
-			continue
-		}
-		fl := sent[0]
-		sent = sent[1:]
-		res, err := fl.f.Await(fl.ctx)
-		fl.cancel()
-		w.answer(fl.batch, fl.n, time.Since(fl.start), res, err)
-	}
-}
-
 func (w *Writer) flush(batch []*job, n int) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-	res, err := w.store.WriteEvents(ctx, concat(batch, n), w.rules)
+	events := concat(batch, n)
+	res, err := w.store.AppendEvents(ctx, events)
 	cancel()
+	if err == nil {
+		w.place(events, res)
+	}
 	w.answer(batch, n, time.Since(start), res, err)
+}
+
+// place fills in each result's provisional session from this process's
+// hints (see marketing.EventResult).
+func (w *Writer) place(events []marketing.PendingEvent, res []marketing.EventResult) {
+	w.hintsMu.Lock()
+	defer w.hintsMu.Unlock()
+	for i := range events {
+		if res[i].Duplicate {
+			res[i].SessionID = w.hints.Current(res[i].VisitorID)
+			continue
+		}
+		res[i].SessionID = w.hints.Place(&events[i], w.rules)
+	}
 }
 
 // concat lists the events of a batch's n requests.

@@ -21,9 +21,9 @@ type gated struct {
 	gate chan struct{}
 }
 
-func (g *gated) WriteEvents(ctx context.Context, evs []marketing.PendingEvent, r marketing.SessionRules) ([]marketing.EventResult, error) {
+func (g *gated) AppendEvents(ctx context.Context, evs []marketing.PendingEvent) ([]marketing.EventResult, error) {
 	<-g.gate
-	return g.Store.WriteEvents(ctx, evs, r)
+	return g.Store.AppendEvents(ctx, evs)
 }
 
 func TestWriterQueueFullAndDrain(t *testing.T) {
@@ -67,7 +67,7 @@ func TestWriterQueueFullAndDrain(t *testing.T) {
 	}
 	<-closed
 	for _, anon := range []string{"visitor-q-1", "visitor-q-2"} {
-		res, err := db.WriteEvents(context.Background(), []marketing.PendingEvent{storetest.Event(anon, "page_view", "/", now)}, marketing.SessionRules{Inactivity: time.Hour})
+		res, err := db.AppendEvents(context.Background(), []marketing.PendingEvent{storetest.Event(anon, "page_view", "/", now)})
 		if err != nil || !res[0].Duplicate {
 			t.Fatalf("%s was not stored before Close returned: %+v %v", anon, res, err)
 		}

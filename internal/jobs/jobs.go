@@ -17,6 +17,7 @@ import (
 // Options configure a Runner.
 type Options struct {
 	Store          marketing.Store
+	Rules          marketing.SessionRules // how sessions are derived
 	Log            *slog.Logger
 	Location       *time.Location // REPORT_TIMEZONE
 	AllProperties  string         // ROLLUP_DEFAULT_PROPERTY_ID
@@ -49,6 +50,9 @@ func New(o Options) *Runner {
 	if o.PurgeBatch == 0 {
 		o.PurgeBatch = 5000
 	}
+	if o.Rules.Inactivity == 0 {
+		o.Rules.Inactivity = 30 * time.Minute
+	}
 	if o.MaxCatchUpDays == 0 {
 		o.MaxCatchUpDays = 400
 	}
@@ -64,12 +68,73 @@ func AddDays(day string, n int) string {
 	return d.AddDate(0, 0, n).Format(time.DateOnly)
 }
 
+// sessionizeChunk is how many events one sessionizer transaction takes
+// at most: on SQLite it holds the write lock meanwhile.
+const sessionizeChunk = 20_000
+
+// Sessionize materialises the sessions of every event appended so far
+// (until nothing waits), so that reads of sessions are complete. When
+// another process is at it, it waits for that run to finish.
+func (r *Runner) Sessionize(ctx context.Context) (marketing.SessionizeResult, error) {
+	var total marketing.SessionizeResult
+	for busy := 0; ; {
+		res, err := r.o.Store.Sessionize(ctx, r.o.Rules, sessionizeChunk)
+		if err != nil {
+			return total, err
+		}
+		if res.Busy {
+			if busy++; busy > 600 {
+				return total, marketing.Errorf(marketing.EUNAVAILABLE, "the sessionizer is busy in another process")
+			}
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		total.Events += res.Events
+		total.Visitors += res.Visitors
+		total.Sessions += res.Sessions
+		if !res.More {
+			return total, nil
+		}
+	}
+}
+
+// SessionizeLoop keeps sessions within about every of the log, in serve.
+func (r *Runner) SessionizeLoop(ctx context.Context, every time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		start := time.Now()
+		res, err := r.Sessionize(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.o.Log.Error("sessionize", "err", err)
+		}
+		if r.o.OnJob != nil && res.Events > 0 {
+			status := marketing.JobOK
+			if err != nil {
+				status = marketing.JobFailed
+			}
+			r.o.OnJob("sessionize", status, time.Since(start))
+		}
+	}
+}
+
 // BuildDay computes a day's rollup rows without storing them (the summary
-// uses it for today, which is not rolled up yet).
+// uses it for today, which is not rolled up yet). It brings the sessions
+// up to date first.
 func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollup, error) {
 	start, end, err := metrics.DayBounds(day, r.o.Location)
 	if err != nil {
 		return nil, marketing.Errorf(marketing.EINVALID, "bad day %q", day)
+	}
+	if _, err := r.Sessionize(ctx); err != nil {
+		return nil, err
 	}
 	f, err := r.o.Store.RollupFacts(ctx, start, end)
 	if err != nil {

@@ -16,10 +16,10 @@ import (
 	"github.com/altcontext/marketing/internal/storetest"
 )
 
-// BenchmarkWriteEvents64 writes 64-event batches of a realistic mix (10k
+// BenchmarkAppendEvents64 writes 64-event batches of a realistic mix (10k
 // visitors, an hour of timestamps, random dedupe keys) on a durable cluster.
 // With PGSTATS=1 it prints the top statements by total time.
-func BenchmarkWriteEvents64(b *testing.B) {
+func BenchmarkAppendEvents64(b *testing.B) {
 	opts := pgtest.Options{Durable: true}
 	if os.Getenv("PGSTATS") != "" {
 		opts.Params = []string{"shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_planning=on"}
@@ -41,7 +41,6 @@ func BenchmarkWriteEvents64(b *testing.B) {
 	if opts.Params != nil {
 		_, _ = db.Pool().Exec(ctx, "CREATE EXTENSION pg_stat_statements")
 	}
-	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
 	now := time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -51,7 +50,7 @@ func BenchmarkWriteEvents64(b *testing.B) {
 			evs[j].DedupeKey = make([]byte, 16)
 			_, _ = rand.Read(evs[j].DedupeKey)
 		}
-		if _, err := db.WriteEvents(ctx, evs, rules); err != nil {
+		if _, err := db.AppendEvents(ctx, evs); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -16,8 +16,6 @@ import (
 	"github.com/altcontext/marketing"
 )
 
-var _ marketing.EventPipeline = (*DB)(nil)
-
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
@@ -37,23 +35,16 @@ const migrationLock = 0x6d61726b6574 // "market"
 type DB struct {
 	pool         *pgxpool.Pool
 	migrationURL string
-	visitors     *marketing.VisitorCache // the event writer's, see WriteEvents
-	batches      int                     // event batches written, under visitors' lock
-	pipe         pipe                    // the event writer's pipeline, under visitors' lock
 }
 
 var _ marketing.Store = (*DB)(nil)
-
-// visitorCacheSize bounds the event writer's visitor cache (about 0.5 KB a
-// visitor).
-const visitorCacheSize = 32_768
 
 // Open connects a pool to url. directURL, when set, is used for migrations
 // and locks (it bypasses a transaction pooler).
 func Open(ctx context.Context, url, directURL string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: parse DATABASE_URL: %w", err))
 	}
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
@@ -67,12 +58,12 @@ func Open(ctx context.Context, url, directURL string) (*DB, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: open: %w", err))
 	}
 	if directURL == "" {
 		directURL = url
 	}
-	return &DB{pool: pool, migrationURL: directURL, visitors: marketing.NewVisitorCache(visitorCacheSize)}, nil
+	return &DB{pool: pool, migrationURL: directURL}, nil
 }
 
 // Pool exposes the pool to tests and benchmarks that inspect rows.
@@ -101,11 +92,11 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	}
 	conn, err := pgx.Connect(ctx, db.migrationURL)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: migrate: connect: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: migrate: connect: %w", err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
-		return nil, fmt.Errorf("postgres: migrate: lock: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: migrate: lock: %w", err))
 	}
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
@@ -114,7 +105,7 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 		version    integer PRIMARY KEY,
 		name       text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return nil, fmt.Errorf("postgres: migrate: create schema_migrations: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: migrate: create schema_migrations: %w", err))
 	}
 	applied, err := appliedVersions(ctx, conn)
 	if err != nil {
@@ -144,17 +135,39 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// batcher sends a batch: the pool, or a transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// execAll reads n results of a batch of statements that return no rows
+// the caller needs, and stops at the first error.
+func execAll(br pgx.BatchResults, n int) error {
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// emailLockClass is the advisory lock class of a capture's address
+// (pg_advisory_xact_lock's two-key form): captures of one address run one
+// at a time.
+const emailLockClass = 0x6d6b7461 // "mkta"
+
 func appliedVersions(ctx context.Context, q querier) (map[int]time.Time, error) {
 	rows, err := q.Query(ctx, `SELECT version, applied_at FROM schema_migrations`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read schema_migrations: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read schema_migrations: %w", err))
 	}
 	out := map[int]time.Time{}
 	for rows.Next() {
 		var v int
 		var at time.Time
 		if err := rows.Scan(&v, &at); err != nil {
-			return nil, fmt.Errorf("postgres: read schema_migrations: %w", err)
+			return nil, unavailable(fmt.Errorf("postgres: read schema_migrations: %w", err))
 		}
 		out[v] = at
 	}
@@ -192,7 +205,7 @@ func (db *DB) Setting(ctx context.Context, key string) (string, error) {
 		return "", marketing.Errorf(marketing.ENOTFOUND, "setting %s not found", key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("postgres: read setting: %w", err)
+		return "", unavailable(fmt.Errorf("postgres: read setting: %w", err))
 	}
 	return v, nil
 }
@@ -200,7 +213,7 @@ func (db *DB) Setting(ctx context.Context, key string) (string, error) {
 // EnsureSetting stores value unless key has one, and returns the stored one.
 func (db *DB) EnsureSetting(ctx context.Context, key, value string) (string, error) {
 	if _, err := db.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
-		return "", fmt.Errorf("postgres: ensure setting: %w", err)
+		return "", unavailable(fmt.Errorf("postgres: ensure setting: %w", err))
 	}
 	return db.Setting(ctx, key)
 }

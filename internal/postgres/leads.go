@@ -12,223 +12,149 @@ import (
 	"github.com/altcontext/marketing"
 )
 
-// captureAttempts bounds the tries of a capture whose visitor changed
-// between its read and its writes; the last one locks before it reads.
-const captureAttempts = 3
-
-// CaptureLead records one capture in one transaction. The event's visitor
-// and session are planned from a read without locks, and the ingest lock,
-// which event batches wait for, is taken only in the last round trip, with
-// the event's writes and the commit: there capture_guard (migration 0009)
-// checks that the visitor is still as read, and the capture is tried again
-// otherwise (the last try takes the locks before it reads, as every try
-// did before migration 0009). The lead's own statements run before,
-// outside that lock. Captures of one address are serialised from their
-// first statement (an advisory lock on it), so the locks are always taken
-// in one order: the address, then the ingest lock and the visitor's.
+// CaptureLead records one capture in one transaction (see
+// marketing.LeadCapture). Captures of one address are serialised by an
+// advisory lock on its hash (a row-free lock: the lead may not exist yet);
+// nothing an event batch takes is locked.
 func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (marketing.LeadResult, error) {
-	for attempt := 1; ; attempt++ {
-		res, err := db.captureLead(ctx, c, attempt == captureAttempts)
-		var pgErr *pgconn.PgError
-		if err != nil && attempt < captureAttempts && errors.As(err, &pgErr) &&
-			(pgErr.Code == "MK003" || pgErr.Code == "23505" && pgErr.ConstraintName == "visitors_anon_id_key") {
-			continue
+	res := marketing.LeadResult{SubmissionID: c.SubmissionID, VisitorID: c.Event.VisitorID}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		in := &c.Input
+		var suppressed bool
+		var since *time.Time
+		var b pgx.Batch
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(emailLockClass), c.EmailHash)
+		b.Queue(`SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, c.EmailHash)
+		b.Queue(eventInsert, columnArrays([]marketing.PendingEvent{c.Event}, []int{0})...)
+		b.Queue(`SELECT max(started_at) FROM sessions WHERE visitor_id = $1 AND property_id = $2 AND started_at <= $3`,
+			c.Event.VisitorID, c.Event.PropertyID, c.Event.OccurredAt)
+		br := tx.SendBatch(ctx, &b)
+		_, err := br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&suppressed)
+		}
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if err == nil {
+			err = br.QueryRow().Scan(&since)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
 		if err != nil {
-			return marketing.LeadResult{}, unavailable(err)
+			return unavailable(fmt.Errorf("postgres: capture: %w", err))
 		}
-		return res, nil
-	}
-}
-
-// captureLead makes one try of CaptureLead, on a connection of its own:
-// BEGIN rides with the first round trip and COMMIT with the last.
-func (db *DB) captureLead(ctx context.Context, c *marketing.LeadCapture, lockFirst bool) (res marketing.LeadResult, err error) {
-	conn, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return res, fmt.Errorf("postgres: acquire: %w", err)
-	}
-	defer func() {
+		// The visitor's current session, derived from the log (the
+		// sessionizer may not have reached the latest events).
+		from := c.Now.Add(-captureLookback)
+		if since != nil {
+			from = *since
+		}
+		events, err := visitorEvents(ctx, tx, c.Event.VisitorID, from)
 		if err != nil {
-			// The transaction is still open; if ROLLBACK fails too, the pool
-			// closes a connection that comes back inside one.
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			return err
 		}
-		conn.Release()
-	}()
-	in := &c.Input
-	// The address was erased: only a voluntary capture with express
-	// consent brings it back, and then the suppression is lifted.
-	var suppressed bool
-	var b0 pgx.Batch
-	b0.Queue("BEGIN")
-	b0.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(emailLockClass), c.EmailHash)
-	b0.Queue(`SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, c.EmailHash)
-	br := conn.SendBatch(ctx, &b0)
-	if err = skip(br, 2); err == nil {
-		err = br.QueryRow().Scan(&suppressed)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return res, fmt.Errorf("postgres: read suppression: %w", err)
-	}
-	if suppressed && in.ConsentStatus != marketing.ConsentExpress {
-		_, err = conn.Exec(ctx, "ROLLBACK")
-		return marketing.LeadResult{LeadID: marketing.NewID(c.Now), VisitorID: marketing.NewID(c.Now), SessionID: marketing.NewID(c.Now)}, err
-	}
-	events := []marketing.PendingEvent{c.Event}
-	anons := marketing.AnonIDs(events)
-	plan, read, err := planForeignWrite(ctx, conn, events, c.Rules, lockFirst)
-	if err != nil {
-		return res, err
-	}
-	ev := plan.Results[0]
-	res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
-	touch := plannedSession(plan, ev.SessionID)
-	if touch == nil {
-		// A duplicate capture: its session is stored already.
-		touch = &marketing.Session{}
-		if err = conn.QueryRow(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s WHERE id = $1`, ev.SessionID).Scan(
-			&touch.ID, &touch.VisitorID, &touch.PropertyID, &touch.StartedAt, &touch.LastEventAt, &touch.LandingPath,
-			&touch.ReferrerHost, &touch.TrafficSource, &touch.UTM.Source, &touch.UTM.Medium, &touch.UTM.Campaign,
-			&touch.UTM.Term, &touch.UTM.Content, &touch.ExitPath, &touch.PageViews, &touch.Events); err != nil {
-			return res, fmt.Errorf("postgres: read session: %w", err)
+		touch := marketing.CaptureTouch(events, &c.Event, c.Rules)
+		res.SessionID = touch.SessionID
+		if suppressed {
+			// Erased: nothing about the address is stored again.
+			return nil
 		}
-	}
-	// The lead, its submission and its consent: no ingest lock yet.
-	var b pgx.Batch
-	if suppressed {
-		b.Queue(`DELETE FROM suppressions WHERE email_hash = $1`, c.EmailHash)
-	}
-	b.Queue(`INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
-			first_captured_at, last_captured_at,
-			ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
-			lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
-		VALUES ($1, $2, $15, $16, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
-		ON CONFLICT (email_normalized) DO UPDATE SET
-			name = coalesce(excluded.name, l.name),
-			source_channel = coalesce(excluded.source_channel, l.source_channel),
-			locale = coalesce(excluded.locale, l.locale),
-			last_captured_at = excluded.last_captured_at,
-			lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
-			lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
-			lt_utm_medium = excluded.lt_utm_medium, lt_utm_campaign = excluded.lt_utm_campaign,
-			lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
-			updated_at = now()
-		RETURNING id, consent_status, xmax = 0`,
-		append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)}, touchArgs(*touch)...), c.EmailHash, c.Event.PropertyID)...)
-	// The statements below find the lead by its address: its id is
-	// only known once the upsert above has run.
-	const lead = `(SELECT id FROM leads WHERE email_normalized = $1)`
-	var payload *string
-	if in.Payload != nil {
-		s := string(in.Payload)
-		payload = &s
-	}
-	b.Queue(`INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
-		VALUES ($2, `+lead+`, $3, $4, $5, $6, $7::jsonb, $8)`,
-		in.Email, marketing.NewID(c.Now), res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, c.Now)
-	b.Queue(consentRead+`l.email_normalized = $1`, in.Email)
-	br = conn.SendBatch(ctx, &b)
-	var prev, subject, last string
-	var inserted bool
-	if suppressed {
-		_, err = br.Exec()
-	}
-	if err == nil {
+		var payload *string
+		if in.Payload != nil {
+			s := string(in.Payload)
+			payload = &s
+		}
+		var prev, subject, last string
+		var inserted bool
+		var b2 pgx.Batch
+		b2.Queue(`INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
+				first_captured_at, last_captured_at,
+				ft_landing_path, ft_referrer_host, ft_traffic_source, ft_utm_source, ft_utm_medium, ft_utm_campaign, ft_utm_term, ft_utm_content,
+				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
+			VALUES ($1, $2, $15, $16, $3, 'pending', $4, $5, $6, $4, $4, $7, $8, $9, $10, $11, $12, $13, $14, $7, $8, $9, $10, $11, $12, $13, $14)
+			ON CONFLICT (email_normalized) DO UPDATE SET
+				name = coalesce(l.name, excluded.name),
+				source_channel = coalesce(l.source_channel, excluded.source_channel),
+				locale = coalesce(l.locale, excluded.locale),
+				last_captured_at = excluded.last_captured_at,
+				lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
+				lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
+				lt_utm_medium = excluded.lt_utm_medium, lt_utm_campaign = excluded.lt_utm_campaign,
+				lt_utm_term = excluded.lt_utm_term, lt_utm_content = excluded.lt_utm_content,
+				updated_at = now()
+			RETURNING id, consent_status, xmax = 0`,
+			append(append([]any{marketing.NewID(c.Now), in.Email, nullable(in.Name), c.Now, nullable(in.SourceChannel), nullable(in.Locale)},
+				touchArgs(touch.Touch)...), c.EmailHash, c.Event.PropertyID)...)
+		const lead = `(SELECT id FROM leads WHERE email_normalized = $1)`
+		b2.Queue(`INSERT INTO form_submissions (id, lead_id, visitor_id, property_id, form_name, path, payload, submitted_at)
+			VALUES ($2, `+lead+`, $3, $4, $5, $6, $7::jsonb, $8)`,
+			in.Email, c.SubmissionID, c.Event.VisitorID, c.Event.PropertyID, in.FormName, nullable(in.Path), payload, c.Now)
+		b2.Queue(consentRead+`l.email_normalized = $1`, in.Email)
+		b2.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+			VALUES (`+lead+`, $2, 'form_submit', 1, $3)
+			ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`, in.Email, c.Event.VisitorID, c.Now)
+		heuristic := c.HeuristicWindow > 0 && c.Event.IPUAHash != ""
+		if heuristic {
+			// Other visitors seen from the same address and agent inside the
+			// window, in materialised sessions (the sessionizer runs every
+			// few seconds), the most recent 20.
+			b2.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
+				SELECT `+lead+`, v, 'same_ip_ua_window', 0.35, $5 FROM (
+					SELECT visitor_id AS v FROM sessions WHERE ip_ua_hash = $2 AND ended_at >= $3 AND visitor_id <> $4
+					GROUP BY visitor_id ORDER BY max(ended_at) DESC LIMIT 20) x
+				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
+				in.Email, c.Event.IPUAHash, c.Now.Add(-c.HeuristicWindow), c.Event.VisitorID, c.Now)
+		}
+		br = tx.SendBatch(ctx, &b2)
 		err = br.QueryRow().Scan(&res.LeadID, &prev, &inserted)
-	}
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&subject, &last)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return res, fmt.Errorf("postgres: record lead: %w", err)
-	}
-	if inserted {
-		prev = ""
-	}
-	requested := in.ConsentStatus
-	if prev == "" && requested == "" {
-		requested = marketing.ConsentPending
-	}
-	if err = writeConsent(ctx, conn, consentRow{
-		leadID: res.LeadID, prev: prev, requested: requested,
-		next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
-		source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
-		form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-	}, subject, last); err != nil {
-		return res, err
-	}
-	// The last round trip: the locks and the check that the visitor is as
-	// read, the event's writes, the identity links (they need the visitor
-	// row), the commit.
-	var dedupe []byte
-	if len(plan.Events) > 0 {
-		dedupe = c.Event.DedupeKey
-	}
-	var w pgx.Batch
-	w.Queue(`SELECT capture_guard($1, $2, $3, $4, $5, $6, $7)`,
-		anons[0], read.visitorID, read.lastSeen, read.sessionID, read.events, dedupe, c.Event.DedupeSince)
-	writes := queueForeignWrites(&w, plan, anons)
-	w.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-		VALUES (`+lead+`, $2, 'form_submit', 1, $3)
-		ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
-		WHERE lead_identities.confidence < 1`, in.Email, res.VisitorID, c.Now)
-	heuristic := c.HeuristicWindow > 0 && c.Event.IPHash != ""
-	if heuristic {
-		w.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-			SELECT `+lead+`, v.id, 'same_ip_ua_window', 0.35, $5 FROM visitors v
-			WHERE v.last_ip_hash = $2 AND v.last_ua_hash = $3 AND v.last_seen_at >= $4 AND v.id <> $6
-			ORDER BY v.last_seen_at DESC LIMIT 20
-			ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
-			in.Email, c.Event.IPHash, c.Event.UAHash, c.Now.Add(-c.HeuristicWindow), c.Now, res.VisitorID)
-	}
-	w.Queue("COMMIT")
-	br = conn.SendBatch(ctx, &w)
-	err = skip(br, 1+writes)
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil && heuristic {
-		var tag pgconn.CommandTag
-		if tag, err = br.Exec(); err == nil {
-			res.HeuristicLinksCreated = int(tag.RowsAffected())
+		if err == nil {
+			_, err = br.Exec()
 		}
-	}
-	if err == nil {
-		_, err = br.Exec() // COMMIT
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+		if err == nil {
+			err = br.QueryRow().Scan(&subject, &last)
+		}
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if err == nil && heuristic {
+			var tag pgconn.CommandTag
+			if tag, err = br.Exec(); err == nil {
+				res.HeuristicLinksCreated = int(tag.RowsAffected())
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return unavailable(fmt.Errorf("postgres: record lead: %w", err))
+		}
+		if inserted {
+			prev = ""
+		}
+		requested := in.ConsentStatus
+		if prev == "" && requested == "" {
+			requested = marketing.ConsentPending
+		}
+		return writeConsent(ctx, tx, consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested,
+			next:   marketing.NextConsent(prev, in.ConsentStatus),
+			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
+			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
+		}, subject, last)
+	})
 	if err != nil {
-		return res, fmt.Errorf("postgres: write capture: %w", err)
+		return marketing.LeadResult{}, unavailable(err)
 	}
 	return res, nil
 }
 
-// plannedSession is the session of a plan with that id, if the plan writes
-// it.
-func plannedSession(plan marketing.SessionPlan, id string) *marketing.Session {
-	for _, ss := range [][]*marketing.Session{plan.Inserted, plan.Updated} {
-		for _, s := range ss {
-			if s.ID == id {
-				return s
-			}
-		}
-	}
-	return nil
-}
+// captureLookback is how far back a capture reads its visitor's events
+// when no session of the visitor is materialised yet.
+const captureLookback = 48 * time.Hour
 
-func touchArgs(s marketing.Session) []any {
+func touchArgs(s marketing.Touch) []any {
 	return []any{nullable(s.LandingPath), nullable(s.ReferrerHost), nullable(s.TrafficSource), nullable(s.UTM.Source),
 		nullable(s.UTM.Medium), nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content)}
 }
@@ -253,7 +179,7 @@ const consentRead = `SELECT l.email_hash, coalesce((SELECT wording_hash FROM con
 func recordConsent(ctx context.Context, tx pgx.Tx, r consentRow) error {
 	var subject, last string
 	if err := tx.QueryRow(ctx, consentRead+`l.id = $1`, r.leadID).Scan(&subject, &last); err != nil {
-		return fmt.Errorf("postgres: read consent: %w", err)
+		return unavailable(fmt.Errorf("postgres: read consent: %w", err))
 	}
 	return writeConsent(ctx, tx, r, subject, last)
 }
@@ -275,7 +201,7 @@ func writeConsent(ctx context.Context, tx batcher, r consentRow, subject, last s
 		nullable(r.form), nullable(r.path), nullable(r.reason), nullable(r.ipHash), r.now)
 	b.Queue(`UPDATE leads SET consent_status = $2, consent_at = $3, updated_at = now() WHERE id = $1`, r.leadID, r.next, r.now)
 	if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
-		return fmt.Errorf("postgres: append consent: %w", err)
+		return unavailable(fmt.Errorf("postgres: append consent: %w", err))
 	}
 	return nil
 }
@@ -290,7 +216,7 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
 		if err != nil {
-			return fmt.Errorf("postgres: find lead: %w", err)
+			return unavailable(fmt.Errorf("postgres: find lead: %w", err))
 		}
 		next := ch.Status
 		if status == marketing.ConsentWithdrawn && next == marketing.ConsentPending {
@@ -308,7 +234,11 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 	return nil
 }
 
-// DeleteLead erases a lead.
+// DeleteLead erases a lead. What stays proves consent and its withdrawal
+// and joins to nothing else: the ledger under the email hash with status,
+// time, wording hash and source only; a suppression. The lead, its links,
+// its submissions and its capture events go (a capture event's time equals
+// its ledger row's, so it would lead back to the visitor).
 func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var id string
@@ -317,32 +247,34 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
 		if err != nil {
-			return fmt.Errorf("postgres: find lead: %w", err)
+			return unavailable(fmt.Errorf("postgres: find lead: %w", err))
 		}
-		steps := []struct {
-			q    string
-			args []any
-		}{
-			{`INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'erasure', $2) ON CONFLICT (email_hash) DO NOTHING`, []any{emailHash, now}},
-			{`UPDATE form_submissions SET payload = NULL, lead_id = NULL WHERE lead_id = $1`, []any{id}},
-			{`UPDATE consent_events SET lead_id = NULL, subject_hash = $2 WHERE lead_id = $1`, []any{id, emailHash}},
-			{`DELETE FROM lead_identities WHERE lead_id = $1`, []any{id}},
-			{`DELETE FROM leads WHERE id = $1`, []any{id}},
+		rows, err := tx.Query(ctx, `SELECT id FROM form_submissions WHERE lead_id = $1`, id)
+		if err != nil {
+			return unavailable(fmt.Errorf("postgres: erase lead: %w", err))
 		}
-		for _, st := range steps {
-			if _, err := tx.Exec(ctx, st.q, st.args...); err != nil {
-				return fmt.Errorf("postgres: erase lead: %w", err)
-			}
+		subs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return unavailable(fmt.Errorf("postgres: erase lead: %w", err))
+		}
+		keys := make([][]byte, len(subs))
+		for i, sub := range subs {
+			keys[i] = marketing.CaptureDedupeKey(sub)
+		}
+		var b pgx.Batch
+		b.Queue(`INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'erasure', $2) ON CONFLICT (email_hash) DO NOTHING`, emailHash, now)
+		b.Queue(`DELETE FROM events WHERE dedupe_key = ANY($1::bytea[])`, keys)
+		b.Queue(`DELETE FROM form_submissions WHERE lead_id = $1`, id)
+		b.Queue(`UPDATE consent_events SET lead_id = NULL, subject_hash = $2, form_name = NULL, page_path = NULL, reason = NULL, ip_hash = NULL
+			WHERE lead_id = $1`, id, emailHash)
+		b.Queue(`DELETE FROM lead_identities WHERE lead_id = $1`, id)
+		b.Queue(`DELETE FROM leads WHERE id = $1`, id)
+		if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
+			return unavailable(fmt.Errorf("postgres: erase lead: %w", err))
 		}
 		return nil
 	})
-	if marketing.ErrorCode(err) == marketing.ENOTFOUND {
-		return err
-	}
-	if err != nil {
-		return unavailable(err)
-	}
-	return nil
+	return unavailable(err)
 }
 
 const leadColumns = `id, email_normalized, coalesce(name, ''), consent_status, consent_at, coalesce(source_channel, ''), coalesce(locale, ''),
@@ -372,19 +304,19 @@ func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*market
 	}
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("postgres: list leads: %w", err)
+		return unavailable(fmt.Errorf("postgres: list leads: %w", err))
 	}
 	defer rows.Close()
 	var l marketing.Lead
 	for rows.Next() {
 		if err := scanLead(rows, &l); err != nil {
-			return fmt.Errorf("postgres: list leads: %w", err)
+			return unavailable(fmt.Errorf("postgres: list leads: %w", err))
 		}
 		if err := fn(&l); err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	return unavailable(rows.Err())
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -402,7 +334,7 @@ func (db *DB) LeadIDByEmail(ctx context.Context, email string) (string, error) {
 		return "", marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 	}
 	if err != nil {
-		return "", fmt.Errorf("postgres: find lead: %w", err)
+		return "", unavailable(fmt.Errorf("postgres: find lead: %w", err))
 	}
 	return id, nil
 }
@@ -415,43 +347,47 @@ func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail,
 		return nil, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read lead: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read lead: %w", err))
 	}
 	rows, err := db.pool.Query(ctx, `SELECT visitor_id, link_source, confidence, linked_at FROM lead_identities WHERE lead_id = $1 ORDER BY confidence DESC, linked_at`, id)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read identities: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read identities: %w", err))
 	}
 	if d.Identities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Identity, error) {
 		var i marketing.Identity
 		return i, r.Scan(&i.VisitorID, &i.LinkSource, &i.Confidence, &i.LinkedAt)
 	}); err != nil {
-		return nil, fmt.Errorf("postgres: read identities: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read identities: %w", err))
 	}
 	if d.Consent, err = db.consent(ctx, `c.lead_id = $1`, id); err != nil {
 		return nil, err
 	}
-	rows, err = db.pool.Query(ctx, `SELECT id, form_name, coalesce(path, ''), payload, coalesce(visitor_id, ''), coalesce(session_id, ''), submitted_at
+	rows, err = db.pool.Query(ctx, `SELECT id, form_name, coalesce(path, ''), payload, coalesce(visitor_id, ''), submitted_at
 		FROM form_submissions WHERE lead_id = $1 ORDER BY submitted_at`, id)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read submissions: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read submissions: %w", err))
 	}
 	if d.Submissions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.Submission, error) {
 		var s marketing.Submission
-		return s, r.Scan(&s.ID, &s.FormName, &s.Path, &s.Payload, &s.VisitorID, &s.SessionID, &s.SubmittedAt)
+		return s, r.Scan(&s.ID, &s.FormName, &s.Path, &s.Payload, &s.VisitorID, &s.SubmittedAt)
 	}); err != nil {
-		return nil, fmt.Errorf("postgres: read submissions: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read submissions: %w", err))
 	}
-	rows, err = db.pool.Query(ctx, `SELECT `+sessionColumns("s")+` FROM sessions s
+	rows, err = db.pool.Query(ctx, `SELECT `+sessionColumns+` FROM sessions s
 		WHERE s.visitor_id IN (SELECT visitor_id FROM lead_identities WHERE lead_id = $1) AND s.started_at <= $2
 		ORDER BY s.started_at`, id, d.FirstCapturedAt)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read visits: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read visits: %w", err))
 	}
 	if d.Visits, err = pgx.CollectRows(rows, scanSession); err != nil {
-		return nil, fmt.Errorf("postgres: read visits: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read visits: %w", err))
 	}
 	return d, nil
 }
+
+
+
+
 
 func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.ConsentEvent, error) {
 	rows, err := db.pool.Query(ctx, `SELECT c.status, coalesce(c.previous_status, ''), c.source, coalesce(c.form_name, ''), coalesce(c.page_path, ''),
@@ -460,7 +396,7 @@ func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.C
 		FROM consent_events c LEFT JOIN consent_wordings w ON w.hash = c.wording_hash
 		WHERE `+where+` ORDER BY c.occurred_at, c.id`, arg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read consent: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read consent: %w", err))
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.ConsentEvent, error) {
 		var e marketing.ConsentEvent
@@ -473,7 +409,7 @@ func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.C
 		return e, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read consent: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read consent: %w", err))
 	}
 	return out, nil
 }
@@ -487,7 +423,7 @@ func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.Consen
 	}
 	var suppressed bool
 	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, emailHash).Scan(&suppressed); err != nil {
-		return nil, false, fmt.Errorf("postgres: read suppression: %w", err)
+		return nil, false, unavailable(fmt.Errorf("postgres: read suppression: %w", err))
 	}
 	return events, suppressed, nil
 }
@@ -514,7 +450,7 @@ func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: expire implied consent: %w", err)
+		return 0, unavailable(fmt.Errorf("postgres: expire implied consent: %w", err))
 	}
 	return n, nil
 }

@@ -19,19 +19,18 @@ func (db *DB) RollupFacts(ctx context.Context, start, end time.Time) (*marketing
 	var b pgx.Batch
 	b.Queue(`SELECT property_id, event_type, traffic_source, is_conversion, count(*) FROM events
 		WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY 1, 2, 3, 4`, start, end)
-	b.Queue(`SELECT DISTINCT e.property_id, e.visitor_id, v.first_seen_at < $1 FROM events e JOIN visitors v ON v.id = e.visitor_id
-		WHERE e.occurred_at >= $1 AND e.occurred_at < $2`, start, end)
-	// A session converts when any of its events (up to a day after its
-	// start day, for sessions that cross midnight) is a conversion.
-	b.Queue(`SELECT s.property_id, s.landing_path, s.page_views, c.session_id IS NOT NULL FROM sessions s
-		LEFT JOIN (SELECT DISTINCT session_id FROM events WHERE is_conversion AND occurred_at >= $1 AND occurred_at < $3) c ON c.session_id = s.id
-		WHERE s.started_at >= $1 AND s.started_at < $2`, start, end, end.Add(24*time.Hour))
+	// Returning: the visitor has an event before the day (within the raw
+	// retention window, as with any visitor history).
+	b.Queue(`SELECT d.property_id, d.visitor_id, EXISTS (SELECT 1 FROM events p WHERE p.visitor_id = d.visitor_id AND p.occurred_at < $1)
+		FROM (SELECT DISTINCT property_id, visitor_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2) d`, start, end)
+	b.Queue(`SELECT s.property_id, s.landing_path, s.page_views, s.converted FROM sessions s
+		WHERE s.started_at >= $1 AND s.started_at < $2`, start, end)
 	b.Queue(`SELECT property_id, ttfb_ms::int8 FROM events WHERE ttfb_ms IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2`, start, end)
-	b.Queue(`SELECT coalesce(l.property_id, ''), coalesce((SELECT (extract(epoch FROM l.first_captured_at - min(v.first_seen_at)) * 1000)::int8
-			FROM lead_identities i JOIN visitors v ON v.id = i.visitor_id WHERE i.lead_id = l.id AND i.link_source = 'form_submit'), -1)
+	b.Queue(`SELECT coalesce(l.property_id, ''), coalesce((SELECT (extract(epoch FROM l.first_captured_at - min(e.occurred_at)) * 1000)::int8
+			FROM lead_identities i JOIN events e ON e.visitor_id = i.visitor_id WHERE i.lead_id = l.id AND i.link_source = 'form_submit'), -1)
 		FROM leads l WHERE l.first_captured_at >= $1 AND l.first_captured_at < $2`, start, end)
-	b.Queue(`SELECT coalesce(s.property_id, ''), count(*) FROM form_submissions f LEFT JOIN sessions s ON s.id = f.session_id
-		WHERE f.submitted_at >= $1 AND f.submitted_at < $2 AND f.validation_status = 'accepted' GROUP BY 1`, start, end)
+	b.Queue(`SELECT coalesce(property_id, ''), count(*) FROM form_submissions
+		WHERE submitted_at >= $1 AND submitted_at < $2 AND validation_status = 'accepted' GROUP BY 1`, start, end)
 	br := db.pool.SendBatch(ctx, &b)
 	defer br.Close()
 	var err error
@@ -154,7 +153,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 		return d, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read rollups: %w", err)
+		return nil, unavailable(fmt.Errorf("postgres: read rollups: %w", err))
 	}
 	return out, nil
 }
@@ -231,22 +230,16 @@ func (db *DB) JobRuns(ctx context.Context, limit int) ([]marketing.JobRun, error
 	})
 }
 
-// purgeSteps are the retention deletes, in dependency order: events before
-// the sessions they name, sessions before their visitors.
+// purgeSteps are the retention deletes.
 var purgeSteps = []struct {
 	table, count, delete string
 	cutoff               func(marketing.Retention) any
 }{
 	{"events", `SELECT count(*) FROM events WHERE occurred_at < $1`,
-		`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE occurred_at < $1 LIMIT $2)`,
+		`DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE occurred_at < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Events }},
-	{"sessions", `SELECT count(*) FROM sessions WHERE last_event_at < $1`,
-		`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE last_event_at < $1 LIMIT $2)`,
-		func(r marketing.Retention) any { return r.Events }},
-	{"visitors", `SELECT count(*) FROM visitors v WHERE last_seen_at < $1 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.visitor_id = v.id)
-			AND NOT EXISTS (SELECT 1 FROM lead_identities i WHERE i.visitor_id = v.id)`,
-		`DELETE FROM visitors WHERE id IN (SELECT id FROM visitors v WHERE last_seen_at < $1 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.visitor_id = v.id)
-			AND NOT EXISTS (SELECT 1 FROM lead_identities i WHERE i.visitor_id = v.id) LIMIT $2)`,
+	{"sessions", `SELECT count(*) FROM sessions WHERE ended_at < $1`,
+		`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ended_at < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Events }},
 	{"daily_metric_rollups", `SELECT count(*) FROM daily_metric_rollups WHERE day < $1::date`,
 		`DELETE FROM daily_metric_rollups WHERE (property_id, day) IN (SELECT property_id, day FROM daily_metric_rollups WHERE day < $1::date LIMIT $2)`,

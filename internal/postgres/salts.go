@@ -25,7 +25,7 @@ func (db *DB) DailySalt(ctx context.Context, day time.Time, candidate []byte) ([
 func (db *DB) DeleteSaltsBefore(ctx context.Context, t time.Time) (int64, error) {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM visitor_salts WHERE created_at < $1`, t)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: delete salts: %w", err)
+		return 0, unavailable(fmt.Errorf("postgres: delete salts: %w", err))
 	}
 	return tag.RowsAffected(), nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/altcontext/marketing/internal/storetest"
 )
 
-func BenchmarkWriteEvents64(b *testing.B) {
+func BenchmarkAppendEvents64(b *testing.B) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -21,7 +21,6 @@ func BenchmarkWriteEvents64(b *testing.B) {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	rules := marketing.SessionRules{Inactivity: 30 * time.Minute}
 	now := time.Now()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -30,7 +29,7 @@ func BenchmarkWriteEvents64(b *testing.B) {
 			evs[j] = storetest.Event(fmt.Sprintf("visitor-%d", (i*64+j)%10000), "page_view", "/p", now.Add(-time.Duration(j)*time.Second))
 			evs[j].DedupeKey = []byte(fmt.Sprintf("%016d", i*64+j))
 		}
-		if _, err := db.WriteEvents(context.Background(), evs, rules); err != nil {
+		if _, err := db.AppendEvents(context.Background(), evs); err != nil {
 			b.Fatal(err)
 		}
 	}

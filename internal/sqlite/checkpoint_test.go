@@ -41,7 +41,7 @@ func TestWALIsCheckpointedInTheBackground(t *testing.T) {
 		for i := range evs {
 			evs[i] = storetest.Event(fmt.Sprintf("visitor-%d-%d", b, i), "page_view", "/p", t0)
 		}
-		if _, err := db.WriteEvents(ctx, evs, marketing.SessionRules{Inactivity: 30 * time.Minute}); err != nil {
+		if _, err := db.AppendEvents(ctx, evs); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -37,19 +37,13 @@ func Migrations() ([]marketing.Migration, error) {
 // DB is the SQLite store. Writes go through one connection (SQLite has one
 // writer anyway) with BEGIN IMMEDIATE; reads use a small pool.
 type DB struct {
-	write    *sql.DB
-	read     *sql.DB
-	visitors *marketing.VisitorCache // the event writer's, see WriteEvents
-	batches  int                     // event batches written, under visitors' lock
+	write *sql.DB
+	read  *sql.DB
 
 	stop, stopped chan struct{} // the checkpoint loop's
 	closeOnce     sync.Once
 	checkpointDue atomic.Bool // the writer should finish a checkpoint
 }
-
-// visitorCacheSize bounds the event writer's visitor cache (about 0.5 KB a
-// visitor).
-const visitorCacheSize = 32_768
 
 var _ marketing.Store = (*DB)(nil)
 
@@ -87,7 +81,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	read.SetMaxOpenConns(4)
-	db := &DB{write: write, read: read, visitors: marketing.NewVisitorCache(visitorCacheSize), stop: make(chan struct{}), stopped: make(chan struct{})}
+	db := &DB{write: write, read: read, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go db.checkpoint(checkpointEvery)
 	return db, nil
 }
@@ -119,7 +113,7 @@ func (db *DB) checkpoint(interval time.Duration) {
 			// With commits arriving all the time this loop never quite
 			// catches up, and the log restarts only once it has: the
 			// writer finishes the copy between two batches (see
-			// WriteEvents), which leaves it little to do.
+			// AppendEvents), which leaves it little to do.
 			db.checkpointDue.Store(true)
 		}
 	}
@@ -204,24 +198,24 @@ func (db *DB) Migrations(ctx context.Context) ([]marketing.MigrationState, error
 	applied := map[int]time.Time{}
 	var exists int
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: read schema_migrations: %w", err))
 	}
 	if exists > 0 {
 		rows, err := db.read.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations`)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: read schema_migrations: %w", err))
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var v int
 			var at int64
 			if err := rows.Scan(&v, &at); err != nil {
-				return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+				return nil, unavailable(fmt.Errorf("sqlite: read schema_migrations: %w", err))
 			}
 			applied[v] = fromMS(at)
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: read schema_migrations: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: read schema_migrations: %w", err))
 		}
 	}
 	out := make([]marketing.MigrationState, len(all))
@@ -239,7 +233,7 @@ func (db *DB) Setting(ctx context.Context, key string) (string, error) {
 		return "", marketing.Errorf(marketing.ENOTFOUND, "setting %s not found", key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("sqlite: read setting: %w", err)
+		return "", unavailable(fmt.Errorf("sqlite: read setting: %w", err))
 	}
 	return v, nil
 }
@@ -247,7 +241,7 @@ func (db *DB) Setting(ctx context.Context, key string) (string, error) {
 // EnsureSetting stores value unless key has one, and returns the stored one.
 func (db *DB) EnsureSetting(ctx context.Context, key, value string) (string, error) {
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
-		return "", fmt.Errorf("sqlite: ensure setting: %w", err)
+		return "", unavailable(fmt.Errorf("sqlite: ensure setting: %w", err))
 	}
 	return db.Setting(ctx, key)
 }

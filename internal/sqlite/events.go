@@ -3,316 +3,384 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/altcontext/marketing"
 )
 
-// WriteEvents stores a batch in one IMMEDIATE transaction: the epoch, the
-// duplicate probe, reads for visitors the writer's cache cannot vouch for,
-// PlanSessions, then visitor, session and event writes. SQLite has one
-// writer, so batches never interleave.
-func (db *DB) WriteEvents(ctx context.Context, events []marketing.PendingEvent, rules marketing.SessionRules) ([]marketing.EventResult, error) {
-	c := db.visitors
-	c.Lock()
-	defer c.Unlock()
-	var plan marketing.SessionPlan
-	var epoch marketing.Epoch
-	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		var err error
-		plan, epoch, err = writeEvents(ctx, tx, events, rules, c)
-		return err == nil, err
-	})
-	if err != nil {
-		c.Reset()
-		return nil, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
+// eventInsert appends one event, built from marketing.EventColumns: a
+// stored dedupe key makes it a duplicate (ON CONFLICT), and so does a stored
+// previous-bucket key received inside the window (NOT EXISTS). Executed
+// once per event of a batch, prepared, in one transaction.
+var eventInsert = func() string {
+	n := len(marketing.EventColumns)
+	names, params := make([]string, n), make([]string, n)
+	for i, c := range marketing.EventColumns {
+		names[i] = c.Name
+		params[i] = fmt.Sprintf("?%d", i+1)
 	}
-	c.Committed(epoch, plan.Visitors)
-	if db.batches++; db.batches%1024 == 0 {
-		_, _ = db.write.ExecContext(ctx, `DELETE FROM ingest_touched WHERE at < ?`, ms(time.Now().Add(-10*time.Minute)))
-	}
-	if db.checkpointDue.CompareAndSwap(true, false) {
-		// Between batches no commit can race the copy, so it completes
-		// and the next batch restarts the log.
-		_, _ = db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-	}
-	return plan.Results, nil
-}
+	return `INSERT INTO events (` + strings.Join(names, ", ") + `)
+		SELECT ` + strings.Join(params, ", ") + fmt.Sprintf(`
+		WHERE ?%d IS NULL OR NOT EXISTS (SELECT 1 FROM events p WHERE p.dedupe_key = ?%d AND p.received_at > ?%d)
+		ON CONFLICT (dedupe_key) DO NOTHING`, n+1, n+1, n+2)
+}()
 
-// writeEvents does WriteEvents' work inside tx and returns the plan and the
-// epoch it leaves. With cache nil (a writer other than the event writer,
-// such as a lead capture) every visitor is read, and the write names the
-// visitors it touched for the event writer (migration 0007).
-func writeEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, rules marketing.SessionRules, cache *marketing.VisitorCache) (marketing.SessionPlan, marketing.Epoch, error) {
-	var epoch marketing.Epoch
-	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch.Seq); err != nil {
-		return marketing.SessionPlan{}, epoch, fmt.Errorf("sqlite: read ingest epoch: %w", err)
-	}
-	from := epoch.Seq
-	if cache != nil {
-		if err := explainMove(ctx, tx, cache, epoch); err != nil {
-			return marketing.SessionPlan{}, epoch, err
-		}
-	}
-	valid := cache != nil && cache.Valid(epoch)
-	var reads []string
-	known := make(map[string]*marketing.Visitor, len(events))
-	for _, a := range marketing.AnonIDs(events) {
-		if valid {
-			if v := cache.Get(a); v != nil {
-				known[a] = v
-				continue
+// eventArgs are one event's insert parameters.
+func eventArgs(ev *marketing.PendingEvent) []any {
+	args := make([]any, 0, len(marketing.EventColumns)+2)
+	for _, c := range marketing.EventColumns {
+		v := c.Value(ev)
+		switch c.Kind {
+		case marketing.KindText:
+			if s := v.(string); s == "" && !c.NotNull {
+				v = nil
+			}
+		case marketing.KindJSON:
+			if b := v.([]byte); b != nil {
+				v = string(b)
+			} else {
+				v = nil
+			}
+		case marketing.KindTime:
+			v = ms(v.(time.Time))
+		case marketing.KindInt:
+			if p := v.(*int64); p != nil {
+				v = *p
+			} else {
+				v = nil
+			}
+		case marketing.KindFloat:
+			if p := v.(*float64); p != nil {
+				v = *p
+			} else {
+				v = nil
+			}
+		case marketing.KindBool:
+			if v.(bool) {
+				v = 1
+			} else {
+				v = 0
 			}
 		}
-		reads = append(reads, a)
+		args = append(args, v)
 	}
-	if err := readVisitors(ctx, tx, reads, known); err != nil {
-		return marketing.SessionPlan{}, epoch, err
+	var prev any
+	if ev.PrevKey != nil {
+		prev = ev.PrevKey
 	}
-	dups, err := findDuplicates(ctx, tx, events)
-	if err != nil {
-		return marketing.SessionPlan{}, epoch, err
-	}
-	plan := marketing.PlanSessions(events, known, dups, rules)
-	if err := writeVisitors(ctx, tx, plan.NewVisitors, plan.ChangedVisitors); err != nil {
-		return plan, epoch, err
-	}
-	if err := insertSessions(ctx, tx, plan.Inserted); err != nil {
-		return plan, epoch, err
-	}
-	if err := updateSessions(ctx, tx, plan.Updated); err != nil {
-		return plan, epoch, err
-	}
-	if err := insertEvents(ctx, tx, plan.Events); err != nil {
-		return plan, epoch, err
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT seq FROM ingest_epoch WHERE id = 1`).Scan(&epoch.Seq); err != nil {
-		return plan, epoch, fmt.Errorf("sqlite: read ingest epoch: %w", err)
-	}
-	if cache == nil && epoch.Seq != from {
-		list, _ := json.Marshal(marketing.AnonIDs(events))
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ingest_touched (from_seq, to_seq, anon_ids, at) VALUES (?, ?, ?, ?)`,
-			from, epoch.Seq, string(list), ms(time.Now())); err != nil {
-			return plan, epoch, fmt.Errorf("sqlite: note touched visitors: %w", err)
-		}
-	}
-	return plan, epoch, nil
+	return append(args, prev, ms(ev.DedupeSince))
 }
 
-// explainMove tells the cache which visitors were touched, when the epoch
-// moved from where it was only by writers that named them (migration 0007).
-func explainMove(ctx context.Context, tx *sql.Tx, cache *marketing.VisitorCache, epoch marketing.Epoch) error {
-	cached, known := cache.Epoch()
-	if !known || epoch.Seq <= cached.Seq {
-		return nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT from_seq, to_seq, anon_ids FROM ingest_touched WHERE from_seq >= ? AND to_seq <= ? ORDER BY from_seq`, cached.Seq, epoch.Seq)
+// AppendEvents appends a batch in one transaction on the write connection.
+func (db *DB) AppendEvents(ctx context.Context, events []marketing.PendingEvent) ([]marketing.EventResult, error) {
+	dupOf := marketing.DedupeEvents(events)
+	res := make([]marketing.EventResult, len(events))
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		missing, err := appendEvents(ctx, tx, events, dupOf, res)
+		if err != nil || len(missing) == 0 {
+			return true, err
+		}
+		found, err := storedKeys(ctx, tx, events, missing)
+		if err != nil {
+			return false, err
+		}
+		for _, i := range missing {
+			res[i] = marketing.ResolveDuplicate(&events[i], found)
+		}
+		return true, nil
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: read touched visitors: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: append events: %w", err))
 	}
-	defer rows.Close()
-	at := cached.Seq
-	var touched []string
-	for rows.Next() {
-		var from, to int64
-		var anons string
-		if err := rows.Scan(&from, &to, &anons); err != nil {
-			return fmt.Errorf("sqlite: read touched visitors: %w", err)
+	for i, d := range dupOf {
+		if d >= 0 {
+			res[i] = res[d]
+			res[i].Duplicate = true
 		}
-		if from != at {
-			break
-		}
-		var some []string
-		if err := json.Unmarshal([]byte(anons), &some); err != nil {
-			return fmt.Errorf("sqlite: read touched visitors: %w", err)
-		}
-		touched, at = append(touched, some...), to
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: read touched visitors: %w", err)
-	}
-	if at == epoch.Seq {
-		cache.Moved(epoch, touched)
-	}
-	return nil
+	db.maybeCheckpoint(ctx)
+	return res, nil
 }
 
-// sessionColumns lists a session's columns in scanSession's order.
-const sessionColumns = `id, visitor_id, property_id, started_at, last_event_at, landing_path,
-	coalesce(referrer_host, ''), traffic_source, coalesce(utm_source, ''), coalesce(utm_medium, ''),
-	coalesce(utm_campaign, ''), coalesce(utm_term, ''), coalesce(utm_content, ''),
-	coalesce(exit_path, ''), page_views, event_count`
+// appendEvents inserts the events that are not duplicates inside the
+// batch, filling res for those stored and returning the indexes of those
+// the log refused as duplicates.
+func appendEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, dupOf []int, res []marketing.EventResult) ([]int, error) {
+	st, err := tx.PrepareContext(ctx, eventInsert)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var missing []int
+	for i := range events {
+		if dupOf[i] >= 0 {
+			continue
+		}
+		r, err := st.ExecContext(ctx, eventArgs(&events[i])...)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := r.RowsAffected(); n == 1 {
+			res[i] = marketing.EventResult{EventID: events[i].ID, VisitorID: events[i].VisitorID}
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	return missing, nil
+}
+
+func storedKeys(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, idx []int) (map[string]marketing.StoredKey, error) {
+	found := map[string]marketing.StoredKey{}
+	st, err := tx.PrepareContext(ctx, `SELECT id, visitor_id, received_at FROM events WHERE dedupe_key = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, i := range idx {
+		for _, key := range [][]byte{events[i].DedupeKey, events[i].PrevKey} {
+			if key == nil {
+				continue
+			}
+			var k marketing.StoredKey
+			var at int64
+			err := st.QueryRowContext(ctx, key).Scan(&k.EventID, &k.VisitorID, &at)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			k.ReceivedAt = fromMS(at)
+			found[string(key)] = k
+		}
+	}
+	return found, nil
+}
+
+// maybeCheckpoint finishes a WAL checkpoint between batches once the
+// background loop found the log long (see checkpoint).
+func (db *DB) maybeCheckpoint(ctx context.Context) {
+	if db.checkpointDue.CompareAndSwap(true, false) {
+		_, _ = db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(RESTART)`)
+	}
+}
+
+const sessionEventColumns = `e.id, e.visitor_id, e.property_id, e.event_type, e.path, e.occurred_at, coalesce(e.referrer_host, ''),
+	e.traffic_source, coalesce(e.utm_source, ''), coalesce(e.utm_medium, ''), coalesce(e.utm_campaign, ''),
+	coalesce(e.utm_term, ''), coalesce(e.utm_content, ''), e.device_type, coalesce(e.browser, ''), coalesce(e.os, ''),
+	coalesce(e.country_code, ''), e.is_conversion, coalesce(e.engaged_ms, 0), coalesce(e.ip_ua_hash, '')`
 
 type scanner interface{ Scan(dest ...any) error }
 
+func scanSessionEvent(r scanner) (marketing.SessionEvent, error) {
+	var e marketing.SessionEvent
+	var at int64
+	err := r.Scan(&e.ID, &e.VisitorID, &e.PropertyID, &e.EventType, &e.Path, &at, &e.ReferrerHost,
+		&e.TrafficSource, &e.UTM.Source, &e.UTM.Medium, &e.UTM.Campaign, &e.UTM.Term, &e.UTM.Content,
+		&e.DeviceType, &e.Browser, &e.OS, &e.CountryCode, &e.IsConversion, &e.EngagedMs, &e.IPUAHash)
+	e.OccurredAt = fromMS(at)
+	return e, err
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func queryEvents(ctx context.Context, q queryer, query string, args ...any) ([]marketing.SessionEvent, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []marketing.SessionEvent
+	for rows.Next() {
+		e, err := scanSessionEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+const visitorEventsQuery = `SELECT ` + sessionEventColumns + ` FROM events e WHERE e.visitor_id = ? AND e.occurred_at >= ?
+	ORDER BY e.occurred_at, e.id`
+
+// VisitorEvents returns a visitor's events since a time, in time order.
+func (db *DB) VisitorEvents(ctx context.Context, visitorID string, since time.Time) ([]marketing.SessionEvent, error) {
+	out, err := queryEvents(ctx, db.read, visitorEventsQuery, visitorID, ms(since))
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("sqlite: visitor events: %w", err))
+	}
+	return out, nil
+}
+
+// Sessionize materialises the sessions of events appended since the
+// cursor. The cursor is the log's rowid: SQLite has one writer at a time,
+// so rowids are given in commit order and none is ever skipped. A run
+// holds the write lock, so each takes at most limit events.
+func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limit int) (marketing.SessionizeResult, error) {
+	var res marketing.SessionizeResult
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		var pos, last int64
+		if err := tx.QueryRowContext(ctx, `SELECT position, (SELECT coalesce(max(seq), 0) FROM events) FROM sessionizer WHERE id = 1`).Scan(&pos, &last); err != nil {
+			return false, err
+		}
+		end := last
+		if end-pos > int64(limit) {
+			end, res.More = pos+int64(limit), true
+		}
+		if end <= pos {
+			return false, nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT visitor_id, property_id, min(occurred_at), count(*) FROM events
+			WHERE seq > ? AND seq <= ? GROUP BY 1, 2`, pos, end)
+		if err != nil {
+			return false, err
+		}
+		type group struct {
+			v, p string
+			min  int64
+		}
+		var groups []group
+		for rows.Next() {
+			var g group
+			var n int64
+			if err := rows.Scan(&g.v, &g.p, &g.min, &n); err != nil {
+				rows.Close()
+				return false, err
+			}
+			groups = append(groups, g)
+			res.Events += n
+		}
+		if err := rows.Close(); err != nil {
+			return false, err
+		}
+		gap := rules.Inactivity.Milliseconds()
+		var events []marketing.SessionEvent
+		for _, g := range groups {
+			// From the first session an event at or after g.min could touch.
+			var from int64
+			if err := tx.QueryRowContext(ctx, `SELECT min(?1, coalesce((SELECT min(started_at) FROM sessions
+				WHERE visitor_id = ?2 AND property_id = ?3 AND ended_at >= ?1 - ?4), ?1))`, g.min, g.v, g.p, gap).Scan(&from); err != nil {
+				return false, err
+			}
+			evs, err := queryEvents(ctx, tx, `SELECT `+sessionEventColumns+` FROM events e
+				WHERE e.visitor_id = ? AND e.property_id = ? AND e.occurred_at >= ?`, g.v, g.p, from)
+			if err != nil {
+				return false, err
+			}
+			events = append(events, evs...)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at >= ?`, g.v, g.p, from); err != nil {
+				return false, err
+			}
+		}
+		sessions := marketing.DeriveSessions(events, rules)
+		if err := insertSessions(ctx, tx, sessions); err != nil {
+			return false, err
+		}
+		res.Visitors, res.Sessions = len(groups), len(sessions)
+		_, err = tx.ExecContext(ctx, `UPDATE sessionizer SET position = ?, updated_at = ? WHERE id = 1`, end, ms(time.Now()))
+		return true, err
+	})
+	if err != nil {
+		return res, unavailable(fmt.Errorf("sqlite: sessionize: %w", err))
+	}
+	return res, nil
+}
+
+func insertSessions(ctx context.Context, tx *sql.Tx, ss []marketing.Session) error {
+	if len(ss) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO sessions (id, visitor_id, property_id, started_at, ended_at, landing_path, exit_path,
+		referrer_host, traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, device_type, browser, os, country_code,
+		page_views, event_count, engaged_ms, converted, bounce, ip_ua_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := range ss {
+		s := &ss[i]
+		if _, err := st.ExecContext(ctx, s.ID, s.VisitorID, s.PropertyID, ms(s.StartedAt), ms(s.EndedAt), s.LandingPath,
+			nullable(s.ExitPath), nullable(s.ReferrerHost), s.TrafficSource, nullable(s.UTM.Source), nullable(s.UTM.Medium),
+			nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content), nullable(s.DeviceType), nullable(s.Browser),
+			nullable(s.OS), nullable(s.CountryCode), s.PageViews, s.Events, s.EngagedMs, s.Converted, s.Bounce, nullable(s.IPUAHash)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ResetSessions drops the materialised sessions and rewinds the cursor.
+func (db *DB) ResetSessions(ctx context.Context) error {
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions`); err != nil {
+			return false, err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE sessionizer SET position = 0, updated_at = ? WHERE id = 1`, ms(time.Now()))
+		return true, err
+	})
+	if err != nil {
+		return unavailable(fmt.Errorf("sqlite: reset sessions: %w", err))
+	}
+	return nil
+}
+
+const sessionColumns = `s.id, s.visitor_id, s.property_id, s.started_at, s.ended_at, s.landing_path, coalesce(s.exit_path, ''),
+	coalesce(s.referrer_host, ''), s.traffic_source, coalesce(s.utm_source, ''), coalesce(s.utm_medium, ''), coalesce(s.utm_campaign, ''),
+	coalesce(s.utm_term, ''), coalesce(s.utm_content, ''), coalesce(s.device_type, ''), coalesce(s.browser, ''), coalesce(s.os, ''),
+	coalesce(s.country_code, ''), s.page_views, s.event_count, s.engaged_ms, s.converted, s.bounce, coalesce(s.ip_ua_hash, '')`
+
 func scanSession(r scanner, s *marketing.Session) error {
-	var started, last int64
-	err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &started, &last, &s.LandingPath,
-		&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term,
-		&s.UTM.Content, &s.ExitPath, &s.PageViews, &s.Events)
-	s.StartedAt, s.LastEventAt = fromMS(started), fromMS(last)
+	var started, ended int64
+	err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &started, &ended, &s.LandingPath, &s.ExitPath,
+		&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term, &s.UTM.Content,
+		&s.DeviceType, &s.Browser, &s.OS, &s.CountryCode, &s.PageViews, &s.Events, &s.EngagedMs, &s.Converted, &s.Bounce, &s.IPUAHash)
+	s.StartedAt, s.EndedAt = fromMS(started), fromMS(ended)
 	return err
 }
 
-// readVisitors reads the stored visitors among anons, each with its latest
-// session, into into.
-func readVisitors(ctx context.Context, tx *sql.Tx, anons []string, into map[string]*marketing.Visitor) error {
-	if len(anons) == 0 {
-		return nil
-	}
-	vstmt, err := tx.PrepareContext(ctx, `SELECT id, first_seen_at, last_seen_at, coalesce(last_ip_hash, ''), coalesce(last_ua_hash, '') FROM visitors WHERE anon_id = ?`)
+// VisitorSessions lists a visitor's materialised sessions, oldest first.
+func (db *DB) VisitorSessions(ctx context.Context, visitorID string) ([]marketing.Session, error) {
+	out, err := db.sessions(ctx, `s.visitor_id = ?`, visitorID)
 	if err != nil {
-		return fmt.Errorf("sqlite: read visitors: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: visitor sessions: %w", err))
 	}
-	defer vstmt.Close()
-	sstmt, err := tx.PrepareContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE visitor_id = ? ORDER BY started_at DESC LIMIT 1`)
-	if err != nil {
-		return fmt.Errorf("sqlite: latest sessions: %w", err)
-	}
-	defer sstmt.Close()
-	for _, a := range anons {
-		v := &marketing.Visitor{AnonID: a}
-		var first, last int64
-		err := vstmt.QueryRowContext(ctx, a).Scan(&v.ID, &first, &last, &v.IPHash, &v.UAHash)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: read visitors: %w", err)
-		}
-		v.FirstSeen, v.LastSeen = fromMS(first), fromMS(last)
-		s := &marketing.Session{}
-		err = scanSession(sstmt.QueryRowContext(ctx, v.ID), s)
-		switch {
-		case err == nil:
-			v.Latest = s
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("sqlite: latest sessions: %w", err)
-		}
-		into[a] = v
-	}
-	return nil
+	return out, nil
 }
 
-// writeVisitors inserts new visitors and rewrites changed ones.
-func writeVisitors(ctx context.Context, tx *sql.Tx, added, changed []*marketing.Visitor) error {
-	if len(added) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO visitors (id, anon_id, first_seen_at, last_seen_at, last_ip_hash, last_ua_hash) VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: insert visitors: %w", err)
-		}
-		defer stmt.Close()
-		for _, v := range added {
-			if _, err := stmt.ExecContext(ctx, v.ID, v.AnonID, ms(v.FirstSeen), ms(v.LastSeen), nullable(v.IPHash), nullable(v.UAHash)); err != nil {
-				return fmt.Errorf("sqlite: insert visitors: %w", err)
-			}
-		}
+func (db *DB) sessions(ctx context.Context, where string, args ...any) ([]marketing.Session, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE `+where+` ORDER BY s.started_at, s.id`, args...)
+	if err != nil {
+		return nil, err
 	}
-	if len(changed) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, last_ip_hash = ?, last_ua_hash = ? WHERE id = ?`)
-		if err != nil {
-			return fmt.Errorf("sqlite: update visitors: %w", err)
+	defer rows.Close()
+	out := []marketing.Session{}
+	for rows.Next() {
+		var s marketing.Session
+		if err := scanSession(rows, &s); err != nil {
+			return nil, err
 		}
-		defer stmt.Close()
-		for _, v := range changed {
-			if _, err := stmt.ExecContext(ctx, ms(v.FirstSeen), ms(v.LastSeen), nullable(v.IPHash), nullable(v.UAHash), v.ID); err != nil {
-				return fmt.Errorf("sqlite: update visitors: %w", err)
-			}
-		}
+		out = append(out, s)
 	}
-	return nil
+	return out, rows.Err()
 }
 
-func findDuplicates(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent) ([]marketing.Duplicate, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT id, visitor_id, session_id, received_at FROM events WHERE dedupe_key = ? AND received_at > ? ORDER BY received_at DESC LIMIT 1`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: find duplicates: %w", err)
+// unavailable classifies a failure of the database itself (busy past the
+// timeout, disk full or unreadable, closed) as EUNAVAILABLE: with SQLite
+// every error below the domain's own is the file or the process, not the
+// request. Every store method passes its errors through here, so every
+// route answers an outage the same way.
+func unavailable(err error) error {
+	if err == nil || marketing.ErrorCode(err) != marketing.EINTERNAL || errors.Is(err, context.Canceled) {
+		return err
 	}
-	defer stmt.Close()
-	since := ms(time.Now().Add(-25 * time.Hour))
-	var dups []marketing.Duplicate
-	for i := range events {
-		var d marketing.Duplicate
-		var at int64
-		err := stmt.QueryRowContext(ctx, events[i].DedupeKey, since).Scan(&d.Result.EventID, &d.Result.VisitorID, &d.Result.SessionID, &at)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: find duplicates: %w", err)
-		}
-		d.Key, d.ReceivedAt = string(events[i].DedupeKey), fromMS(at)
-		dups = append(dups, d)
-	}
-	return dups, nil
-}
-
-func insertSessions(ctx context.Context, tx *sql.Tx, ss []*marketing.Session) error {
-	if len(ss) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO sessions (id, visitor_id, property_id, started_at, last_event_at, landing_path,
-			referrer_host, traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, exit_path, page_views, event_count)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite: insert sessions: %w", err)
-	}
-	defer stmt.Close()
-	for _, s := range ss {
-		if _, err := stmt.ExecContext(ctx, s.ID, s.VisitorID, s.PropertyID, ms(s.StartedAt), ms(s.LastEventAt), s.LandingPath,
-			nullable(s.ReferrerHost), s.TrafficSource, nullable(s.UTM.Source), nullable(s.UTM.Medium), nullable(s.UTM.Campaign),
-			nullable(s.UTM.Term), nullable(s.UTM.Content), nullable(s.ExitPath), s.PageViews, s.Events); err != nil {
-			return fmt.Errorf("sqlite: insert sessions: %w", err)
-		}
-	}
-	return nil
-}
-
-func updateSessions(ctx context.Context, tx *sql.Tx, ss []*marketing.Session) error {
-	if len(ss) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_event_at = ?, exit_path = ?, page_views = ?, event_count = ? WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("sqlite: update sessions: %w", err)
-	}
-	defer stmt.Close()
-	for _, s := range ss {
-		if _, err := stmt.ExecContext(ctx, ms(s.LastEventAt), nullable(s.ExitPath), s.PageViews, s.Events, s.ID); err != nil {
-			return fmt.Errorf("sqlite: update sessions: %w", err)
-		}
-	}
-	return nil
-}
-
-func insertEvents(ctx context.Context, tx *sql.Tx, evs []marketing.PlannedEvent) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (id, visitor_id, session_id, dedupe_key, event_type, path, occurred_at, received_at,
-			property_id, referrer_host, traffic_source, device_type, browser, os, country_code, is_entrance, is_conversion,
-			engaged_ms, scroll_pct, fcp_ms, lcp_ms, inp_ms, ttfb_ms, cls, props)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("sqlite: insert events: %w", err)
-	}
-	defer stmt.Close()
-	for i := range evs {
-		e := &evs[i]
-		var props any
-		if e.Props != nil {
-			props = string(e.Props)
-		}
-		if _, err := stmt.ExecContext(ctx, e.ID, e.VisitorID, e.SessionID, e.DedupeKey, e.EventType, e.Path, ms(e.OccurredAt), ms(e.ReceivedAt),
-			e.PropertyID, nullable(e.ReferrerHost), e.TrafficSource, e.DeviceType, nullable(e.Browser), nullable(e.OS), nullable(e.CountryCode),
-			e.IsEntrance, e.IsConversion, e.EngagedMs, e.ScrollPct, e.FCPMs, e.LCPMs, e.INPMs, e.TTFBMs, e.CLS, props); err != nil {
-			return fmt.Errorf("sqlite: insert events: %w", err)
-		}
-	}
-	return nil
+	return fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 }
 
 // AddRejections adds to the hourly rejection counters.
@@ -321,21 +389,17 @@ func (db *DB) AddRejections(ctx context.Context, counts []marketing.RejectionCou
 		return nil
 	}
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO ingest_rejections AS r (hour, property_id, endpoint, reason, count) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (hour, property_id, endpoint, reason) DO UPDATE SET count = r.count + excluded.count`)
-		if err != nil {
-			return false, err
-		}
-		defer stmt.Close()
 		for _, c := range counts {
-			if _, err := stmt.ExecContext(ctx, ms(c.Hour), c.PropertyID, c.Endpoint, c.Reason, c.Count); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ingest_rejections AS r (hour, property_id, endpoint, reason, count) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (hour, property_id, endpoint, reason) DO UPDATE SET count = r.count + excluded.count`,
+				ms(c.Hour), c.PropertyID, c.Endpoint, c.Reason, c.Count); err != nil {
 				return false, err
 			}
 		}
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: add rejections: %w", err)
+		return unavailable(fmt.Errorf("sqlite: add rejections: %w", err))
 	}
 	return nil
 }
@@ -352,38 +416,19 @@ func (db *DB) Rejections(ctx context.Context, from, to time.Time) ([]marketing.R
 	rows, err := db.read.QueryContext(ctx, `SELECT property_id, endpoint, reason, sum(count) FROM ingest_rejections
 		WHERE hour >= ? AND hour < ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, ms(from), ms(to))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: rejections: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: rejections: %w", err))
 	}
 	defer rows.Close()
 	var out []marketing.RejectionCount
 	for rows.Next() {
 		var c marketing.RejectionCount
 		if err := rows.Scan(&c.PropertyID, &c.Endpoint, &c.Reason, &c.Count); err != nil {
-			return nil, fmt.Errorf("sqlite: rejections: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: rejections: %w", err))
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
-}
-
-// VisitorSessions lists a visitor's sessions, oldest first.
-func (db *DB) VisitorSessions(ctx context.Context, visitorID string) ([]marketing.Session, error) {
-	return db.sessions(ctx, `visitor_id = ?`, visitorID)
-}
-
-func (db *DB) sessions(ctx context.Context, where string, args ...any) ([]marketing.Session, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE `+where+` ORDER BY started_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: sessions: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(fmt.Errorf("sqlite: rejections: %w", err))
 	}
-	defer rows.Close()
-	var out []marketing.Session
-	for rows.Next() {
-		var s marketing.Session
-		if err := scanSession(rows, &s); err != nil {
-			return nil, fmt.Errorf("sqlite: sessions: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -10,35 +10,40 @@ import (
 	"github.com/altcontext/marketing"
 )
 
-// CaptureLead records one capture in one transaction.
+// CaptureLead records one capture in one transaction (see
+// marketing.LeadCapture). SQLite's single writer serialises captures.
 func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (marketing.LeadResult, error) {
-	var res marketing.LeadResult
+	res := marketing.LeadResult{SubmissionID: c.SubmissionID, VisitorID: c.Event.VisitorID}
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
 		in := &c.Input
+		if _, err := tx.ExecContext(ctx, eventInsert, eventArgs(&c.Event)...); err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: capture event: %w", err))
+		}
+		// The visitor's current session, derived from the log.
+		from := ms(c.Now.Add(-captureLookback))
+		var since sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(started_at) FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at <= ?`,
+			c.Event.VisitorID, c.Event.PropertyID, ms(c.Event.OccurredAt)).Scan(&since); err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: capture session: %w", err))
+		}
+		if since.Valid {
+			from = since.Int64
+		}
+		events, err := queryEvents(ctx, tx, visitorEventsQuery, c.Event.VisitorID, from)
+		if err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: capture session: %w", err))
+		}
+		touch := marketing.CaptureTouch(events, &c.Event, c.Rules)
+		res.SessionID = touch.SessionID
 		var suppressed int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`, c.EmailHash).Scan(&suppressed); err != nil {
-			return false, fmt.Errorf("sqlite: read suppression: %w", err)
-		}
-		if suppressed > 0 && in.ConsentStatus != marketing.ConsentExpress {
-			res = marketing.LeadResult{LeadID: marketing.NewID(c.Now), VisitorID: marketing.NewID(c.Now), SessionID: marketing.NewID(c.Now)}
-			return false, nil
+			return false, unavailable(fmt.Errorf("sqlite: read suppression: %w", err))
 		}
 		if suppressed > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE email_hash = ?`, c.EmailHash); err != nil {
-				return false, fmt.Errorf("sqlite: lift suppression: %w", err)
-			}
+			// Erased: nothing about the address is stored again.
+			return true, nil
 		}
-		plan, _, err := writeEvents(ctx, tx, []marketing.PendingEvent{c.Event}, c.Rules, nil)
-		if err != nil {
-			return false, err
-		}
-		ev := plan.Results[0]
-		res.VisitorID, res.SessionID = ev.VisitorID, ev.SessionID
-		var touch marketing.Session
-		if err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, ev.SessionID), &touch); err != nil {
-			return false, fmt.Errorf("sqlite: read session: %w", err)
-		}
-		t := touchArgs(touch)
+		t := touchArgs(touch.Touch)
 		proposed := marketing.NewID(c.Now)
 		var prev string
 		err = tx.QueryRowContext(ctx, `INSERT INTO leads AS l (id, email_normalized, email_hash, property_id, name, consent_status, consent_at, source_channel, locale,
@@ -47,9 +52,9 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 				lt_landing_path, lt_referrer_host, lt_traffic_source, lt_utm_source, lt_utm_medium, lt_utm_campaign, lt_utm_term, lt_utm_content)
 			VALUES (?1, ?2, ?15, ?17, ?3, 'pending', ?4, ?5, ?6, ?4, ?4, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
 			ON CONFLICT (email_normalized) DO UPDATE SET
-				name = coalesce(excluded.name, l.name),
-				source_channel = coalesce(excluded.source_channel, l.source_channel),
-				locale = coalesce(excluded.locale, l.locale),
+				name = coalesce(l.name, excluded.name),
+				source_channel = coalesce(l.source_channel, excluded.source_channel),
+				locale = coalesce(l.locale, excluded.locale),
 				last_captured_at = excluded.last_captured_at,
 				lt_landing_path = excluded.lt_landing_path, lt_referrer_host = excluded.lt_referrer_host,
 				lt_traffic_source = excluded.lt_traffic_source, lt_utm_source = excluded.lt_utm_source,
@@ -60,26 +65,28 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 			append(append([]any{proposed, in.Email, nullable(in.Name), ms(c.Now), nullable(in.SourceChannel), nullable(in.Locale)}, t...), c.EmailHash, ms(c.Now), c.Event.PropertyID)...,
 		).Scan(&res.LeadID, &prev)
 		if err != nil {
-			return false, fmt.Errorf("sqlite: upsert lead: %w", err)
+			return false, unavailable(fmt.Errorf("sqlite: upsert lead: %w", err))
 		}
 		if res.LeadID == proposed {
 			prev = ""
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
 			VALUES (?, ?, 'form_submit', 1, ?)
-			ON CONFLICT (lead_id, visitor_id, link_source) DO UPDATE SET confidence = 1, linked_at = excluded.linked_at
-			WHERE lead_identities.confidence < 1`, res.LeadID, res.VisitorID, ms(c.Now)); err != nil {
-			return false, fmt.Errorf("sqlite: link visitor: %w", err)
+			ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`, res.LeadID, c.Event.VisitorID, ms(c.Now)); err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: link visitor: %w", err))
 		}
-		if c.HeuristicWindow > 0 && c.Event.IPHash != "" {
+		if c.HeuristicWindow > 0 && c.Event.IPUAHash != "" {
+			// Other visitors seen from the same address and agent inside the
+			// window, in materialised sessions, the most recent 20.
 			r, err := tx.ExecContext(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
-				SELECT ?1, v.id, 'same_ip_ua_window', 0.35, ?5 FROM visitors v
-				WHERE v.last_ip_hash = ?2 AND v.last_ua_hash = ?3 AND v.last_seen_at >= ?4 AND v.id <> ?6
-				ORDER BY v.last_seen_at DESC LIMIT 20
+				SELECT ?1, v, 'same_ip_ua_window', 0.35, ?4 FROM (
+					SELECT visitor_id AS v FROM sessions WHERE ip_ua_hash = ?2 AND ended_at >= ?3 AND visitor_id <> ?5
+					GROUP BY visitor_id ORDER BY max(ended_at) DESC LIMIT 20)
+				WHERE true
 				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
-				res.LeadID, c.Event.IPHash, c.Event.UAHash, ms(c.Now.Add(-c.HeuristicWindow)), ms(c.Now), res.VisitorID)
+				res.LeadID, c.Event.IPUAHash, ms(c.Now.Add(-c.HeuristicWindow)), ms(c.Now), c.Event.VisitorID)
 			if err != nil {
-				return false, fmt.Errorf("sqlite: heuristic links: %w", err)
+				return false, unavailable(fmt.Errorf("sqlite: heuristic links: %w", err))
 			}
 			n, _ := r.RowsAffected()
 			res.HeuristicLinksCreated = int(n)
@@ -88,10 +95,10 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		if in.Payload != nil {
 			payload = string(in.Payload)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO form_submissions (id, lead_id, visitor_id, session_id, form_name, path, payload, submitted_at)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO form_submissions (id, lead_id, visitor_id, property_id, form_name, path, payload, submitted_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			marketing.NewID(c.Now), res.LeadID, res.VisitorID, res.SessionID, in.FormName, nullable(in.Path), payload, ms(c.Now)); err != nil {
-			return false, fmt.Errorf("sqlite: insert submission: %w", err)
+			c.SubmissionID, res.LeadID, c.Event.VisitorID, c.Event.PropertyID, in.FormName, nullable(in.Path), payload, ms(c.Now)); err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: insert submission: %w", err))
 		}
 		requested := in.ConsentStatus
 		if prev == "" && requested == "" {
@@ -99,18 +106,22 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		}
 		return true, recordConsent(ctx, tx, consentRow{
 			leadID: res.LeadID, prev: prev, requested: requested,
-			next:   marketing.NextConsent(prev, in.ConsentStatus, c.WordingHash != ""),
+			next:   marketing.NextConsent(prev, in.ConsentStatus),
 			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
 			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
 		})
 	})
 	if err != nil {
-		return marketing.LeadResult{}, fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
+		return marketing.LeadResult{}, unavailable(err)
 	}
 	return res, nil
 }
 
-func touchArgs(s marketing.Session) []any {
+// captureLookback is how far back a capture reads its visitor's events
+// when no session of the visitor is materialised yet.
+const captureLookback = 48 * time.Hour
+
+func touchArgs(s marketing.Touch) []any {
 	return []any{nullable(s.LandingPath), nullable(s.ReferrerHost), nullable(s.TrafficSource), nullable(s.UTM.Source),
 		nullable(s.UTM.Medium), nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content)}
 }
@@ -132,7 +143,7 @@ func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
 			WHERE c.lead_id = l.id AND c.wording_hash IS NOT NULL ORDER BY occurred_at DESC, id DESC LIMIT 1), '')
 		FROM leads l WHERE l.id = ?`, r.leadID).Scan(&subject, &last)
 	if err != nil {
-		return fmt.Errorf("sqlite: read consent: %w", err)
+		return unavailable(fmt.Errorf("sqlite: read consent: %w", err))
 	}
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
 		return nil
@@ -140,17 +151,17 @@ func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
 	if r.wordingHash != "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO consent_wordings (hash, text, purpose, version, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version), ms(r.now)); err != nil {
-			return fmt.Errorf("sqlite: store wording: %w", err)
+			return unavailable(fmt.Errorf("sqlite: store wording: %w", err))
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO consent_events (id, lead_id, subject_hash, status, previous_status, source, wording_hash, form_name, page_path, reason, ip_hash, occurred_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		marketing.NewID(r.now), r.leadID, subject, r.next, nullable(r.prev), r.source, nullable(r.wordingHash),
 		nullable(r.form), nullable(r.path), nullable(r.reason), nullable(r.ipHash), ms(r.now)); err != nil {
-		return fmt.Errorf("sqlite: append consent: %w", err)
+		return unavailable(fmt.Errorf("sqlite: append consent: %w", err))
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE leads SET consent_status = ?, consent_at = ?, updated_at = ? WHERE id = ?`, r.next, ms(r.now), ms(r.now), r.leadID); err != nil {
-		return fmt.Errorf("sqlite: update consent: %w", err)
+		return unavailable(fmt.Errorf("sqlite: update consent: %w", err))
 	}
 	return nil
 }
@@ -164,7 +175,7 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
 		if err != nil {
-			return false, fmt.Errorf("sqlite: find lead: %w", err)
+			return false, unavailable(fmt.Errorf("sqlite: find lead: %w", err))
 		}
 		next := ch.Status
 		if status == marketing.ConsentWithdrawn && next == marketing.ConsentPending {
@@ -176,7 +187,7 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 	return err
 }
 
-// DeleteLead erases a lead.
+// DeleteLead erases a lead (see the PostgreSQL store for what stays).
 func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
 		var id string
@@ -185,26 +196,48 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
 		if err != nil {
-			return false, fmt.Errorf("sqlite: find lead: %w", err)
+			return false, unavailable(fmt.Errorf("sqlite: find lead: %w", err))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM form_submissions WHERE lead_id = ?`, id)
+		if err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
+		}
+		var keys [][]byte
+		for rows.Next() {
+			var sub string
+			if err := rows.Scan(&sub); err != nil {
+				rows.Close()
+				return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
+			}
+			keys = append(keys, marketing.CaptureDedupeKey(sub))
+		}
+		if err := rows.Close(); err != nil {
+			return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE dedupe_key = ?`, k); err != nil {
+				return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
+			}
 		}
 		steps := []struct {
 			q    string
 			args []any
 		}{
 			{`INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, 'erasure', ?) ON CONFLICT (email_hash) DO NOTHING`, []any{emailHash, ms(now)}},
-			{`UPDATE form_submissions SET payload = NULL, lead_id = NULL WHERE lead_id = ?`, []any{id}},
-			{`UPDATE consent_events SET lead_id = NULL, subject_hash = ? WHERE lead_id = ?`, []any{emailHash, id}},
+			{`DELETE FROM form_submissions WHERE lead_id = ?`, []any{id}},
+			{`UPDATE consent_events SET lead_id = NULL, subject_hash = ?, form_name = NULL, page_path = NULL, reason = NULL, ip_hash = NULL
+				WHERE lead_id = ?`, []any{emailHash, id}},
 			{`DELETE FROM lead_identities WHERE lead_id = ?`, []any{id}},
 			{`DELETE FROM leads WHERE id = ?`, []any{id}},
 		}
 		for _, st := range steps {
 			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
-				return false, fmt.Errorf("sqlite: erase lead: %w", err)
+				return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
 			}
 		}
 		return true, nil
 	})
-	return err
+	return unavailable(err)
 }
 
 const leadColumns = `id, email_normalized, coalesce(name, ''), consent_status, consent_at, coalesce(source_channel, ''), coalesce(locale, ''),
@@ -235,19 +268,19 @@ func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*market
 	}
 	rows, err := db.read.QueryContext(ctx, q, f.ConsentStatus, f.Source, nullMS(f.Since), nullMS(f.AfterTime), f.AfterID)
 	if err != nil {
-		return fmt.Errorf("sqlite: list leads: %w", err)
+		return unavailable(fmt.Errorf("sqlite: list leads: %w", err))
 	}
 	defer rows.Close()
 	var l marketing.Lead
 	for rows.Next() {
 		if err := scanLead(rows, &l); err != nil {
-			return fmt.Errorf("sqlite: list leads: %w", err)
+			return unavailable(fmt.Errorf("sqlite: list leads: %w", err))
 		}
 		if err := fn(&l); err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	return unavailable(rows.Err())
 }
 
 func nullMS(t time.Time) any {
@@ -265,7 +298,7 @@ func (db *DB) LeadIDByEmail(ctx context.Context, email string) (string, error) {
 		return "", marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 	}
 	if err != nil {
-		return "", fmt.Errorf("sqlite: find lead: %w", err)
+		return "", unavailable(fmt.Errorf("sqlite: find lead: %w", err))
 	}
 	return id, nil
 }
@@ -278,7 +311,7 @@ func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail,
 		return nil, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read lead: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: read lead: %w", err))
 	}
 	d.Identities = []marketing.Identity{}
 	if err := db.each(ctx, func(r scanner) error {
@@ -289,7 +322,7 @@ func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail,
 		d.Identities = append(d.Identities, i)
 		return err
 	}, `SELECT visitor_id, link_source, confidence, linked_at FROM lead_identities WHERE lead_id = ? ORDER BY confidence DESC, linked_at`, id); err != nil {
-		return nil, fmt.Errorf("sqlite: read identities: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: read identities: %w", err))
 	}
 	if d.Consent, err = db.consent(ctx, `c.lead_id = ?`, id); err != nil {
 		return nil, err
@@ -299,18 +332,18 @@ func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail,
 		var s marketing.Submission
 		var at int64
 		var payload sql.NullString
-		err := r.Scan(&s.ID, &s.FormName, &s.Path, &payload, &s.VisitorID, &s.SessionID, &at)
+		err := r.Scan(&s.ID, &s.FormName, &s.Path, &payload, &s.VisitorID, &at)
 		s.SubmittedAt = fromMS(at)
 		if payload.Valid {
 			s.Payload = []byte(payload.String)
 		}
 		d.Submissions = append(d.Submissions, s)
 		return err
-	}, `SELECT id, form_name, coalesce(path, ''), payload, coalesce(visitor_id, ''), coalesce(session_id, ''), submitted_at
+	}, `SELECT id, form_name, coalesce(path, ''), payload, coalesce(visitor_id, ''), submitted_at
 		FROM form_submissions WHERE lead_id = ? ORDER BY submitted_at`, id); err != nil {
-		return nil, fmt.Errorf("sqlite: read submissions: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: read submissions: %w", err))
 	}
-	if d.Visits, err = db.sessions(ctx, `visitor_id IN (SELECT visitor_id FROM lead_identities WHERE lead_id = ?) AND started_at <= ?`, id, ms(d.FirstCapturedAt)); err != nil {
+	if d.Visits, err = db.sessions(ctx, `s.visitor_id IN (SELECT visitor_id FROM lead_identities WHERE lead_id = ?) AND s.started_at <= ?`, id, ms(d.FirstCapturedAt)); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -350,7 +383,7 @@ func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.C
 		FROM consent_events c LEFT JOIN consent_wordings w ON w.hash = c.wording_hash
 		WHERE `+where+` ORDER BY c.occurred_at, c.id`, arg)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read consent: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: read consent: %w", err))
 	}
 	return out, nil
 }
@@ -364,7 +397,7 @@ func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.Consen
 	}
 	var n int
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE email_hash = ?`, emailHash).Scan(&n); err != nil {
-		return nil, false, fmt.Errorf("sqlite: read suppression: %w", err)
+		return nil, false, unavailable(fmt.Errorf("sqlite: read suppression: %w", err))
 	}
 	return events, n > 0, nil
 }
@@ -397,7 +430,7 @@ func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (
 		return true, nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: expire implied consent: %w", err)
+		return 0, unavailable(fmt.Errorf("sqlite: expire implied consent: %w", err))
 	}
 	return n, nil
 }

@@ -27,31 +27,30 @@ func (db *DB) RollupFacts(ctx context.Context, start, end time.Time) (*marketing
 			f.Events = append(f.Events, g)
 			return err
 		}},
-		{`SELECT DISTINCT e.property_id, e.visitor_id, v.first_seen_at < ?1 FROM events e JOIN visitors v ON v.id = e.visitor_id
-			WHERE e.occurred_at >= ?1 AND e.occurred_at < ?2`, []any{s, e}, func(r scanner) error {
+		{`SELECT d.property_id, d.visitor_id, EXISTS (SELECT 1 FROM events p WHERE p.visitor_id = d.visitor_id AND p.occurred_at < ?1)
+			FROM (SELECT DISTINCT property_id, visitor_id FROM events WHERE occurred_at >= ?1 AND occurred_at < ?2) d`, []any{s, e}, func(r scanner) error {
 			var v marketing.DayVisitor
 			err := r.Scan(&v.PropertyID, &v.VisitorID, &v.Returning)
 			f.Visitors = append(f.Visitors, v)
 			return err
 		}},
-		{`SELECT s.property_id, s.landing_path, s.page_views, c.session_id IS NOT NULL FROM sessions s
-			LEFT JOIN (SELECT DISTINCT session_id FROM events WHERE is_conversion AND occurred_at >= ?1 AND occurred_at < ?3) c ON c.session_id = s.id
-			WHERE s.started_at >= ?1 AND s.started_at < ?2`, []any{s, e, ms(end.Add(24 * time.Hour))}, func(r scanner) error {
+		{`SELECT s.property_id, s.landing_path, s.page_views, s.converted FROM sessions s
+			WHERE s.started_at >= ?1 AND s.started_at < ?2`, []any{s, e}, func(r scanner) error {
 			var x marketing.DaySession
 			err := r.Scan(&x.PropertyID, &x.LandingPath, &x.PageViews, &x.Converted)
 			f.Sessions = append(f.Sessions, x)
 			return err
 		}},
 		{`SELECT property_id, ttfb_ms FROM events WHERE ttfb_ms IS NOT NULL AND occurred_at >= ? AND occurred_at < ?`, []any{s, e}, value(&f.TTFB)},
-		{`SELECT coalesce(l.property_id, ''), coalesce((SELECT l.first_captured_at - min(v.first_seen_at)
-				FROM lead_identities i JOIN visitors v ON v.id = i.visitor_id WHERE i.lead_id = l.id AND i.link_source = 'form_submit'), -1)
+		{`SELECT coalesce(l.property_id, ''), coalesce((SELECT l.first_captured_at - min(e.occurred_at)
+				FROM lead_identities i JOIN events e ON e.visitor_id = i.visitor_id WHERE i.lead_id = l.id AND i.link_source = 'form_submit'), -1)
 			FROM leads l WHERE l.first_captured_at >= ? AND l.first_captured_at < ?`, []any{s, e}, value(&f.NewLeads)},
-		{`SELECT coalesce(s.property_id, ''), count(*) FROM form_submissions f LEFT JOIN sessions s ON s.id = f.session_id
-			WHERE f.submitted_at >= ? AND f.submitted_at < ? AND f.validation_status = 'accepted' GROUP BY 1`, []any{s, e}, value(&f.Submissions)},
+		{`SELECT coalesce(property_id, ''), count(*) FROM form_submissions
+			WHERE submitted_at >= ? AND submitted_at < ? AND validation_status = 'accepted' GROUP BY 1`, []any{s, e}, value(&f.Submissions)},
 	}
 	for _, st := range steps {
 		if err := db.each(ctx, st.scan, st.q, st.args...); err != nil {
-			return nil, fmt.Errorf("sqlite: rollup facts: %w", err)
+			return nil, unavailable(fmt.Errorf("sqlite: rollup facts: %w", err))
 		}
 	}
 	var err error
@@ -103,7 +102,7 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: save rollups: %w", err)
+		return unavailable(fmt.Errorf("sqlite: save rollups: %w", err))
 	}
 	return nil
 }
@@ -142,7 +141,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 		FROM daily_metric_rollups m LEFT JOIN daily_ingest_rollups i ON i.property_id = m.property_id AND i.day = m.day
 		WHERE m.property_id = ? AND m.day BETWEEN ? AND ? ORDER BY m.day`, property, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read rollups: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: read rollups: %w", err))
 	}
 	return out, nil
 }
@@ -166,7 +165,7 @@ func (db *DB) ClaimJob(ctx context.Context, run *marketing.JobRun) (bool, error)
 	res, err := db.write.ExecContext(ctx, `INSERT INTO job_runs (id, job, slot, status, dry_run, started_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (job, slot) DO NOTHING`, run.ID, run.Job, run.Slot, marketing.JobRunning, run.DryRun, ms(run.StartedAt))
 	if err != nil {
-		return false, fmt.Errorf("sqlite: claim job: %w", err)
+		return false, unavailable(fmt.Errorf("sqlite: claim job: %w", err))
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
@@ -178,7 +177,7 @@ func (db *DB) FinishJob(ctx context.Context, run *marketing.JobRun) error {
 	_, err := db.write.ExecContext(ctx, `UPDATE job_runs SET status = ?, details = ?, error = ?, finished_at = ? WHERE id = ?`,
 		run.Status, string(details), nullable(run.Error), ms(run.FinishedAt), run.ID)
 	if err != nil {
-		return fmt.Errorf("sqlite: finish job: %w", err)
+		return unavailable(fmt.Errorf("sqlite: finish job: %w", err))
 	}
 	return nil
 }
@@ -199,21 +198,18 @@ func (db *DB) JobRuns(ctx context.Context, limit int) ([]marketing.JobRun, error
 	}, `SELECT id, job, slot, status, dry_run, coalesce(details, '{}'), coalesce(error, ''), started_at, coalesce(finished_at, started_at)
 		FROM job_runs ORDER BY started_at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: job runs: %w", err)
+		return nil, unavailable(fmt.Errorf("sqlite: job runs: %w", err))
 	}
 	return out, nil
 }
 
-// purgeSteps mirror internal/postgres: events, then sessions, then orphan
-// visitors, rollups, rejection counters, salts.
+// purgeSteps mirror internal/postgres.
 var purgeSteps = []struct {
 	table, where, key string
 	cutoff            func(marketing.Retention) any
 }{
-	{"events", `occurred_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
-	{"sessions", `last_event_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
-	{"visitors", `last_seen_at < ? AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.visitor_id = visitors.id)
-		AND NOT EXISTS (SELECT 1 FROM lead_identities i WHERE i.visitor_id = visitors.id)`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
+	{"events", `occurred_at < ?`, "seq", func(r marketing.Retention) any { return ms(r.Events) }},
+	{"sessions", `ended_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
 	{"daily_metric_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }},

@@ -5,7 +5,6 @@ package storetest
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -41,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EventsSessions", func(t *testing.T) { testEventsSessions(t, migrated(t)) })
 	t.Run("EventsDedupe", func(t *testing.T) { testEventsDedupe(t, migrated(t)) })
 	t.Run("EventsConcurrentVisitor", func(t *testing.T) { testEventsConcurrent(t, migrated(t)) })
+	t.Run("LateEvents", func(t *testing.T) { testLateEvents(t, migrated(t)) })
+	t.Run("SessionizeIdempotent", func(t *testing.T) { testSessionizeIdempotent(t, migrated(t)) })
 	t.Run("EventsTwoProcesses", func(t *testing.T) {
 		a, reopen := open(t)
 		if _, err := a.Migrate(context.Background()); err != nil {
@@ -49,6 +50,8 @@ func Run(t *testing.T, open Opener) {
 		testEventsTwoProcesses(t, a, reopen())
 	})
 	t.Run("Leads", func(t *testing.T) { testLeads(t, migrated(t)) })
+	t.Run("LeadsNeverUndone", func(t *testing.T) { testLeadsNeverUndone(t, migrated(t)) })
+	t.Run("Erasure", func(t *testing.T) { testErasure(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {
@@ -178,12 +181,13 @@ func testRejections(t *testing.T, s marketing.Store) {
 }
 
 // Event builds a pending event for tests: anon visitor, type, path, time.
+// Its visitor id stands in for the keyed hash ingest derives.
 func Event(anon, typ, path string, at time.Time) marketing.PendingEvent {
 	key := sha256.Sum256([]byte(anon + typ + path + at.String()))
 	return marketing.PendingEvent{
-		ID: marketing.NewID(at), AnonID: anon, EventType: typ, Path: path,
-		OccurredAt: at, ReceivedAt: time.Now(), DedupeKey: key[:16], DedupeSince: time.Now().Add(-time.Hour),
-		PropertyID: "example.com", TrafficSource: "direct", DeviceType: "desktop", IPHash: "iphash", UAHash: "uahash",
+		ID: marketing.NewID(at), AnonID: anon, VisitorID: "v:" + anon, EventType: typ, Path: path,
+		OccurredAt: at, ReceivedAt: time.Now(), DedupeKey: key[:16],
+		PropertyID: "example.com", TrafficSource: "direct", DeviceType: "desktop", IPUAHash: "ipua:" + anon,
 	}
 }
 
@@ -191,75 +195,91 @@ var rules = marketing.SessionRules{Inactivity: 30 * time.Minute}
 
 func write(t *testing.T, s marketing.Store, evs ...marketing.PendingEvent) []marketing.EventResult {
 	t.Helper()
-	res, err := s.WriteEvents(context.Background(), evs, rules)
+	res, err := s.AppendEvents(context.Background(), evs)
 	if err != nil {
-		t.Fatalf("WriteEvents: %v", err)
+		t.Fatalf("AppendEvents: %v", err)
 	}
 	if len(res) != len(evs) {
-		t.Fatalf("WriteEvents returned %d results for %d events", len(res), len(evs))
+		t.Fatalf("AppendEvents returned %d results for %d events", len(res), len(evs))
 	}
 	return res
 }
 
-func testEventsSessions(t *testing.T, s marketing.Store) {
-	ctx := context.Background()
-	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
-	r1 := write(t, s, Event("visitor-a", "page_view", "/", t0))[0]
-	if r1.VisitorID == "" || r1.SessionID == "" || r1.EventID == "" {
-		t.Fatalf("result lacks ids: %+v", r1)
+// sessionize runs the sessionizer until nothing waits.
+func sessionize(t *testing.T, s marketing.Store) {
+	t.Helper()
+	for range 1000 {
+		res, err := s.Sessionize(context.Background(), rules, 7)
+		if err != nil {
+			t.Fatalf("Sessionize: %v", err)
+		}
+		if !res.More && !res.Busy {
+			return
+		}
 	}
-	// 10 minutes later, no UTM: same session.
-	r2 := write(t, s, Event("visitor-a", "page_view", "/pricing", t0.Add(10*time.Minute)))[0]
-	if r2.SessionID != r1.SessionID || r2.VisitorID != r1.VisitorID {
-		t.Fatalf("second page view: session %s, want %s", r2.SessionID, r1.SessionID)
-	}
-	// A campaign arrives: new session; a page without UTM continues it.
-	campaign := Event("visitor-a", "page_view", "/landing", t0.Add(15*time.Minute))
-	campaign.UTM = marketing.UTM{Source: "newsletter", Medium: "email"}
-	r3 := write(t, s, campaign)[0]
-	if r3.SessionID == r2.SessionID {
-		t.Fatal("a new campaign did not start a new session")
-	}
-	r4 := write(t, s, Event("visitor-a", "page_view", "/about", t0.Add(16*time.Minute)))[0]
-	if r4.SessionID != r3.SessionID {
-		t.Fatal("a page without UTM did not continue the campaign session")
-	}
-	// 31 minutes of silence: new session.
-	r5 := write(t, s, Event("visitor-a", "page_view", "/", t0.Add(47*time.Minute)))[0]
-	if r5.SessionID == r4.SessionID {
-		t.Fatal("31 minutes of inactivity did not start a new session")
-	}
-	sessions, err := s.VisitorSessions(ctx, r1.VisitorID)
+	t.Fatal("the sessionizer never caught up")
+}
+
+func sessionsOf(t *testing.T, s marketing.Store, visitor string) []marketing.Session {
+	t.Helper()
+	ss, err := s.VisitorSessions(context.Background(), visitor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sessions) != 3 {
-		t.Fatalf("want 3 sessions, got %d", len(sessions))
+	return ss
+}
+
+func testEventsSessions(t *testing.T, s marketing.Store) {
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	r1 := write(t, s, Event("visitor-a", "page_view", "/", t0))[0]
+	if r1.VisitorID != "v:visitor-a" || r1.EventID == "" || r1.Duplicate {
+		t.Fatalf("result %+v", r1)
 	}
-	first := sessions[0]
-	if first.PageViews != 2 || first.LandingPath != "/" || first.ExitPath != "/pricing" || !first.LastEventAt.Equal(t0.Add(10*time.Minute)) {
+	write(t, s, Event("visitor-a", "page_view", "/pricing", t0.Add(10*time.Minute)))
+	sessionize(t, s)
+	// A campaign arrives: new session; a page without UTM continues it.
+	campaign := Event("visitor-a", "page_view", "/landing", t0.Add(15*time.Minute))
+	campaign.UTM = marketing.UTM{Source: "newsletter", Medium: "email"}
+	write(t, s, campaign)
+	write(t, s, Event("visitor-a", "engagement", "/landing", t0.Add(15*time.Minute+time.Second)))
+	write(t, s, Event("visitor-a", "page_view", "/about", t0.Add(16*time.Minute)))
+	// 31 minutes of silence: new session.
+	write(t, s, Event("visitor-a", "page_view", "/", t0.Add(47*time.Minute)))
+	sessionize(t, s)
+	ss := sessionsOf(t, s, "v:visitor-a")
+	if len(ss) != 3 {
+		t.Fatalf("want 3 sessions, got %+v", ss)
+	}
+	first := ss[0]
+	if first.ID != r1.EventID || first.PageViews != 2 || first.Events != 2 || first.LandingPath != "/" || first.ExitPath != "/pricing" ||
+		!first.EndedAt.Equal(t0.Add(10*time.Minute)) || first.Bounce || first.IPUAHash != "ipua:visitor-a" {
 		t.Errorf("first session = %+v", first)
 	}
-	if sessions[1].UTM.Source != "newsletter" || sessions[1].ExitPath != "/about" {
-		t.Errorf("campaign session = %+v", sessions[1])
+	if ss[1].UTM.Source != "newsletter" || ss[1].ExitPath != "/about" || ss[1].LandingPath != "/landing" || ss[1].Events != 3 || ss[1].PageViews != 2 {
+		t.Errorf("campaign session = %+v", ss[1])
 	}
-	// A batch mixing two visitors, out of order, keeps input order in results.
+	if !ss[2].Bounce || ss[2].Duration() != 0 {
+		t.Errorf("a lone page view is a bounce of no duration: %+v", ss[2])
+	}
+	// A batch mixing visitors keeps input order in results.
 	b := []marketing.PendingEvent{
 		Event("visitor-b", "click", "/x", t0.Add(2*time.Minute)),
 		Event("visitor-c", "page_view", "/", t0),
 		Event("visitor-b", "page_view", "/", t0),
 	}
 	res := write(t, s, b...)
-	if res[0].SessionID != res[2].SessionID || res[0].VisitorID != res[2].VisitorID {
-		t.Fatalf("one visitor's batch split: %+v", res)
-	}
-	if res[1].VisitorID == res[0].VisitorID {
-		t.Fatal("two visitors share an id")
-	}
 	for i, r := range res {
-		if r.EventID != b[i].ID {
-			t.Errorf("result %d has event %s, want %s", i, r.EventID, b[i].ID)
+		if r.EventID != b[i].ID || r.VisitorID != b[i].VisitorID || r.Duplicate {
+			t.Errorf("result %d = %+v, want event %s", i, r, b[i].ID)
 		}
+	}
+	sessionize(t, s)
+	if ss := sessionsOf(t, s, "v:visitor-b"); len(ss) != 1 || ss[0].LandingPath != "/" || ss[0].Events != 2 || ss[0].Bounce {
+		t.Fatalf("visitor-b: %+v (a click is an interaction: no bounce)", ss)
+	}
+	evs, err := s.VisitorEvents(context.Background(), "v:visitor-b", t0.Add(-time.Hour))
+	if err != nil || len(evs) != 2 || evs[0].Path != "/" || evs[1].EventType != "click" {
+		t.Fatalf("visitor events in time order: %+v, %v", evs, err)
 	}
 }
 
@@ -270,7 +290,7 @@ func testEventsDedupe(t *testing.T, s marketing.Store) {
 	retry := e
 	retry.ID = marketing.NewID(time.Now())
 	r2 := write(t, s, retry)[0]
-	if !r2.Duplicate || r2.EventID != r1.EventID || r2.SessionID != r1.SessionID {
+	if !r2.Duplicate || r2.EventID != r1.EventID || r2.VisitorID != r1.VisitorID {
 		t.Fatalf("retry = %+v, want the original %+v marked duplicate", r2, r1)
 	}
 	// Twice in one batch: stored once.
@@ -281,168 +301,197 @@ func testEventsDedupe(t *testing.T, s marketing.Store) {
 	if res[0].Duplicate || !res[1].Duplicate || res[1].EventID != res[0].EventID {
 		t.Fatalf("in-batch duplicate: %+v", res)
 	}
-	// Outside the window the same key is a new event.
-	h := Event("visitor-d", "click", "/b", t0.Add(time.Second))
-	h.ID = marketing.NewID(time.Now())
-	h.DedupeSince = time.Now().Add(time.Minute)
-	if r := write(t, s, h)[0]; r.Duplicate || r.EventID != h.ID {
+	// The sliding window: a key of the next bucket whose previous-bucket
+	// key is stored counts as a duplicate while the stored one is inside
+	// the window, and not after.
+	h := Event("visitor-d", "click", "/w", t0)
+	h.ReceivedAt = time.Now().Add(-10 * time.Second)
+	write(t, s, h)
+	inside := Event("visitor-d", "click", "/w2", t0)
+	inside.PrevKey, inside.DedupeSince = h.DedupeKey, time.Now().Add(-30*time.Second)
+	if r := write(t, s, inside)[0]; !r.Duplicate || r.EventID != h.ID {
+		t.Fatalf("inside the window: %+v, want a duplicate of %s", r, h.ID)
+	}
+	outside := Event("visitor-d", "click", "/w3", t0)
+	outside.PrevKey, outside.DedupeSince = h.DedupeKey, time.Now().Add(-5*time.Second)
+	if r := write(t, s, outside)[0]; r.Duplicate || r.EventID != outside.ID {
 		t.Fatalf("outside the window: %+v, want a new event", r)
 	}
-	sessions, err := s.VisitorSessions(context.Background(), r1.VisitorID)
-	if err != nil || len(sessions) != 1 || sessions[0].Events != 3 {
-		t.Fatalf("sessions = %+v, %v; want one holding 3 events", sessions, err)
+	sessionize(t, s)
+	if ss := sessionsOf(t, s, r1.VisitorID); len(ss) != 1 || ss[0].Events != 4 {
+		t.Fatalf("sessions = %+v; want one holding 4 events", ss)
 	}
 }
 
-// testEventsConcurrent writes one visitor's events from many goroutines at
-// once, each its own batch: the store must end with one session.
+// testEventsConcurrent appends one visitor's events from many goroutines
+// at once, each its own batch: every event is stored, one session.
 func testEventsConcurrent(t *testing.T, s marketing.Store) {
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	seen, _, errs := concurrently(20, func(i int) (marketing.EventResult, error) {
-		e := Event("visitor-e", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))
-		res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{e}, rules)
-		if err != nil {
-			return marketing.EventResult{}, err
-		}
-		return res[0], nil
+	errs := concurrently(20, func(i int) error {
+		_, err := s.AppendEvents(context.Background(), []marketing.PendingEvent{Event("visitor-e", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))})
+		return err
 	})
 	for _, err := range errs {
-		if marketing.ErrorCode(err) == marketing.EUNAVAILABLE && errors.Is(err, context.DeadlineExceeded) {
-			continue
-		}
 		t.Fatal(err)
 	}
-	if len(seen) != 1 {
-		t.Fatalf("concurrent writes for one visitor made %d sessions, want 1", len(seen))
+	sessionize(t, s)
+	if ss := sessionsOf(t, s, "v:visitor-e"); len(ss) != 1 || ss[0].Events != 20 {
+		t.Fatalf("concurrent appends for one visitor: %+v, want one session of 20 events", ss)
 	}
 }
 
-// concurrently runs fn(0), …, fn(n-1) at once and returns the distinct
-// sessions of their results, the visitor of one of them, and the errors.
-func concurrently(n int, fn func(i int) (marketing.EventResult, error)) (map[string]bool, string, []error) {
+// concurrently runs fn(0), …, fn(n-1) at once and returns their errors.
+func concurrently(n int, fn func(i int) error) []error {
 	var wg sync.WaitGroup
-	results := make([]marketing.EventResult, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = fn(i)
+			errs[i] = fn(i)
 		}()
 	}
 	wg.Wait()
-	sessions := map[string]bool{}
-	var visitor string
 	var failed []error
-	for i, r := range results {
-		if errs[i] != nil {
-			failed = append(failed, errs[i])
-			continue
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
 		}
-		sessions[r.SessionID] = true
-		visitor = r.VisitorID
 	}
-	return sessions, visitor, failed
+	return failed
+}
+
+// testLateEvents sends /b at 10:30, /a at 10:20 and /c at 09:00 as three
+// appends: two sessions, landing on /c and on /a, whether the sessionizer
+// runs between the appends or once after them.
+func testLateEvents(t *testing.T, s marketing.Store) {
+	day := time.Now().UTC().Add(-20 * time.Hour).Truncate(time.Hour)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	for _, between := range []bool{true, false} {
+		anon := fmt.Sprintf("late-%v", between)
+		for _, e := range []marketing.PendingEvent{
+			Event(anon, "page_view", "/b", at(1, 30)),
+			Event(anon, "page_view", "/a", at(1, 20)),
+			Event(anon, "page_view", "/c", at(0, 0)),
+		} {
+			write(t, s, e)
+			if between {
+				sessionize(t, s)
+			}
+		}
+		sessionize(t, s)
+		ss := sessionsOf(t, s, "v:"+anon)
+		if len(ss) != 2 || ss[0].LandingPath != "/c" || ss[0].ExitPath != "/c" || ss[1].LandingPath != "/a" || ss[1].ExitPath != "/b" ||
+			ss[1].PageViews != 2 || !ss[1].StartedAt.Equal(at(1, 20)) {
+			t.Fatalf("sessionizer between appends %v: %+v; want /c alone, then /a → /b", between, ss)
+		}
+	}
+}
+
+// testSessionizeIdempotent derives everything again from the log and gets
+// the same sessions, and gets what DeriveSessions gives over the raw events.
+func testSessionizeIdempotent(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	t0 := time.Now().Add(-5 * time.Hour).Truncate(time.Millisecond)
+	var evs []marketing.PendingEvent
+	for i := range 60 {
+		e := Event(fmt.Sprintf("idem-%d", i%4), "page_view", fmt.Sprintf("/p%d", i%7), t0.Add(time.Duration((i*37)%240)*time.Minute))
+		if i%9 == 0 {
+			e.UTM = marketing.UTM{Source: "ads", Campaign: fmt.Sprint(i % 2)}
+		}
+		evs = append(evs, e)
+	}
+	for i := 0; i < len(evs); i += 5 {
+		write(t, s, evs[i:i+5]...)
+	}
+	sessionize(t, s)
+	before := map[string][]marketing.Session{}
+	for v := range 4 {
+		id := fmt.Sprintf("v:idem-%d", v)
+		before[id] = sessionsOf(t, s, id)
+		raw, err := s.VisitorEvents(ctx, id, t0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := marketing.DeriveSessions(raw, rules); !sameSessions(before[id], want) {
+			t.Fatalf("%s: materialised %+v, derived %+v", id, before[id], want)
+		}
+	}
+	if err := s.ResetSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ss := sessionsOf(t, s, "v:idem-0"); len(ss) != 0 {
+		t.Fatalf("after a reset: %d sessions", len(ss))
+	}
+	sessionize(t, s)
+	for id, want := range before {
+		if got := sessionsOf(t, s, id); !sameSessions(got, want) {
+			t.Fatalf("%s rebuilt: %+v, want %+v", id, got, want)
+		}
+	}
+}
+
+func sameSessions(a, b []marketing.Session) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.ID != y.ID || !x.StartedAt.Equal(y.StartedAt) || !x.EndedAt.Equal(y.EndedAt) || x.LandingPath != y.LandingPath ||
+			x.ExitPath != y.ExitPath || x.PageViews != y.PageViews || x.Events != y.Events || x.UTM != y.UTM || x.Bounce != y.Bounce {
+			return false
+		}
+	}
+	return true
 }
 
 // testEventsTwoProcesses alternates one visitor's events between two
-// handles on one database, each with its own visitor cache, and a lead
-// capture in between: every decision must be the one a single writer would
-// make, so neither handle may trust what it remembers after the other wrote.
+// handles on one database, out of order, with lead captures on one of
+// them and the sessionizer run from both at once: the sessions are the
+// ones the log defines, as one process would derive them.
 func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
+	ctx := context.Background()
 	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
-	s1 := write(t, a, Event("visitor-g", "page_view", "/", at(0)))[0].SessionID
-	if got := write(t, b, Event("visitor-g", "page_view", "/b", at(20)))[0].SessionID; got != s1 {
-		t.Fatal("the second handle started a new session 20 minutes in")
-	}
-	// 45 minutes after the first event but 25 after the last: same session.
-	if got := write(t, a, Event("visitor-g", "page_view", "/c", at(45)))[0].SessionID; got != s1 {
-		t.Fatal("the first handle split the session: it did not see the other's event")
-	}
+	write(t, a, Event("visitor-g", "page_view", "/b", at(20)))
+	write(t, b, Event("visitor-g", "page_view", "/", at(0)))
+	write(t, a, Event("visitor-g", "page_view", "/c", at(45)))
 	campaign := Event("visitor-g", "page_view", "/landing", at(50))
 	campaign.UTM = marketing.UTM{Source: "newsletter", Medium: "email"}
-	s2 := write(t, b, campaign)[0].SessionID
-	if s2 == s1 {
-		t.Fatal("a new campaign did not start a session")
-	}
-	if got := write(t, a, Event("visitor-g", "page_view", "/d", at(52)))[0].SessionID; got != s2 {
-		t.Fatal("the first handle continued an older session than the latest")
-	}
-	// A lead capture on the same handle writes outside its event batches.
+	write(t, b, campaign)
 	lead := Lead("two@example.com", "visitor-g", marketing.ConsentExpress, "Send me news", at(60))
-	lead.Event.UTM = marketing.UTM{Source: "ads", Medium: "cpc", Campaign: "spring"}
-	lr, err := a.CaptureLead(context.Background(), lead)
-	if err != nil {
+	if _, err := a.CaptureLead(ctx, lead); err != nil {
 		t.Fatal(err)
 	}
-	if lr.SessionID == s2 {
-		t.Fatal("the lead's campaign did not start a session")
-	}
-	if got := write(t, a, Event("visitor-g", "page_view", "/e", at(61)))[0].SessionID; got != lr.SessionID {
-		t.Fatal("after a lead capture the handle continued the session it remembered")
-	}
-	sessions, err := b.VisitorSessions(context.Background(), lr.VisitorID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var counts []int
-	for _, s := range sessions {
-		counts = append(counts, s.Events)
-	}
-	if len(sessions) != 3 || counts[0] != 3 || counts[1] != 2 || counts[2] != 2 || sessions[0].ExitPath != "/c" {
-		t.Fatalf("sessions hold %v events (exit %q), want [3 2 2] and /c", counts, sessions[0].ExitPath)
-	}
-
-	// Both handles at once, one visitor: one session.
-	seen, _, errs := concurrently(20, func(i int) (marketing.EventResult, error) {
+	write(t, b, Event("visitor-g", "page_view", "/d", at(52)))
+	// Both handles append and sessionize at once.
+	errs := concurrently(20, func(i int) error {
 		s := a
 		if i%2 == 1 {
 			s = b
 		}
-		res, err := s.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-h", "page_view", "/p", t0.Add(time.Duration(i)*time.Second))}, rules)
-		if err != nil {
-			return marketing.EventResult{}, err
+		if i%5 == 4 {
+			_, err := s.Sessionize(ctx, rules, 3)
+			return err
 		}
-		return res[0], nil
+		_, err := s.AppendEvents(ctx, []marketing.PendingEvent{Event("visitor-h", "page_view", "/p", t0.Add(time.Duration(20-i)*time.Second))})
+		return err
 	})
 	for _, err := range errs {
 		t.Fatal(err)
 	}
-	if len(seen) != 1 {
-		t.Fatalf("two handles writing one visitor made %d sessions, want 1", len(seen))
+	sessionize(t, a)
+	sessionize(t, b)
+	ss := sessionsOf(t, b, "v:visitor-g")
+	var counts []int
+	for _, s := range ss {
+		counts = append(counts, s.Events)
 	}
-
-	// Lead captures on one handle and event batches on the other, one
-	// visitor, all at once: still one session, counting every event.
-	seen, vid, errs := concurrently(20, func(i int) (marketing.EventResult, error) {
-		at := t0.Add(time.Duration(i) * time.Second)
-		if i%2 == 0 {
-			r, err := a.CaptureLead(context.Background(), Lead(fmt.Sprintf("same-%d@example.com", i), "visitor-i", marketing.ConsentExpress, "News", at))
-			return marketing.EventResult{VisitorID: r.VisitorID, SessionID: r.SessionID}, err
-		}
-		res, err := b.WriteEvents(context.Background(), []marketing.PendingEvent{Event("visitor-i", "page_view", "/p", at)}, rules)
-		if err != nil {
-			return marketing.EventResult{}, err
-		}
-		return res[0], nil
-	})
-	for _, err := range errs {
-		t.Fatal(err)
+	if len(ss) != 2 || counts[0] != 3 || counts[1] != 3 || ss[0].ExitPath != "/c" || ss[0].LandingPath != "/" || ss[1].LandingPath != "/landing" {
+		t.Fatalf("sessions %+v hold %v events, want [3 3]: / → /c, then /landing with /d and the capture", ss, counts)
 	}
-	if len(seen) != 1 {
-		t.Fatalf("lead captures and event batches for one visitor made %d sessions, want 1", len(seen))
-	}
-	var sid string
-	for id := range seen {
-		sid = id
-	}
-	sessions, err = a.VisitorSessions(context.Background(), vid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sessions) != 1 || sessions[0].ID != sid || sessions[0].Events != 20 {
-		t.Fatalf("sessions = %+v; want one, %s, counting 20 events (concurrent writers must not lose updates)", sessions, sid)
+	if hs := sessionsOf(t, a, "v:visitor-h"); len(hs) != 1 || hs[0].Events != 16 {
+		t.Fatalf("visitor-h: %+v, want one session of the 16 appended events", hs)
 	}
 }
 
@@ -450,9 +499,11 @@ func testEventsTwoProcesses(t *testing.T, a, b marketing.Store) {
 func Lead(email, anon, status, wording string, at time.Time) *marketing.LeadCapture {
 	ev := Event(anon, "lead_captured", "/signup", at)
 	ev.IsConversion = true
+	sub := marketing.NewID(at)
+	ev.DedupeKey = marketing.CaptureDedupeKey(sub)
 	c := &marketing.LeadCapture{
-		Input:     marketing.LeadInput{Email: email, FormName: "signup", Path: "/signup", ConsentStatus: status, Consent: marketing.Consent{Text: wording}},
-		EmailHash: "hash:" + email, Event: ev, IPHash: "iphash", Rules: rules, Now: at,
+		Input:     marketing.LeadInput{Email: email, Name: "Name of " + email, FormName: "signup", Path: "/signup", ConsentStatus: status, Consent: marketing.Consent{Text: wording}},
+		EmailHash: "hash:" + email, SubmissionID: sub, Event: ev, IPHash: "iphash", Rules: rules, Now: at,
 	}
 	if wording != "" {
 		c.WordingHash = fmt.Sprintf("%x", sha256.Sum256([]byte(wording)))
@@ -463,10 +514,15 @@ func Lead(email, anon, status, wording string, at time.Time) *marketing.LeadCapt
 func testLeads(t *testing.T, s marketing.Store) {
 	ctx := context.Background()
 	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	write(t, s, Event("visitor-lead-a", "page_view", "/pricing", now.Add(-5*time.Minute)))
 	r1, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "express", "I agree", now))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r1.VisitorID != "v:visitor-lead-a" || r1.SubmissionID == "" || r1.SubmissionID == r1.LeadID || r1.SessionID == "" {
+		t.Fatalf("capture result %+v", r1)
+	}
+	sessionize(t, s)
 	d, err := s.LeadDetail(ctx, r1.LeadID)
 	if err != nil {
 		t.Fatal(err)
@@ -475,8 +531,9 @@ func testLeads(t *testing.T, s marketing.Store) {
 		len(d.Consent) != 1 || d.Consent[0].Wording == nil || d.Consent[0].Wording.Text != "I agree" || len(d.Visits) != 1 {
 		t.Fatalf("detail %+v", d)
 	}
-	if d.FirstTouch.LandingPath != "/signup" || d.FirstTouch.TrafficSource != "direct" {
-		t.Errorf("first touch %+v", d.FirstTouch)
+	// Attribution comes from the session the capture joined: its entrance.
+	if d.FirstTouch.LandingPath != "/pricing" || d.FirstTouch.TrafficSource != "direct" || d.Visits[0].ID != r1.SessionID {
+		t.Errorf("first touch %+v, visits %+v, capture session %s", d.FirstTouch, d.Visits, r1.SessionID)
 	}
 	// Same status and wording: no row. New wording: a row.
 	if _, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "express", "I agree", now.Add(time.Minute))); err != nil {
@@ -527,65 +584,106 @@ func testLeads(t *testing.T, s marketing.Store) {
 	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
 		t.Fatalf("second erasure: %v", err)
 	}
-	// A double submission: the second capture's event is a duplicate, so
-	// its session is the stored one, and the lead is attributed to it.
-	c1, err := s.CaptureLead(ctx, Lead("c@example.com", "visitor-lead-c", "express", "I agree", now))
+	// Two captures from one visitor, form and path within a second: two
+	// submissions and two conversions (a capture's event is never a
+	// duplicate of another's).
+	c1, err := s.CaptureLead(ctx, Lead("one@example.com", "visitor-lead-c", "express", "I agree", now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := s.CaptureLead(ctx, Lead("c@example.com", "visitor-lead-c", "express", "I agree", now))
+	c2, err := s.CaptureLead(ctx, Lead("two@example.com", "visitor-lead-c", "express", "I agree", now.Add(time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2.LeadID != c1.LeadID || c2.VisitorID != c1.VisitorID || c2.SessionID != c1.SessionID {
-		t.Fatalf("double submission: %+v then %+v", c1, c2)
+	if c2.VisitorID != c1.VisitorID || c2.SessionID != c1.SessionID || c2.LeadID == c1.LeadID {
+		t.Fatalf("two captures: %+v then %+v", c1, c2)
 	}
-	d, _ = s.LeadDetail(ctx, c1.LeadID)
-	if len(d.Submissions) != 2 || len(d.Consent) != 1 || d.LastTouch.LandingPath != "/signup" || d.LastTouch.TrafficSource != "direct" {
-		t.Fatalf("after a double submission: %d submissions, %d consent rows, last touch %+v", len(d.Submissions), len(d.Consent), d.LastTouch)
+	evs, err := s.VisitorEvents(ctx, c1.VisitorID, now.Add(-time.Hour))
+	if err != nil || len(evs) != 2 || !evs[0].IsConversion || !evs[1].IsConversion {
+		t.Fatalf("two captures stored %d conversion events (%v), want 2", len(evs), err)
 	}
 }
 
-// ForeignWrites checks how the event writer's visitor cache (see
-// marketing.VisitorCache) meets writes it did not make, on a migrated
-// store: after a lead capture, which names its visitor, only that visitor
-// is forgotten; after a write that names nothing (bump adds 100 to a
-// session's event count behind the store's back), everything is.
-// cached reports whether the writer's cache holds a visitor.
-func ForeignWrites(t *testing.T, s marketing.Store, bump func(sessionID string), cached func(anon string) bool) {
-	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
-	res := write(t, s, Event("fw-x", "page_view", "/", at(0)), Event("fw-y", "page_view", "/", at(0)), Event("fw-z", "page_view", "/", at(0)))
-	lead := Lead("fw@example.com", "fw-y", marketing.ConsentExpress, "News", at(1))
-	lead.Event.UTM = marketing.UTM{Source: "ads", Medium: "cpc", Campaign: "fall"}
-	lr, err := s.CaptureLead(context.Background(), lead)
+// testLeadsNeverUndone: a capture from anyone does not bring back a
+// withdrawn or erased address, nor overwrite stored profile fields.
+func testLeadsNeverUndone(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	r, err := s.CaptureLead(ctx, Lead("keep@example.com", "visitor-keep", "express", "I agree", now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lr.SessionID == res[1].SessionID {
-		t.Fatal("the capture's campaign did not start a session")
+	again := Lead("keep@example.com", "visitor-stranger", "express", "I agree", now.Add(time.Minute))
+	again.Input.Name, again.Input.Locale = "Someone Else", "fr-CA"
+	if _, err := s.CaptureLead(ctx, again); err != nil {
+		t.Fatal(err)
 	}
-	write(t, s, Event("fw-x", "page_view", "/2", at(2)))
-	if !cached("fw-z") {
-		t.Error("a lead capture for another visitor emptied the writer's cache")
+	d, _ := s.LeadDetail(ctx, r.LeadID)
+	if d.Name != "Name of keep@example.com" || d.Locale != "fr-CA" {
+		t.Fatalf("a later capture overwrote the name or did not fill the empty locale: %q %q", d.Name, d.Locale)
 	}
-	if got := write(t, s, Event("fw-y", "page_view", "/2", at(3)))[0].SessionID; got != lr.SessionID {
-		t.Fatal("after a lead capture the writer continued the session it remembered")
+	if err := s.SetConsent(ctx, marketing.ConsentChange{Email: "keep@example.com", Status: "withdrawn", Source: "unsubscribe", Now: now.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := s.CaptureLead(ctx, Lead("keep@example.com", "visitor-stranger", "express", "New words", now.Add(3*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = s.LeadDetail(ctx, r.LeadID)
+	if d.ConsentStatus != marketing.ConsentWithdrawn || len(d.Submissions) != 3 {
+		t.Fatalf("an express capture undid a withdrawal: %s, %d submissions (the capture is kept as one)", d.ConsentStatus, len(d.Submissions))
+	}
+	if err := s.DeleteLead(ctx, "keep@example.com", "hash:keep@example.com", now.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.CaptureLead(ctx, Lead("keep@example.com", "visitor-stranger", "express", "I agree", now.Add(5*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.LeadID != "" || back.SubmissionID == "" || back.VisitorID != "v:visitor-stranger" {
+		t.Fatalf("capture of an erased address: %+v", back)
+	}
+	if _, err := s.LeadIDByEmail(ctx, "keep@example.com"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("an express capture re-created an erased lead: %v", err)
+	}
+	if _, suppressed, _ := s.Subject(ctx, "hash:keep@example.com"); !suppressed {
+		t.Fatal("the capture lifted the suppression")
+	}
+}
 
-	bump(res[0].SessionID)
-	if _, err := s.CaptureLead(context.Background(), Lead("fw2@example.com", "fw-y", marketing.ConsentExpress, "News", at(4))); err != nil {
+// testErasure: after erasure, nothing reached from the email hash leads to
+// a visitor: the ledger keeps status, time, wording hash and source only,
+// and no submission or event stands at a ledger row's time.
+func testErasure(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	write(t, s, Event("visitor-erase", "page_view", "/", now.Add(-time.Minute)))
+	c := Lead("gone@example.com", "visitor-erase", "express", "I agree", now)
+	c.Input.Payload = []byte(`{"note":"private"}`)
+	if _, err := s.CaptureLead(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	write(t, s, Event("fw-x", "page_view", "/3", at(5)))
-	if cached("fw-z") {
-		t.Error("after a write that named no visitor the writer kept its cache")
-	}
-	sessions, err := s.VisitorSessions(context.Background(), res[0].VisitorID)
-	if err != nil {
+	if err := s.SetConsent(ctx, marketing.ConsentChange{Email: "gone@example.com", Status: "withdrawn", Source: "unsubscribe", Reason: "too many emails", IPHash: "iphash", Now: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(sessions) != 1 || sessions[0].Events != 103 {
-		t.Fatalf("fw-x's sessions %+v; want one counting 3 events and the 100 added behind the writer's back", sessions)
+	if err := s.DeleteLead(ctx, "gone@example.com", "hash:gone@example.com", now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ledger, _, err := s.Subject(ctx, "hash:gone@example.com")
+	if err != nil || len(ledger) != 2 {
+		t.Fatalf("ledger after erasure: %+v, %v", ledger, err)
+	}
+	for _, row := range ledger {
+		if row.Reason != "" || row.IPHash != "" || row.FormName != "" || row.PagePath != "" || row.Status == "" || row.At.IsZero() {
+			t.Errorf("ledger row keeps more than the proof: %+v", row)
+		}
+		evs, err := s.VisitorEvents(ctx, "v:visitor-erase", now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.OccurredAt.Equal(row.At) {
+				t.Errorf("an event at the ledger row's time %v survives: %+v", row.At, e)
+			}
+		}
 	}
 }

@@ -1,3 +1,0 @@
--- PostgreSQL only (its event writer's guard; see the PostgreSQL migration
--- of this number).
-SELECT 1;
