@@ -480,5 +480,3 @@ func (db *DB) Rejections(ctx context.Context, from, to time.Time) ([]marketing.R
 	}
 	return out, nil
 }
-
-

@@ -385,10 +385,6 @@ func (db *DB) LeadDetail(ctx context.Context, id string) (*marketing.LeadDetail,
 	return d, nil
 }
 
-
-
-
-
 func (db *DB) consent(ctx context.Context, where string, arg any) ([]marketing.ConsentEvent, error) {
 	rows, err := db.pool.Query(ctx, `SELECT c.status, coalesce(c.previous_status, ''), c.source, coalesce(c.form_name, ''), coalesce(c.page_path, ''),
 			coalesce(c.reason, ''), coalesce(c.wording_hash, ''), coalesce(w.text, ''), coalesce(w.purpose, ''), coalesce(w.version, ''),
