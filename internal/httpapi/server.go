@@ -239,31 +239,98 @@ func (s *server) originAllowed(origin string, r *http.Request) bool {
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
-// clientIP is the caller's address per TRUSTED_PROXY: one header from the
-// one proxy we trust, never the left end of X-Forwarded-For; the socket
-// peer when the header is missing or not an IP.
+// clientIP is the caller's address per TRUSTED_PROXY: the one header the
+// one proxy we trust sets, read only when the socket peer is that proxy;
+// never the left end of X-Forwarded-For. Otherwise, and when the header is
+// missing, repeated, a list or not an IP, it is the socket peer: a client
+// reaching the port directly cannot pick its own address.
 func (s *server) clientIP(r *http.Request) string {
-	var h string
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		peer = r.RemoteAddr
+	}
+	var name string
 	switch s.Config.TrustedProxy {
 	case "fly":
-		h = r.Header.Get("Fly-Client-IP")
+		if fromFlyProxy(peer) {
+			name = "Fly-Client-IP"
+		}
 	case "cloudflare":
-		h = r.Header.Get("CF-Connecting-IP")
+		if fromCloudflare(peer) {
+			name = "CF-Connecting-IP"
+		}
 	}
-	if ip := net.ParseIP(strings.TrimSpace(h)); ip != nil {
+	if name == "" {
+		return peer
+	}
+	// One value only: with two (a repeated header or a comma list), one was
+	// written by the client, and nothing says which.
+	vs := r.Header.Values(name)
+	if len(vs) != 1 || strings.Contains(vs[0], ",") {
+		return peer
+	}
+	if ip := net.ParseIP(strings.TrimSpace(vs[0])); ip != nil {
 		return ip.String()
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	return peer
+}
+
+// Fly's proxy reaches a Machine over the host's private network, never from
+// a public address: public traffic arrives from fly-proxy on the Machine's
+// private IPv4 network (172.16.0.0/12), traffic through Flycast or from
+// other Machines of the organisation over its 6PN (fdaa::/16). The public
+// internet cannot source packets from either range, so a peer in them is
+// the proxy (or one of the organisation's own Machines); anything else
+// reached the port directly and its Fly-Client-IP is ignored. Outside Fly
+// these ranges are ordinary private networks (Docker's bridges are in
+// 172.16.0.0/12): TRUSTED_PROXY=fly is for Fly only.
+var flyProxyNets = mustCIDRs("172.16.0.0/12", "fdaa::/16")
+
+// Cloudflare's published edge ranges (https://www.cloudflare.com/ips/).
+// They change rarely, but they do change: an edge address missing here
+// falls back to the peer (rate limits per edge address, not a forged IP).
+// With Cloudflare in front of Fly the peer is Fly's proxy, not Cloudflare:
+// such a deployment should keep TRUSTED_PROXY=fly (its limits then key on
+// Cloudflare's edge addresses) until a chain of proxies is supported.
+var cloudflareNets = mustCIDRs(
+	"173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+	"108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+	"162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+	"2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+	"2a06:98c0::/29", "2c0f:f248::/32")
+
+func fromFlyProxy(peer string) bool   { return inNets(peer, flyProxyNets) }
+func fromCloudflare(peer string) bool { return inNets(peer, cloudflareNets) }
+
+func inNets(addr string, nets []*net.IPNet) bool {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return false
 	}
-	return host
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func mustCIDRs(cidrs ...string) []*net.IPNet {
+	out := make([]*net.IPNet, len(cidrs))
+	for i, c := range cidrs {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = n
+	}
+	return out
 }
 
 // allow applies the rate limit of a class to the caller, answering 429 when
 // it is exceeded.
 func (s *server) allow(w http.ResponseWriter, r *http.Request, class string) bool {
-	return s.allowKey(w, class, s.clientIP(r))
+	return s.allowKey(w, class, rateKey(s.clientIP(r)))
 }
 
 // allowKey applies a class's limit to any key.

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,21 +65,46 @@ func TestCORS(t *testing.T) {
 }
 
 func TestRateLimitTrustedProxy(t *testing.T) {
+	// The test server's peer is 127.0.0.1, not Fly's proxy: the header is
+	// the client's own word and changes nothing.
 	e := newEnv(t, "sqlite", "TRUSTED_PROXY=fly", "RATE_LIMIT_MAX=3")
 	for i := range 3 {
-		e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.7", "X-Forwarded-For: 10.0.0."+string(rune('1'+i))).expect(t, 200, "")
+		e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100."+strconv.Itoa(i+1)).expect(t, 200, "")
 	}
-	r := e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.7", "X-Forwarded-For: 10.9.9.9").expect(t, 429, "rate_limited")
+	r := e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.9").expect(t, 429, "rate_limited")
 	if r.Header.Get("Retry-After") == "" {
 		t.Fatal("429 without Retry-After")
 	}
-	e.do("GET", "/v1/healthz", "", "Fly-Client-IP: 198.51.100.8").expect(t, 200, "")
 
 	// Without a trusted proxy, headers change nothing: the peer is the key.
 	n := newEnv(t, "sqlite", "RATE_LIMIT_MAX=2")
 	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 1.1.1.1").expect(t, 200, "")
 	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 2.2.2.2", "X-Forwarded-For: 3.3.3.3").expect(t, 200, "")
 	n.do("GET", "/v1/healthz", "", "Fly-Client-IP: 4.4.4.4").expect(t, 429, "rate_limited")
+}
+
+// TestFlyClientIPFromAnyPeer: with TRUSTED_PROXY=fly, a client reaching the
+// port directly and naming a new address each time is still one client: its
+// admin-key guesses run into the limit.
+func TestFlyClientIPFromAnyPeer(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open("TRUSTED_PROXY=fly")
+		limited := 0
+		for i := range 300 {
+			ip := "198.51." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250+1)
+			r := e.do("GET", "/v1/admin/leads", "", "Fly-Client-IP: "+ip, "x-admin-key: guess-"+strconv.Itoa(i))
+			switch r.Status {
+			case 401:
+			case 429:
+				limited++
+			default:
+				t.Fatalf("guess %d: %d", i, r.Status)
+			}
+		}
+		if limited == 0 {
+			t.Fatal("300 guesses under rotating Fly-Client-IP values were never rate limited")
+		}
+	})
 }
 
 func TestTrackerServed(t *testing.T) {

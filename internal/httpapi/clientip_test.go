@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/altcontext/marketing/internal/config"
+)
+
+// newBareServer is the real server over a configuration alone (no store):
+// enough for routes that touch none, with any socket peer.
+func newBareServer(t *testing.T, log *slog.Logger, vars ...string) *server {
+	t.Helper()
+	vals := map[string]string{"APP_ENV": "test", "CORS_ALLOWED_ORIGINS": "https://www.example.com"}
+	for i := 0; i+1 < len(vars); i += 2 {
+		vals[vars[i]] = vars[i+1]
+	}
+	cfg, err := config.Load(func(k string) string { return vals[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return NewServer(Deps{Config: cfg, Logger: log, Version: "test"}).(*server)
+}
+
+// serve sends one request from peer through the whole server.
+func serve(s *server, method, path, peer string, headers ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, nil)
+	r.RemoteAddr = peer
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Add(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+func TestClientIPTrustsOnlyTheProxy(t *testing.T) {
+	fly := newBareServer(t, nil, "TRUSTED_PROXY", "fly")
+	cf := newBareServer(t, nil, "TRUSTED_PROXY", "cloudflare")
+	none := newBareServer(t, nil, "TRUSTED_PROXY", "none")
+	for _, c := range []struct {
+		name    string
+		s       *server
+		peer    string
+		headers []string
+		want    string
+	}{
+		{"fly proxy over the private IPv4 network", fly, "172.19.2.10:50000", []string{"Fly-Client-IP", "198.51.100.7"}, "198.51.100.7"},
+		{"fly proxy over 6PN", fly, "[fdaa:0:1:a7b::2]:50000", []string{"Fly-Client-IP", "2001:db8::5"}, "2001:db8::5"},
+		{"direct client on fly", fly, "203.0.113.9:50000", []string{"Fly-Client-IP", "198.51.100.7"}, "203.0.113.9"},
+		{"loopback on fly", fly, "127.0.0.1:50000", []string{"Fly-Client-IP", "198.51.100.7"}, "127.0.0.1"},
+		{"a list", fly, "172.19.2.10:50000", []string{"Fly-Client-IP", "6.6.6.6, 198.51.100.7"}, "172.19.2.10"},
+		{"a repeated header", fly, "172.19.2.10:50000", []string{"Fly-Client-IP", "6.6.6.6", "Fly-Client-IP", "198.51.100.7"}, "172.19.2.10"},
+		{"not an IP", fly, "172.19.2.10:50000", []string{"Fly-Client-IP", "nope"}, "172.19.2.10"},
+		{"missing", fly, "172.19.2.10:50000", nil, "172.19.2.10"},
+		{"the other proxy's header", fly, "172.19.2.10:50000", []string{"CF-Connecting-IP", "198.51.100.7"}, "172.19.2.10"},
+		{"cloudflare edge", cf, "162.158.1.2:443", []string{"CF-Connecting-IP", "198.51.100.7"}, "198.51.100.7"},
+		{"cloudflare edge v6", cf, "[2606:4700::1]:443", []string{"CF-Connecting-IP", "198.51.100.7"}, "198.51.100.7"},
+		{"direct client on cloudflare", cf, "203.0.113.9:443", []string{"CF-Connecting-IP", "198.51.100.7"}, "203.0.113.9"},
+		{"no proxy", none, "172.19.2.10:50000", []string{"Fly-Client-IP", "198.51.100.7"}, "172.19.2.10"},
+	} {
+		r := httptest.NewRequest("GET", "/v1/healthz", nil)
+		r.RemoteAddr = c.peer
+		for i := 0; i+1 < len(c.headers); i += 2 {
+			r.Header.Add(c.headers[i], c.headers[i+1])
+		}
+		if got := c.s.clientIP(r); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// TestRateLimitIPv6Per64: one /64 is one client; the next /64 is another.
+func TestRateLimitIPv6Per64(t *testing.T) {
+	s := newBareServer(t, nil, "RATE_LIMIT_MAX", "3")
+	for i, peer := range []string{"[2001:db8:0:1::1]:1", "[2001:db8:0:1::2]:1", "[2001:db8:0:1:ffff:ffff:ffff:ffff]:1"} {
+		if w := serve(s, "GET", "/v1/healthz", peer); w.Code != http.StatusOK {
+			t.Fatalf("request %d: %d", i+1, w.Code)
+		}
+	}
+	if w := serve(s, "GET", "/v1/healthz", "[2001:db8:0:1:abcd::9]:1"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("fourth address of the /64: %d, want 429", w.Code)
+	}
+	if w := serve(s, "GET", "/v1/healthz", "[2001:db8:0:2::1]:1"); w.Code != http.StatusOK {
+		t.Fatalf("the next /64: %d", w.Code)
+	}
+	// IPv4 stays per address.
+	for _, peer := range []string{"192.0.2.1:1", "192.0.2.1:2", "192.0.2.1:3"} {
+		serve(s, "GET", "/v1/healthz", peer)
+	}
+	if w := serve(s, "GET", "/v1/healthz", "192.0.2.2:1"); w.Code != http.StatusOK {
+		t.Fatalf("a neighbouring IPv4 address: %d", w.Code)
+	}
+}
