@@ -213,8 +213,24 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead && !preflight
 	if !allowed && (preflight || write) {
-		if r.URL.Path == ingest.EndpointEvents || r.URL.Path == ingest.EndpointLeads {
-			s.Pipeline.Reject(s.Pipeline.PropertyOf("", origin), r.URL.Path, marketing.ReasonOrigin)
+		// Refusals spend the caller's budget like the requests they stand
+		// for, and are counted under one property: a flood from many
+		// made-up origins is neither free nor a row per host.
+		class, counted := classDefault, false
+		switch r.URL.Path {
+		case ingest.EndpointEvents:
+			class, counted = classEvents, true
+		case ingest.EndpointLeads:
+			class, counted = classLeads, true
+		}
+		if !s.allow(w, r, class) {
+			if counted {
+				s.Pipeline.Reject(foreignProperty, r.URL.Path, marketing.ReasonRateLimited)
+			}
+			return false
+		}
+		if counted {
+			s.Pipeline.Reject(foreignProperty, r.URL.Path, marketing.ReasonOrigin)
 		}
 		writeProblem(w, http.StatusForbidden, "origin_not_allowed", nil)
 		return false
@@ -229,6 +245,10 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
+
+// foreignProperty is the property every refusal of an unregistered origin
+// is counted under: the origin is the caller's word, not one of ours.
+const foreignProperty = "(foreign)"
 
 func (s *server) originAllowed(origin string, r *http.Request) bool {
 	o := strings.ToLower(origin)

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,4 +128,29 @@ func TestPrivacyPage(t *testing.T) {
 	if r.Body["privacyContact"] != "privacy@example.com" || ret["rawEventsDays"] != float64(30) || ret["rollupsDays"] != float64(730) {
 		t.Fatalf("privacy %s", r.Raw)
 	}
+}
+
+// TestForeignOriginsLimitedAndPooled: writes from unregistered origins are
+// rate limited, and counted under one property however many hosts there are.
+func TestForeignOriginsLimitedAndPooled(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open("RATE_LIMIT_EVENTS_PER_MINUTE=10")
+		ev := `{"anonId":"visitor-0001","eventType":"page_view","path":"/"}`
+		seen := map[int]int{}
+		for i := range 30 {
+			r := e.do("POST", "/v1/events", ev, "Origin: https://evil"+strconv.Itoa(i)+".example")
+			seen[r.Status]++
+		}
+		if seen[403] != 10 || seen[429] != 20 {
+			t.Fatalf("statuses %v, want 10 × 403 then 429s", seen)
+		}
+		if err := e.pipe.Counters.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		rows := e.rows(`SELECT property_id, reason, CAST(sum(count) AS bigint) FROM ingest_rejections GROUP BY property_id, reason ORDER BY reason`)
+		if len(rows) != 2 || rows[0][0] != "(foreign)" || rows[0][1] != "origin" || rows[0][2] != int64(10) ||
+			rows[1][0] != "(foreign)" || rows[1][1] != "rate_limited" || rows[1][2] != int64(20) {
+			t.Fatalf("rejections %v, want (foreign) origin 10 and rate_limited 20", rows)
+		}
+	})
 }
