@@ -220,6 +220,21 @@ func (s *server) handleUnsubscribe() http.Handler {
 			f.Token = r.URL.Query().Get("token")
 		}
 		html := kind == bodyForm && f.OneClick == ""
+		// A valid token is limited per lead, not per IP: mail providers
+		// send one-click unsubscribes for many people from few addresses.
+		// Everything else (a forged token, the admin's email route) is
+		// limited per IP.
+		id, valid := "", false
+		if f.Token != "" {
+			id, valid = s.verifyToken(f.Token)
+		}
+		if valid {
+			if !s.allowKey(w, classUnsubscribe, "lead|"+id) {
+				return
+			}
+		} else if !s.allow(w, r, classUnsubscribe) {
+			return
+		}
 		if len([]rune(f.Reason)) > 512 {
 			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "reason", Message: "must be at most 512 characters"}}})
 			return
@@ -228,8 +243,7 @@ func (s *server) handleUnsubscribe() http.Handler {
 			Reason: strings.TrimSpace(f.Reason), IPHash: s.Pipeline.Hash(s.clientIP(r)), Now: s.Now().UTC()}
 		switch {
 		case f.Token != "":
-			id, ok := s.verifyToken(f.Token)
-			if !ok {
+			if !valid {
 				if html {
 					writePage(w, http.StatusBadRequest, page{Title: "This link is not valid", Message: "Nothing was changed."})
 					return

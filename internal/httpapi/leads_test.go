@@ -442,3 +442,42 @@ func TestCSVExportStreams(t *testing.T) {
 		}
 	})
 }
+
+// TestOneClickUnsubscribesNotLimitedByIP: a mail provider posting one-click
+// unsubscribes for many people from one address is never refused; forged
+// tokens from one address still are.
+func TestOneClickUnsubscribesNotLimitedByIP(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		var links []string
+		for i := range 15 {
+			lead := e.do("POST", "/v1/leads/capture", fmt.Sprintf(`{"email":"many%d@example.com","consentStatus":"implied"}`, i)).expect(t, 200, "").Body["leadId"].(string)
+			d := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey).expect(t, 200, "")
+			u, err := url.Parse(d.Body["unsubscribeUrl"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			links = append(links, u.RequestURI())
+		}
+		for i, l := range links {
+			if r := e.do("POST", l, "List-Unsubscribe=One-Click", "Content-Type: application/x-www-form-urlencoded"); r.Status != 200 {
+				t.Fatalf("one-click %d: %d %s", i+1, r.Status, r.Raw)
+			}
+		}
+		if n := e.count(`SELECT count(*) FROM leads WHERE consent_status = 'withdrawn'`); n != 15 {
+			t.Fatalf("%d withdrawn, want 15", n)
+		}
+		limited := false
+		for range 13 {
+			r := e.do("POST", "/v1/leads/unsubscribe?token=Zm9v.forged", "List-Unsubscribe=One-Click", "Content-Type: application/x-www-form-urlencoded")
+			if r.Status == 429 {
+				limited = true
+				break
+			}
+			r.expect(t, 400, "invalid_request")
+		}
+		if !limited {
+			t.Fatal("13 forged tokens from one address were never rate limited")
+		}
+	})
+}
