@@ -38,8 +38,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeProblem(w http.ResponseWriter, status int, code string, issues []marketing.Issue) {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	// Retry-After where waiting helps: a rate limit, an outage. A 503 for
+	// missing configuration (admin_auth_not_configured) is not retried away.
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && code == "unavailable" {
 		if w.Header().Get("Retry-After") == "" {
 			w.Header().Set("Retry-After", "1")
 		}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/altcontext/marketing/internal/config"
@@ -96,5 +97,18 @@ func TestRateLimitIPv6Per64(t *testing.T) {
 	}
 	if w := serve(s, "GET", "/v1/healthz", "192.0.2.2:1"); w.Code != http.StatusOK {
 		t.Fatalf("a neighbouring IPv4 address: %d", w.Code)
+	}
+}
+
+// TestAdminNotConfiguredNoRetryAfter: a configuration problem is not
+// something a client waits out.
+func TestAdminNotConfiguredNoRetryAfter(t *testing.T) {
+	s := newBareServer(t, nil)
+	w := serve(s, "GET", "/v1/admin/leads", "192.0.2.1:1", "x-admin-key", "anything")
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "admin_auth_not_configured") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if v := w.Header().Get("Retry-After"); v != "" {
+		t.Fatalf("Retry-After: %s on a configuration problem", v)
 	}
 }
