@@ -11,11 +11,13 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/ingest"
 )
 
@@ -92,21 +94,17 @@ func (s *server) redirectAfterPost(w http.ResponseWriter, r *http.Request, redir
 		}
 	}
 	target := "/v1/leads/thanks"
-	if safePath(redirect) && s.listedOrigin(site) {
-		target = strings.ToLower(site) + redirect
+	if o, ok := s.listedOrigin(site); ok && safePath(redirect) {
+		target = o + redirect
 	}
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-func (s *server) listedOrigin(origin string) bool {
-	o := strings.ToLower(origin)
-	for _, a := range s.Config.CORSAllowedOrigins {
-		if a == o {
-			return true
-		}
-	}
-	return false
+// listedOrigin returns origin as listed in CORS_ALLOWED_ORIGINS, if it is.
+func (s *server) listedOrigin(origin string) (string, bool) {
+	o, ok := config.NormalizeOrigin(origin)
+	return o, ok && slices.Contains(s.Config.CORSAllowedOrigins, o)
 }
 
 // safePath accepts "/x…" but not "//host", "/\host" or anything with a
@@ -170,12 +168,10 @@ func (s *server) verifyToken(token string) (string, bool) {
 	return string(id), hmac.Equal([]byte(s.unsubscribeToken(string(id))), []byte(token))
 }
 
+// unsubscribeURL is the link for emails: on PUBLIC_URL, else on the origin
+// the admin's request reached (see ownOrigin).
 func (s *server) unsubscribeURL(r *http.Request, leadID string) string {
-	scheme := "http"
-	if r.TLS != nil || (s.Config.TrustedProxy != "none" && r.Header.Get("X-Forwarded-Proto") == "https") {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/v1/leads/unsubscribe?token=" + url.QueryEscape(s.unsubscribeToken(leadID))
+	return s.ownOrigin(r) + "/v1/leads/unsubscribe?token=" + url.QueryEscape(s.unsubscribeToken(leadID))
 }
 
 // handleUnsubscribePage shows a confirmation page whose button POSTs: a mail

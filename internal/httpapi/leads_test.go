@@ -481,3 +481,18 @@ func TestOneClickUnsubscribesNotLimitedByIP(t *testing.T) {
 		}
 	})
 }
+
+// TestPublicURL: links for emails are built on PUBLIC_URL, never on the Host
+// the admin's request happened to carry; PUBLIC_URL is the own origin.
+func TestPublicURL(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open("PUBLIC_URL=https://Marketing.example.com:443/")
+		lead := e.do("POST", "/v1/leads/capture", `{"email":"pub@example.com"}`).expect(t, 200, "").Body["leadId"].(string)
+		d := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey, "Host: attacker.example").expect(t, 200, "")
+		if link, _ := d.Body["unsubscribeUrl"].(string); !strings.HasPrefix(link, "https://marketing.example.com/v1/leads/unsubscribe?token=") {
+			t.Fatalf("unsubscribe url %q", link)
+		}
+		ev := `{"anonId":"visitor-0001","eventType":"page_view","path":"/"}`
+		e.do("POST", "/v1/events", ev, "Origin: https://marketing.example.com").expect(t, 202, "")
+	})
+}

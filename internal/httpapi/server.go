@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,13 +249,28 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 // is counted under: the origin is the caller's word, not one of ours.
 const foreignProperty = "(foreign)"
 
+// originAllowed: a listed origin, or the backend's own (scheme and host),
+// compared as browsers send them (no default port, no trailing slash).
 func (s *server) originAllowed(origin string, r *http.Request) bool {
-	o := strings.ToLower(origin)
-	if slices.Contains(s.Config.CORSAllowedOrigins, o) {
-		return true
+	o, ok := config.NormalizeOrigin(origin)
+	return ok && (slices.Contains(s.Config.CORSAllowedOrigins, o) || o == s.ownOrigin(r))
+}
+
+// ownOrigin is the backend's public origin: PUBLIC_URL when set. Unset, it
+// is the request's Host with the scheme the client used: TLS here, or
+// X-Forwarded-Proto from the trusted proxy; in production always https
+// (production sits behind TLS, and a link that downgrades is worse than one
+// that fails).
+func (s *server) ownOrigin(r *http.Request) string {
+	if s.Config.PublicURL != "" {
+		return s.Config.PublicURL
 	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	scheme := "http"
+	if r.TLS != nil || s.Config.Production() || s.fromTrustedProxy(r) && r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	o, _ := config.NormalizeOrigin(scheme + "://" + r.Host)
+	return o
 }
 
 // clientIP is the caller's address per TRUSTED_PROXY: the one header the
@@ -265,18 +279,13 @@ func (s *server) originAllowed(origin string, r *http.Request) bool {
 // missing, repeated, a list or not an IP, it is the socket peer: a client
 // reaching the port directly cannot pick its own address.
 func (s *server) clientIP(r *http.Request) string {
-	peer, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		peer = r.RemoteAddr
-	}
+	peer := peerIP(r)
 	var name string
-	switch s.Config.TrustedProxy {
-	case "fly":
-		if fromFlyProxy(peer) {
+	if s.fromTrustedProxy(r) {
+		switch s.Config.TrustedProxy {
+		case "fly":
 			name = "Fly-Client-IP"
-		}
-	case "cloudflare":
-		if fromCloudflare(peer) {
+		case "cloudflare":
 			name = "CF-Connecting-IP"
 		}
 	}
@@ -319,8 +328,25 @@ var cloudflareNets = mustCIDRs(
 	"2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
 	"2a06:98c0::/29", "2c0f:f248::/32")
 
-func fromFlyProxy(peer string) bool   { return inNets(peer, flyProxyNets) }
-func fromCloudflare(peer string) bool { return inNets(peer, cloudflareNets) }
+func peerIP(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return peer
+}
+
+// fromTrustedProxy reports whether the socket peer is the proxy
+// TRUSTED_PROXY names, whose headers are then the truth.
+func (s *server) fromTrustedProxy(r *http.Request) bool {
+	switch s.Config.TrustedProxy {
+	case "fly":
+		return inNets(peerIP(r), flyProxyNets)
+	case "cloudflare":
+		return inNets(peerIP(r), cloudflareNets)
+	}
+	return false
+}
 
 func inNets(addr string, nets []*net.IPNet) bool {
 	ip := net.ParseIP(addr)

@@ -154,3 +154,22 @@ func TestForeignOriginsLimitedAndPooled(t *testing.T) {
 		}
 	})
 }
+
+// TestOriginsAsBrowsersSendThem: a listed origin with its default port or a
+// trailing slash matches what browsers send; the backend's own host under
+// another scheme is not its own origin.
+func TestOriginsAsBrowsersSendThem(t *testing.T) {
+	e := newEnv(t, "sqlite", "CORS_ALLOWED_ORIGINS=https://WWW.example.com:443/, http://shop.example.com:80")
+	ev := `{"anonId":"visitor-0001","eventType":"page_view","path":"/"}`
+	for _, o := range []string{"https://www.example.com", "https://www.example.com:443", "http://shop.example.com", "http://shop.example.com:80/"} {
+		if r := e.do("POST", "/v1/events", ev, "Origin: "+o).expect(t, 202, ""); r.Header.Get("Access-Control-Allow-Origin") != o {
+			t.Fatalf("origin %s: allow-origin %q", o, r.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	for _, o := range []string{"http://www.example.com", "https://www.example.com:8443", "https://shop.example.com"} {
+		e.do("POST", "/v1/events", ev, "Origin: "+o).expect(t, 403, "origin_not_allowed")
+	}
+	own := strings.Replace(e.URL, "http://", "https://", 1)
+	e.do("POST", "/v1/events", ev, "Origin: "+own).expect(t, 403, "origin_not_allowed")
+	e.do("POST", "/v1/events", ev, "Origin: "+e.URL).expect(t, 202, "")
+}
