@@ -23,6 +23,7 @@ type problem struct {
 var (
 	jsonContentType = []string{"application/json; charset=utf-8"}
 	varyOrigin      = []string{"Origin"}
+	nosniff         = []string{"nosniff"}
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -32,6 +33,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = nosniff
 	h["Content-Length"] = []string{strconv.Itoa(len(b) + 1)}
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))

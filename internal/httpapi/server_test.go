@@ -173,3 +173,28 @@ func TestOriginsAsBrowsersSendThem(t *testing.T) {
 	e.do("POST", "/v1/events", ev, "Origin: "+own).expect(t, 403, "origin_not_allowed")
 	e.do("POST", "/v1/events", ev, "Origin: "+e.URL).expect(t, 202, "")
 }
+
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	for _, path := range []string{"/v1/leads/thanks", "/v1/leads/unsubscribe?token=forged.token"} {
+		r := e.do("GET", path, "")
+		h := r.Header
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: %d, headers %v", path, r.Status, h)
+		}
+	}
+	if r := e.do("GET", "/v1/healthz", ""); r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("JSON without nosniff: %v", r.Header)
+	}
+	if r := e.do("GET", "/v1/nope", ""); r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("error envelope without nosniff: %v", r.Header)
+	}
+	// The tracker is public and cached, and names the origin it answered:
+	// caches must key it by Origin.
+	r := e.do("GET", "/v1/tracker.js", "", "Origin: "+site)
+	vary := strings.Join(r.Header.Values("Vary"), ",")
+	if r.Header.Get("Access-Control-Allow-Origin") != site || !strings.Contains(vary, "Origin") || !strings.Contains(vary, "Accept-Encoding") {
+		t.Errorf("tracker: allow-origin %q, Vary %q", r.Header.Get("Access-Control-Allow-Origin"), vary)
+	}
+}
