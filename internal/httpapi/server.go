@@ -47,6 +47,8 @@ type server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	limits map[string]*limiter
+	// refusals keeps a flood of 403s and 429s to a few log lines.
+	refusals refusalLog
 }
 
 // Rate-limit classes.
@@ -121,8 +123,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		took := time.Since(start)
 		s.Metrics.Request(route, rec.status, took)
-		s.log.Info("request", "request_id", id, "method", r.Method, "route", route, "status", rec.status,
-			"duration_ms", float64(took.Microseconds())/1000)
+		if s.refusals.log(s.log, s.Now(), rec.status) {
+			s.log.Info("request", "request_id", id, "method", r.Method, "route", route, "status", rec.status,
+				"duration_ms", float64(took.Microseconds())/1000)
+		}
 	}()
 	if !s.cors(rec, r) {
 		return

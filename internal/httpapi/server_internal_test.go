@@ -1,19 +1,22 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/altcontext/marketing/internal/config"
 )
 
 // newBareServer is the real server over a configuration alone (no store):
 // enough for routes that touch none, with any socket peer.
-func newBareServer(t *testing.T, log *slog.Logger, vars ...string) *server {
+func newBareServer(t *testing.T, log *slog.Logger, now func() time.Time, vars ...string) *server {
 	t.Helper()
 	vals := map[string]string{"APP_ENV": "test", "CORS_ALLOWED_ORIGINS": "https://www.example.com"}
 	for i := 0; i+1 < len(vars); i += 2 {
@@ -26,7 +29,7 @@ func newBareServer(t *testing.T, log *slog.Logger, vars ...string) *server {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return NewServer(Deps{Config: cfg, Logger: log, Version: "test"}).(*server)
+	return NewServer(Deps{Config: cfg, Logger: log, Version: "test", Now: now}).(*server)
 }
 
 // serve sends one request from peer through the whole server.
@@ -42,9 +45,9 @@ func serve(s *server, method, path, peer string, headers ...string) *httptest.Re
 }
 
 func TestClientIPTrustsOnlyTheProxy(t *testing.T) {
-	fly := newBareServer(t, nil, "TRUSTED_PROXY", "fly")
-	cf := newBareServer(t, nil, "TRUSTED_PROXY", "cloudflare")
-	none := newBareServer(t, nil, "TRUSTED_PROXY", "none")
+	fly := newBareServer(t, nil, nil, "TRUSTED_PROXY", "fly")
+	cf := newBareServer(t, nil, nil, "TRUSTED_PROXY", "cloudflare")
+	none := newBareServer(t, nil, nil, "TRUSTED_PROXY", "none")
 	for _, c := range []struct {
 		name    string
 		s       *server
@@ -79,7 +82,7 @@ func TestClientIPTrustsOnlyTheProxy(t *testing.T) {
 
 // TestRateLimitIPv6Per64: one /64 is one client; the next /64 is another.
 func TestRateLimitIPv6Per64(t *testing.T) {
-	s := newBareServer(t, nil, "RATE_LIMIT_MAX", "3")
+	s := newBareServer(t, nil, nil, "RATE_LIMIT_MAX", "3")
 	for i, peer := range []string{"[2001:db8:0:1::1]:1", "[2001:db8:0:1::2]:1", "[2001:db8:0:1:ffff:ffff:ffff:ffff]:1"} {
 		if w := serve(s, "GET", "/v1/healthz", peer); w.Code != http.StatusOK {
 			t.Fatalf("request %d: %d", i+1, w.Code)
@@ -103,12 +106,75 @@ func TestRateLimitIPv6Per64(t *testing.T) {
 // TestAdminNotConfiguredNoRetryAfter: a configuration problem is not
 // something a client waits out.
 func TestAdminNotConfiguredNoRetryAfter(t *testing.T) {
-	s := newBareServer(t, nil)
+	s := newBareServer(t, nil, nil)
 	w := serve(s, "GET", "/v1/admin/leads", "192.0.2.1:1", "x-admin-key", "anything")
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "admin_auth_not_configured") {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	if v := w.Header().Get("Retry-After"); v != "" {
 		t.Fatalf("Retry-After: %s on a configuration problem", v)
+	}
+}
+
+// TestRefusalsLoggedSampled: a flood of refusals writes a few lines and a
+// count, not a line each; other requests keep their line.
+func TestRefusalsLoggedSampled(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(1_700_000_000, 0)
+	s := newBareServer(t, slog.New(slog.NewJSONHandler(&buf, nil)), func() time.Time { return now }, "RATE_LIMIT_MAX", "2")
+	codes := map[int]int{}
+	for range 1000 {
+		codes[serve(s, "GET", "/v1/healthz", "192.0.2.1:1").Code]++
+	}
+	for range 500 {
+		codes[serve(s, "OPTIONS", "/v1/healthz", "192.0.2.2:1", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST").Code]++
+	}
+	if codes[200] != 2 || codes[429] != 998+498 || codes[403] != 2 {
+		t.Fatalf("statuses %v", codes)
+	}
+	type line struct {
+		Msg    string `json:"msg"`
+		Status int    `json:"status"`
+		Count  int    `json:"count"`
+	}
+	lines := func() []line {
+		var out []line
+		for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+			if len(l) == 0 {
+				continue
+			}
+			var x line
+			if err := json.Unmarshal(l, &x); err != nil {
+				t.Fatalf("%v: %s", err, l)
+			}
+			out = append(out, x)
+		}
+		buf.Reset()
+		return out
+	}
+	got := lines()
+	if len(got) != 2+1+1 {
+		t.Fatalf("%d log lines for 1,500 requests, want 4 (2 × 200, the first 429, the first 403)", len(got))
+	}
+	// A minute on: the next request logs the counts, then its own line.
+	now = now.Add(61 * time.Second)
+	serve(s, "GET", "/v1/healthz", "192.0.2.3:1")
+	counts, requests := map[int]int{}, 0
+	for _, l := range lines() {
+		switch l.Msg {
+		case "requests refused in the last minute":
+			counts[l.Status] = l.Count
+		case "request":
+			requests++
+		}
+	}
+	if requests != 1 {
+		t.Fatalf("%d request lines for one request", requests)
+	}
+	if counts[429] != 998+498-1 || counts[403] != 1 {
+		t.Fatalf("summaries %v, want 429: %d, 403: 1", counts, 998+498-1)
+	}
+	if got := lines(); len(got) != 0 {
+		t.Fatalf("lines left over: %v", got)
 	}
 }
