@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"mime"
 	"net/http"
@@ -402,7 +404,7 @@ func (s *server) handleAdminLeads() http.Handler {
 			return nil
 		})
 		if err != nil {
-			s.writeError(w, r, err)
+			s.storeError(w, r, err)
 			return
 		}
 		next := ""
@@ -439,12 +441,14 @@ func CSVCell(s string) string {
 }
 
 // streamLeadsCSV writes RFC 4180 CSV row by row as the store streams leads,
-// so memory stays flat whatever the count.
+// so memory stays flat whatever the count. Nothing is sent until the first
+// rows fill a buffer or the store has finished without error: a store that
+// fails at once gets an error status (503 in an outage), never a 200 with
+// the header row alone. A failure after rows were sent aborts the response,
+// so the client sees a broken transfer, never a clean end.
 func (s *server) streamLeadsCSV(w http.ResponseWriter, r *http.Request, f marketing.LeadFilter) {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="leads.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	cw := csv.NewWriter(w)
+	out := &lazyCSV{w: w}
+	cw := csv.NewWriter(out)
 	cw.UseCRLF = true
 	_ = cw.Write(csvHeader)
 	row := make([]string, len(csvHeader))
@@ -467,11 +471,53 @@ func (s *server) streamLeadsCSV(w http.ResponseWriter, r *http.Request, f market
 		}
 		return cw.Error()
 	})
-	cw.Flush()
-	if err != nil {
-		// Headers are gone; the truncated body and the log tell the story.
-		s.log.Error("csv export failed", "request_id", requestID(r), "err", err)
+	if err == nil {
+		cw.Flush()
+		err = cw.Error()
 	}
+	if err == nil {
+		return
+	}
+	if !out.sent {
+		s.storeError(w, r, err)
+		return
+	}
+	s.log.Error("csv export failed mid-stream", "request_id", requestID(r), "rows", n, "err", err)
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// lazyCSV sets the CSV headers with the first bytes it passes on, and
+// remembers that it has.
+type lazyCSV struct {
+	w    http.ResponseWriter
+	sent bool
+}
+
+func (l *lazyCSV) Write(b []byte) (int, error) {
+	if !l.sent {
+		l.sent = true
+		h := l.w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="leads.csv"`)
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+	}
+	return l.w.Write(b)
+}
+
+// storeError answers a failed store call. An error the store did not
+// classify is an outage (503 unavailable) when the database does not answer
+// a ping either, else an internal error.
+func (s *server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	if marketing.ErrorCode(err) == marketing.EINTERNAL {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+		defer cancel()
+		if perr := s.Store.Ping(ctx); perr != nil {
+			err = fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
+		}
+	}
+	s.writeError(w, r, err)
 }
 
 // handleAdminLead is GET /v1/admin/leads/{id}.

@@ -496,3 +496,62 @@ func TestPublicURL(t *testing.T) {
 		e.do("POST", "/v1/events", ev, "Origin: https://marketing.example.com").expect(t, 202, "")
 	})
 }
+
+// TestCSVExportOutage: with the database gone before anything was sent, the
+// export answers 503, never a 200 with the header row alone.
+func TestCSVExportOutage(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		e.do("POST", "/v1/leads/capture", `{"email":"gone@example.com"}`).expect(t, 200, "")
+		if err := e.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do("GET", "/v1/admin/leads", "", "x-admin-key: "+adminKey, "Accept: text/csv").expect(t, 503, "unavailable")
+		if r.Header.Get("Content-Disposition") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("an error answered as a CSV download: %v", r.Header)
+		}
+		e.do("GET", "/v1/admin/leads", "", "x-admin-key: "+adminKey).expect(t, 503, "unavailable")
+	})
+}
+
+// TestCSVExportBrokenMidStream: a PostgreSQL backend terminated while the
+// export streams ends the response as a broken transfer, never a clean end.
+func TestCSVExportBrokenMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 100,000 leads")
+	}
+	e := newEnv(t, "postgres")
+	ctx := context.Background()
+	_, err := e.pg.Pool().Exec(ctx, `INSERT INTO leads (id, email_normalized, email_hash, name, consent_status, consent_at, source_channel, first_captured_at, last_captured_at, ft_landing_path, lt_landing_path)
+		SELECT 'lead-' || n, 'person' || n || '@example.com', 'h' || n, 'Person Number ' || n, 'express', now(), 'ads', now() - n * interval '1 second', now(), '/landing/page', '/landing/page'
+		FROM generate_series(1, 100000) AS g(n)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", e.URL+"/v1/admin/leads", nil)
+	req.Header.Set("x-admin-key", adminKey)
+	req.Header.Set("Accept", "text/csv")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if _, err := io.CopyN(io.Discard, res.Body, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the buffers fill; the backend waits on its socket
+	var killed int
+	err = e.pg.Pool().QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state = 'active' AND query LIKE '%FROM leads%') t`).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d backends: %v", killed, err)
+	}
+	n, err := io.Copy(io.Discard, res.Body)
+	if err == nil {
+		t.Fatalf("the export ended cleanly after the backend was terminated (%d more bytes)", n)
+	}
+	t.Logf("broken after %d more bytes: %v", n, err)
+}

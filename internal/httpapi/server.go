@@ -110,6 +110,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
+				// The handler broke the response on purpose: the client
+				// must see a broken transfer, so net/http drops the
+				// connection.
+				s.log.Warn("request aborted", "request_id", id, "method", r.Method, "route", pattern)
 				panic(v)
 			}
 			s.log.Error("panic", "request_id", id, "panic", v)
