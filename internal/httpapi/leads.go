@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"mime"
@@ -57,6 +58,10 @@ func (s *server) handleLeadsCapture() http.Handler {
 		}
 		if err != nil {
 			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonInvalid)
+			if form {
+				s.formError(w, r, err)
+				return
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -73,6 +78,10 @@ func (s *server) handleLeadsCapture() http.Handler {
 			GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1",
 		}, in, window)
 		if err != nil {
+			if form {
+				s.formError(w, r, err)
+				return
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -104,6 +113,45 @@ func (s *server) redirectAfterPost(w http.ResponseWriter, r *http.Request, redir
 }
 
 // listedOrigin returns origin as listed in CORS_ALLOWED_ORIGINS, if it is.
+// formError answers a plain HTML form's invalid post with a page a visitor
+// can read (the JSON envelope would be shown raw), saying what was wrong
+// and linking back to the form when it is on an allowed origin. Other
+// errors keep the envelope.
+func (s *server) formError(w http.ResponseWriter, r *http.Request, err error) {
+	var v *marketing.ValidationError
+	if marketing.ErrorCode(err) != marketing.EINVALID || !errors.As(err, &v) {
+		s.writeError(w, r, err)
+		return
+	}
+	p := page{Title: "Please check the form", Message: "Your details were not sent:"}
+	for _, is := range v.Issues {
+		p.Issues = append(p.Issues, fieldLabel(is.Path)+" "+is.Message+".")
+	}
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host != "" {
+		if _, ok := s.listedOrigin(ref.Scheme + "://" + ref.Host); ok {
+			p.Back = ref.String()
+		}
+	}
+	writePage(w, http.StatusBadRequest, p)
+}
+
+// fieldLabel names a form field in plain words.
+func fieldLabel(path string) string {
+	switch path {
+	case "":
+		return "The form"
+	case "email":
+		return "The email address"
+	case "name":
+		return "The name"
+	case "consent", "consentStatus":
+		return "The consent field"
+	case "consent.text":
+		return "The consent wording"
+	}
+	return "The field " + strconv.Quote(path)
+}
+
 func (s *server) listedOrigin(origin string) (string, bool) {
 	o, ok := config.NormalizeOrigin(origin)
 	return o, ok && slices.Contains(s.Config.CORSAllowedOrigins, o)
@@ -130,9 +178,15 @@ button{font:inherit;padding:.5rem 1rem;cursor:pointer}textarea{width:100%;font:i
 <p><label for="reason">Anything you would like to tell us? (optional)</label><br>
 <textarea id="reason" name="reason" rows="3" maxlength="512"></textarea></p>
 <button type="submit">Unsubscribe</button></form>{{end}}
+{{if .Issues}}<ul>{{range .Issues}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Back}}<p><a href="{{.Back}}">Back to the form</a></p>{{end}}
 </body></html>`))
 
-type page struct{ Title, Message, Token string }
+type page struct {
+	Title, Message, Token string
+	Issues                []string // what was wrong, in plain words
+	Back                  string   // a link back to the form, on an allowed origin
+}
 
 func writePage(w http.ResponseWriter, status int, p page) {
 	h := w.Header()

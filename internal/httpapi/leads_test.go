@@ -555,3 +555,24 @@ func TestCSVExportBrokenMidStream(t *testing.T) {
 	}
 	t.Logf("broken after %d more bytes: %v", n, err)
 }
+
+// TestFormPostErrorsAreAPage: a plain HTML form's invalid post gets a page
+// a person can read, with a way back only to an allowed site; JSON callers
+// keep the envelope.
+func TestFormPostErrorsAreAPage(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	form := "Content-Type: application/x-www-form-urlencoded"
+	r := e.do("POST", "/v1/leads/capture", url.Values{"email": {"not-an-email"}}.Encode(), form, "Origin: "+site, "Referer: "+site+"/signup?x=1")
+	if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %s: %s", r.Status, r.Header.Get("Content-Type"), r.Raw)
+	}
+	if !strings.Contains(r.Raw, "The email address must be a valid email address.") || !strings.Contains(r.Raw, `href="`+site+`/signup?x=1"`) {
+		t.Fatalf("page %s", r.Raw)
+	}
+	// A checkbox named consent, from a page on no allowed origin: no link.
+	r = e.do("POST", "/v1/leads/capture", url.Values{"email": {"box@example.com"}, "consent": {"on"}}.Encode(), form, "Referer: https://evil.example/form")
+	if r.Status != 400 || !strings.Contains(r.Raw, "The consent field") || strings.Contains(r.Raw, "href=") {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	e.do("POST", "/v1/leads/capture", `{"email":"not-an-email"}`).expect(t, 400, "invalid_request")
+}
