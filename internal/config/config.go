@@ -27,6 +27,7 @@ type Config struct {
 	AdminAPIKey  string // empty: generated (dev) or admin routes disabled (production)
 
 	CORSAllowedOrigins  []string
+	PublicURL           string // the backend's own origin for links it gives out; empty: the request's host
 	PrivacyContactEmail string
 	TrustedProxy        string // none, fly or cloudflare
 
@@ -129,6 +130,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	c.CORSAllowedOrigins = p.origins("CORS_ALLOWED_ORIGINS")
+	if v := strings.TrimSpace(getenv("PUBLIC_URL")); v != "" {
+		if o, ok := NormalizeOrigin(v); ok {
+			c.PublicURL = o
+		} else {
+			p.fail("PUBLIC_URL", "must be the backend's public origin such as https://marketing.example.com, without a path (got "+strconv.Quote(v)+")")
+		}
+	}
 	c.PrivacyContactEmail = p.str("PRIVACY_CONTACT_EMAIL", "privacy@altcontext.local")
 	if a, err := mail.ParseAddress(c.PrivacyContactEmail); err != nil || a.Address != c.PrivacyContactEmail {
 		p.fail("PRIVACY_CONTACT_EMAIL", "must be an email address")
@@ -291,14 +299,30 @@ func (p *parser) origins(name string) []string {
 		if o == "" {
 			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		n, ok := NormalizeOrigin(o)
+		if !ok {
 			p.fail(name, "must be a comma-separated list of origins such as https://www.example.com (got "+strconv.Quote(o)+")")
 			continue
 		}
-		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+		out = append(out, n)
 	}
 	return out
+}
+
+// NormalizeOrigin returns an origin as a browser sends it: scheme://host in
+// lower case, without the scheme's default port (:443, :80) or a trailing
+// slash. ok is false for anything that is not an http(s) origin.
+func NormalizeOrigin(s string) (origin string, ok bool) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Host), ":")
+	if port := u.Port(); u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return u.Scheme + "://" + host, true
 }
 
 // Masked renders the configuration as name=value lines, secrets masked, in
@@ -347,6 +371,7 @@ func (c *Config) Masked() []string {
 		"IP_HASH_PEPPER=" + pepper,
 		"ADMIN_API_KEY=" + admin,
 		"CORS_ALLOWED_ORIGINS=" + strings.Join(c.CORSAllowedOrigins, ","),
+		"PUBLIC_URL=" + c.PublicURL,
 		"PRIVACY_CONTACT_EMAIL=" + c.PrivacyContactEmail,
 		"TRUSTED_PROXY=" + c.TrustedProxy,
 		"RATE_LIMIT_MAX=" + i(c.RateLimitMax),

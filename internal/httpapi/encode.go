@@ -23,6 +23,7 @@ type problem struct {
 var (
 	jsonContentType = []string{"application/json; charset=utf-8"}
 	varyOrigin      = []string{"Origin"}
+	nosniff         = []string{"nosniff"}
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -32,14 +33,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = nosniff
 	h["Content-Length"] = []string{strconv.Itoa(len(b) + 1)}
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
 
 func writeProblem(w http.ResponseWriter, status int, code string, issues []marketing.Issue) {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	// Retry-After where waiting helps: a rate limit, an outage. A 503 for
+	// missing configuration (admin_auth_not_configured) is not retried away.
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && code == "unavailable" {
 		if w.Header().Get("Retry-After") == "" {
 			w.Header().Set("Retry-After", "1")
 		}

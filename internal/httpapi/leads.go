@@ -1,21 +1,26 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"html/template"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/ingest"
 )
 
@@ -53,6 +58,10 @@ func (s *server) handleLeadsCapture() http.Handler {
 		}
 		if err != nil {
 			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonInvalid)
+			if form {
+				s.formError(w, r, err)
+				return
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -69,6 +78,10 @@ func (s *server) handleLeadsCapture() http.Handler {
 			GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1",
 		}, in, window)
 		if err != nil {
+			if form {
+				s.formError(w, r, err)
+				return
+			}
 			s.writeError(w, r, err)
 			return
 		}
@@ -94,21 +107,56 @@ func (s *server) redirectAfterPost(w http.ResponseWriter, r *http.Request, redir
 		}
 	}
 	target := "/v1/leads/thanks"
-	if safePath(redirect) && s.listedOrigin(site) {
-		target = strings.ToLower(site) + redirect
+	if o, ok := s.listedOrigin(site); ok && safePath(redirect) {
+		target = o + redirect
 	}
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-func (s *server) listedOrigin(origin string) bool {
-	o := strings.ToLower(origin)
-	for _, a := range s.Config.CORSAllowedOrigins {
-		if a == o {
-			return true
+// listedOrigin returns origin as listed in CORS_ALLOWED_ORIGINS, if it is.
+// formError answers a plain HTML form's invalid post with a page a visitor
+// can read (the JSON envelope would be shown raw), saying what was wrong
+// and linking back to the form when it is on an allowed origin. Other
+// errors keep the envelope.
+func (s *server) formError(w http.ResponseWriter, r *http.Request, err error) {
+	var v *marketing.ValidationError
+	if marketing.ErrorCode(err) != marketing.EINVALID || !errors.As(err, &v) {
+		s.writeError(w, r, err)
+		return
+	}
+	p := page{Title: "Please check the form", Message: "Your details were not sent:"}
+	for _, is := range v.Issues {
+		p.Issues = append(p.Issues, fieldLabel(is.Path)+" "+is.Message+".")
+	}
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host != "" {
+		if _, ok := s.listedOrigin(ref.Scheme + "://" + ref.Host); ok {
+			p.Back = ref.String()
 		}
 	}
-	return false
+	writePage(w, http.StatusBadRequest, p)
+}
+
+// fieldLabel names a form field in plain words.
+func fieldLabel(path string) string {
+	switch path {
+	case "":
+		return "The form"
+	case "email":
+		return "The email address"
+	case "name":
+		return "The name"
+	case "consent", "consentStatus":
+		return "The consent field"
+	case "consent.text":
+		return "The consent wording"
+	}
+	return "The field " + strconv.Quote(path)
+}
+
+func (s *server) listedOrigin(origin string) (string, bool) {
+	o, ok := config.NormalizeOrigin(origin)
+	return o, ok && slices.Contains(s.Config.CORSAllowedOrigins, o)
 }
 
 // safePath accepts "/x…" but not "//host", "/\host" or anything with a
@@ -132,14 +180,26 @@ button{font:inherit;padding:.5rem 1rem;cursor:pointer}textarea{width:100%;font:i
 <p><label for="reason">Anything you would like to tell us? (optional)</label><br>
 <textarea id="reason" name="reason" rows="3" maxlength="512"></textarea></p>
 <button type="submit">Unsubscribe</button></form>{{end}}
+{{if .Issues}}<ul>{{range .Issues}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{if .Back}}<p><a href="{{.Back}}">Back to the form</a></p>{{end}}
 </body></html>`))
 
-type page struct{ Title, Message, Token string }
+type page struct {
+	Title, Message, Token string
+	Issues                []string // what was wrong, in plain words
+	Back                  string   // a link back to the form, on an allowed origin
+}
 
 func writePage(w http.ResponseWriter, status int, p page) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	// Never framed (the unsubscribe button must not be clickjacked), never
+	// sniffed, and no Referer: the unsubscribe URL carries its token.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_ = pages.Execute(w, p)
 }
@@ -172,12 +232,10 @@ func (s *server) verifyToken(token string) (string, bool) {
 	return string(id), hmac.Equal([]byte(s.unsubscribeToken(string(id))), []byte(token))
 }
 
+// unsubscribeURL is the link for emails: on PUBLIC_URL, else on the origin
+// the admin's request reached (see ownOrigin).
 func (s *server) unsubscribeURL(r *http.Request, leadID string) string {
-	scheme := "http"
-	if r.TLS != nil || (s.Config.TrustedProxy != "none" && r.Header.Get("X-Forwarded-Proto") == "https") {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/v1/leads/unsubscribe?token=" + url.QueryEscape(s.unsubscribeToken(leadID))
+	return s.ownOrigin(r) + "/v1/leads/unsubscribe?token=" + url.QueryEscape(s.unsubscribeToken(leadID))
 }
 
 // handleUnsubscribePage shows a confirmation page whose button POSTs: a mail
@@ -222,6 +280,21 @@ func (s *server) handleUnsubscribe() http.Handler {
 			f.Token = r.URL.Query().Get("token")
 		}
 		html := kind == bodyForm && f.OneClick == ""
+		// A valid token is limited per lead, not per IP: mail providers
+		// send one-click unsubscribes for many people from few addresses.
+		// Everything else (a forged token, the admin's email route) is
+		// limited per IP.
+		id, valid := "", false
+		if f.Token != "" {
+			id, valid = s.verifyToken(f.Token)
+		}
+		if valid {
+			if !s.allowKey(w, classUnsubscribe, "lead|"+id) {
+				return
+			}
+		} else if !s.allow(w, r, classUnsubscribe) {
+			return
+		}
 		if len([]rune(f.Reason)) > 512 {
 			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "reason", Message: "must be at most 512 characters"}}})
 			return
@@ -230,8 +303,7 @@ func (s *server) handleUnsubscribe() http.Handler {
 			Reason: strings.TrimSpace(f.Reason), IPHash: s.Pipeline.Hash(s.clientIP(r)), Now: s.Now().UTC()}
 		switch {
 		case f.Token != "":
-			id, ok := s.verifyToken(f.Token)
-			if !ok {
+			if !valid {
 				if html {
 					writePage(w, http.StatusBadRequest, page{Title: "This link is not valid", Message: "Nothing was changed."})
 					return
@@ -388,7 +460,7 @@ func (s *server) handleAdminLeads() http.Handler {
 			return nil
 		})
 		if err != nil {
-			s.writeError(w, r, err)
+			s.storeError(w, r, err)
 			return
 		}
 		next := ""
@@ -425,12 +497,14 @@ func CSVCell(s string) string {
 }
 
 // streamLeadsCSV writes RFC 4180 CSV row by row as the store streams leads,
-// so memory stays flat whatever the count.
+// so memory stays flat whatever the count. Nothing is sent until the first
+// rows fill a buffer or the store has finished without error: a store that
+// fails at once gets an error status (503 in an outage), never a 200 with
+// the header row alone. A failure after rows were sent aborts the response,
+// so the client sees a broken transfer, never a clean end.
 func (s *server) streamLeadsCSV(w http.ResponseWriter, r *http.Request, f marketing.LeadFilter) {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="leads.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	cw := csv.NewWriter(w)
+	out := &lazyCSV{w: w}
+	cw := csv.NewWriter(out)
 	cw.UseCRLF = true
 	_ = cw.Write(csvHeader)
 	row := make([]string, len(csvHeader))
@@ -453,11 +527,53 @@ func (s *server) streamLeadsCSV(w http.ResponseWriter, r *http.Request, f market
 		}
 		return cw.Error()
 	})
-	cw.Flush()
-	if err != nil {
-		// Headers are gone; the truncated body and the log tell the story.
-		s.log.Error("csv export failed", "request_id", requestID(r), "err", err)
+	if err == nil {
+		cw.Flush()
+		err = cw.Error()
 	}
+	if err == nil {
+		return
+	}
+	if !out.sent {
+		s.storeError(w, r, err)
+		return
+	}
+	s.log.Error("csv export failed mid-stream", "request_id", requestID(r), "rows", n, "err", err)
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// lazyCSV sets the CSV headers with the first bytes it passes on, and
+// remembers that it has.
+type lazyCSV struct {
+	w    http.ResponseWriter
+	sent bool
+}
+
+func (l *lazyCSV) Write(b []byte) (int, error) {
+	if !l.sent {
+		l.sent = true
+		h := l.w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="leads.csv"`)
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+	}
+	return l.w.Write(b)
+}
+
+// storeError answers a failed store call. An error the store did not
+// classify is an outage (503 unavailable) when the database does not answer
+// a ping either, else an internal error.
+func (s *server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	if marketing.ErrorCode(err) == marketing.EINTERNAL {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+		defer cancel()
+		if perr := s.Store.Ping(ctx); perr != nil {
+			err = fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
+		}
+	}
+	s.writeError(w, r, err)
 }
 
 // handleAdminLead is GET /v1/admin/leads/{id}.

@@ -479,3 +479,137 @@ func TestCSVExportStreams(t *testing.T) {
 		}
 	})
 }
+
+// TestOneClickUnsubscribesNotLimitedByIP: a mail provider posting one-click
+// unsubscribes for many people from one address is never refused; forged
+// tokens from one address still are.
+func TestOneClickUnsubscribesNotLimitedByIP(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		var links []string
+		for i := range 15 {
+			lead := e.do("POST", "/v1/leads/capture", fmt.Sprintf(`{"email":"many%d@example.com","consentStatus":"implied"}`, i)).expect(t, 200, "").Body["leadId"].(string)
+			d := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey).expect(t, 200, "")
+			u, err := url.Parse(d.Body["unsubscribeUrl"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			links = append(links, u.RequestURI())
+		}
+		for i, l := range links {
+			if r := e.do("POST", l, "List-Unsubscribe=One-Click", "Content-Type: application/x-www-form-urlencoded"); r.Status != 200 {
+				t.Fatalf("one-click %d: %d %s", i+1, r.Status, r.Raw)
+			}
+		}
+		if n := e.count(`SELECT count(*) FROM leads WHERE consent_status = 'withdrawn'`); n != 15 {
+			t.Fatalf("%d withdrawn, want 15", n)
+		}
+		limited := false
+		for range 13 {
+			r := e.do("POST", "/v1/leads/unsubscribe?token=Zm9v.forged", "List-Unsubscribe=One-Click", "Content-Type: application/x-www-form-urlencoded")
+			if r.Status == 429 {
+				limited = true
+				break
+			}
+			r.expect(t, 400, "invalid_request")
+		}
+		if !limited {
+			t.Fatal("13 forged tokens from one address were never rate limited")
+		}
+	})
+}
+
+// TestPublicURL: links for emails are built on PUBLIC_URL, never on the Host
+// the admin's request happened to carry; PUBLIC_URL is the own origin.
+func TestPublicURL(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open("PUBLIC_URL=https://Marketing.example.com:443/")
+		lead := e.do("POST", "/v1/leads/capture", `{"email":"pub@example.com"}`).expect(t, 200, "").Body["leadId"].(string)
+		d := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey, "Host: attacker.example").expect(t, 200, "")
+		if link, _ := d.Body["unsubscribeUrl"].(string); !strings.HasPrefix(link, "https://marketing.example.com/v1/leads/unsubscribe?token=") {
+			t.Fatalf("unsubscribe url %q", link)
+		}
+		ev := `{"anonId":"visitor-0001","eventType":"page_view","path":"/"}`
+		e.do("POST", "/v1/events", ev, "Origin: https://marketing.example.com").expect(t, 202, "")
+	})
+}
+
+// TestCSVExportOutage: with the database gone before anything was sent, the
+// export answers 503, never a 200 with the header row alone.
+func TestCSVExportOutage(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		e.do("POST", "/v1/leads/capture", `{"email":"gone@example.com"}`).expect(t, 200, "")
+		if err := e.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do("GET", "/v1/admin/leads", "", "x-admin-key: "+adminKey, "Accept: text/csv").expect(t, 503, "unavailable")
+		if r.Header.Get("Content-Disposition") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("an error answered as a CSV download: %v", r.Header)
+		}
+		e.do("GET", "/v1/admin/leads", "", "x-admin-key: "+adminKey).expect(t, 503, "unavailable")
+	})
+}
+
+// TestCSVExportBrokenMidStream: a PostgreSQL backend terminated while the
+// export streams ends the response as a broken transfer, never a clean end.
+func TestCSVExportBrokenMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 100,000 leads")
+	}
+	e := newEnv(t, "postgres")
+	ctx := context.Background()
+	_, err := e.pg.Pool().Exec(ctx, `INSERT INTO leads (id, email_normalized, email_hash, name, consent_status, consent_at, source_channel, first_captured_at, last_captured_at, ft_landing_path, lt_landing_path)
+		SELECT 'lead-' || n, 'person' || n || '@example.com', 'h' || n, 'Person Number ' || n, 'express', now(), 'ads', now() - n * interval '1 second', now(), '/landing/page', '/landing/page'
+		FROM generate_series(1, 100000) AS g(n)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", e.URL+"/v1/admin/leads", nil)
+	req.Header.Set("x-admin-key", adminKey)
+	req.Header.Set("Accept", "text/csv")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if _, err := io.CopyN(io.Discard, res.Body, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the buffers fill; the backend waits on its socket
+	var killed int
+	err = e.pg.Pool().QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state = 'active' AND query LIKE '%FROM leads%') t`).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d backends: %v", killed, err)
+	}
+	n, err := io.Copy(io.Discard, res.Body)
+	if err == nil {
+		t.Fatalf("the export ended cleanly after the backend was terminated (%d more bytes)", n)
+	}
+	t.Logf("broken after %d more bytes: %v", n, err)
+}
+
+// TestFormPostErrorsAreAPage: a plain HTML form's invalid post gets a page
+// a person can read, with a way back only to an allowed site; JSON callers
+// keep the envelope.
+func TestFormPostErrorsAreAPage(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	form := "Content-Type: application/x-www-form-urlencoded"
+	r := e.do("POST", "/v1/leads/capture", url.Values{"email": {"not-an-email"}}.Encode(), form, "Origin: "+site, "Referer: "+site+"/signup?x=1")
+	if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %s: %s", r.Status, r.Header.Get("Content-Type"), r.Raw)
+	}
+	if !strings.Contains(r.Raw, "The email address must be a valid email address.") || !strings.Contains(r.Raw, `href="`+site+`/signup?x=1"`) {
+		t.Fatalf("page %s", r.Raw)
+	}
+	// A checkbox named consent, from a page on no allowed origin: no link.
+	r = e.do("POST", "/v1/leads/capture", url.Values{"email": {"box@example.com"}, "consent": {"on"}}.Encode(), form, "Referer: https://evil.example/form")
+	if r.Status != 400 || !strings.Contains(r.Raw, "The consent field") || strings.Contains(r.Raw, "href=") {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	e.do("POST", "/v1/leads/capture", `{"email":"not-an-email"}`).expect(t, 400, "invalid_request")
+}

@@ -43,3 +43,30 @@ func TestLimiter(t *testing.T) {
 		t.Fatal("a nil limiter refuses")
 	}
 }
+
+// TestLimiterFloodKeepsCounts: a flood of new keys past the cap evicts the
+// least recently used, never a client still being refused.
+func TestLimiterFloodKeepsCounts(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newLimiter(5, time.Minute, func() time.Time { return now })
+	l.max = 100
+	for range 5 {
+		l.allow("limited")
+	}
+	for i := range 10_000 {
+		l.allow("flood-" + strconv.Itoa(i))
+		if i%10 == 0 {
+			if ok, _ := l.allow("limited"); ok {
+				t.Fatalf("after %d flood keys the limited client was allowed again", i+1)
+			}
+		}
+		if n := l.size(); n > 100 {
+			t.Fatalf("%d buckets, cap 100", n)
+		}
+	}
+	// The flood's oldest keys went first: a key used once long ago is new
+	// again (a full bucket), which changes nothing for it.
+	if ok, _ := l.allow("flood-0"); !ok {
+		t.Fatal("an evicted key refused")
+	}
+}

@@ -11,7 +11,7 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/leads/capture", s.handleLeadsCapture()) // limits itself: honeypots are never limited
 	s.mux.Handle("GET /v1/leads/thanks", s.limited(classDefault, s.handleLeadsThanks()))
 	s.mux.Handle("GET /v1/leads/unsubscribe", s.limited(classUnsubscribe, s.handleUnsubscribePage()))
-	s.mux.Handle("POST /v1/leads/unsubscribe", s.limited(classUnsubscribe, s.handleUnsubscribe()))
+	s.mux.Handle("POST /v1/leads/unsubscribe", s.handleUnsubscribe()) // limits itself: a valid token per lead, the rest per IP
 	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.adminOnly(s.handleLeadsDelete())))
 
 	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.adminOnly(s.handleMetricsSummary())))

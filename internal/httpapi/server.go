@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +47,8 @@ type server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	limits map[string]*limiter
+	// refusals keeps a flood of 403s and 429s to a few log lines.
+	refusals refusalLog
 }
 
 // Rate-limit classes.
@@ -109,6 +110,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
+				// The handler broke the response on purpose: the client
+				// must see a broken transfer, so net/http drops the
+				// connection.
+				s.log.Warn("request aborted", "request_id", id, "method", r.Method, "route", pattern)
 				panic(v)
 			}
 			s.log.Error("panic", "request_id", id, "panic", v)
@@ -122,8 +127,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		took := time.Since(start)
 		s.Metrics.Request(route, rec.status, took)
-		s.log.Info("request", "request_id", id, "method", r.Method, "route", route, "status", rec.status,
-			"duration_ms", float64(took.Microseconds())/1000)
+		if s.refusals.log(s.log, s.Now(), rec.status) {
+			s.log.Info("request", "request_id", id, "method", r.Method, "route", route, "status", rec.status,
+				"duration_ms", float64(took.Microseconds())/1000)
+		}
 	}()
 	if !s.cors(rec, r) {
 		return
@@ -213,8 +220,24 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead && !preflight
 	if !allowed && (preflight || write) {
-		if r.URL.Path == ingest.EndpointEvents || r.URL.Path == ingest.EndpointLeads {
-			s.Pipeline.Reject(s.Pipeline.PropertyOf("", origin), r.URL.Path, marketing.ReasonOrigin)
+		// Refusals spend the caller's budget like the requests they stand
+		// for, and are counted under one property: a flood from many
+		// made-up origins is neither free nor a row per host.
+		class, counted := classDefault, false
+		switch r.URL.Path {
+		case ingest.EndpointEvents:
+			class, counted = classEvents, true
+		case ingest.EndpointLeads:
+			class, counted = classLeads, true
+		}
+		if !s.allow(w, r, class) {
+			if counted {
+				s.Pipeline.Reject(foreignProperty, r.URL.Path, marketing.ReasonRateLimited)
+			}
+			return false
+		}
+		if counted {
+			s.Pipeline.Reject(foreignProperty, r.URL.Path, marketing.ReasonOrigin)
 		}
 		writeProblem(w, http.StatusForbidden, "origin_not_allowed", nil)
 		return false
@@ -230,40 +253,138 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// foreignProperty is the property every refusal of an unregistered origin
+// is counted under: the origin is the caller's word, not one of ours.
+const foreignProperty = "(foreign)"
+
+// originAllowed: a listed origin, or the backend's own (scheme and host),
+// compared as browsers send them (no default port, no trailing slash).
 func (s *server) originAllowed(origin string, r *http.Request) bool {
-	o := strings.ToLower(origin)
-	if slices.Contains(s.Config.CORSAllowedOrigins, o) {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	o, ok := config.NormalizeOrigin(origin)
+	return ok && (slices.Contains(s.Config.CORSAllowedOrigins, o) || o == s.ownOrigin(r))
 }
 
-// clientIP is the caller's address per TRUSTED_PROXY: one header from the
-// one proxy we trust, never the left end of X-Forwarded-For; the socket
-// peer when the header is missing or not an IP.
-func (s *server) clientIP(r *http.Request) string {
-	var h string
-	switch s.Config.TrustedProxy {
-	case "fly":
-		h = r.Header.Get("Fly-Client-IP")
-	case "cloudflare":
-		h = r.Header.Get("CF-Connecting-IP")
+// ownOrigin is the backend's public origin: PUBLIC_URL when set. Unset, it
+// is the request's Host with the scheme the client used: TLS here, or
+// X-Forwarded-Proto from the trusted proxy; in production always https
+// (production sits behind TLS, and a link that downgrades is worse than one
+// that fails).
+func (s *server) ownOrigin(r *http.Request) string {
+	if s.Config.PublicURL != "" {
+		return s.Config.PublicURL
 	}
-	if ip := net.ParseIP(strings.TrimSpace(h)); ip != nil {
+	scheme := "http"
+	if r.TLS != nil || s.Config.Production() || s.fromTrustedProxy(r) && r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	o, _ := config.NormalizeOrigin(scheme + "://" + r.Host)
+	return o
+}
+
+// clientIP is the caller's address per TRUSTED_PROXY: the one header the
+// one proxy we trust sets, read only when the socket peer is that proxy;
+// never the left end of X-Forwarded-For. Otherwise, and when the header is
+// missing, repeated, a list or not an IP, it is the socket peer: a client
+// reaching the port directly cannot pick its own address.
+func (s *server) clientIP(r *http.Request) string {
+	peer := peerIP(r)
+	var name string
+	if s.fromTrustedProxy(r) {
+		switch s.Config.TrustedProxy {
+		case "fly":
+			name = "Fly-Client-IP"
+		case "cloudflare":
+			name = "CF-Connecting-IP"
+		}
+	}
+	if name == "" {
+		return peer
+	}
+	// One value only: with two (a repeated header or a comma list), one was
+	// written by the client, and nothing says which.
+	vs := r.Header.Values(name)
+	if len(vs) != 1 || strings.Contains(vs[0], ",") {
+		return peer
+	}
+	if ip := net.ParseIP(strings.TrimSpace(vs[0])); ip != nil {
 		return ip.String()
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	return peer
+}
+
+// Fly's proxy reaches a Machine over the host's private network, never from
+// a public address: public traffic arrives from fly-proxy on the Machine's
+// private IPv4 network (172.16.0.0/12), traffic through Flycast or from
+// other Machines of the organisation over its 6PN (fdaa::/16). The public
+// internet cannot source packets from either range, so a peer in them is
+// the proxy (or one of the organisation's own Machines); anything else
+// reached the port directly and its Fly-Client-IP is ignored. Outside Fly
+// these ranges are ordinary private networks (Docker's bridges are in
+// 172.16.0.0/12): TRUSTED_PROXY=fly is for Fly only.
+var flyProxyNets = mustCIDRs("172.16.0.0/12", "fdaa::/16")
+
+// Cloudflare's published edge ranges (https://www.cloudflare.com/ips/).
+// They change rarely, but they do change: an edge address missing here
+// falls back to the peer (rate limits per edge address, not a forged IP).
+// With Cloudflare in front of Fly the peer is Fly's proxy, not Cloudflare:
+// such a deployment should keep TRUSTED_PROXY=fly (its limits then key on
+// Cloudflare's edge addresses) until a chain of proxies is supported.
+var cloudflareNets = mustCIDRs(
+	"173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+	"108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+	"162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+	"2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+	"2a06:98c0::/29", "2c0f:f248::/32")
+
+func peerIP(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	return peer
+}
+
+// fromTrustedProxy reports whether the socket peer is the proxy
+// TRUSTED_PROXY names, whose headers are then the truth.
+func (s *server) fromTrustedProxy(r *http.Request) bool {
+	switch s.Config.TrustedProxy {
+	case "fly":
+		return inNets(peerIP(r), flyProxyNets)
+	case "cloudflare":
+		return inNets(peerIP(r), cloudflareNets)
+	}
+	return false
+}
+
+func inNets(addr string, nets []*net.IPNet) bool {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return false
+	}
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func mustCIDRs(cidrs ...string) []*net.IPNet {
+	out := make([]*net.IPNet, len(cidrs))
+	for i, c := range cidrs {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = n
+	}
+	return out
 }
 
 // allow applies the rate limit of a class to the caller, answering 429 when
 // it is exceeded.
 func (s *server) allow(w http.ResponseWriter, r *http.Request, class string) bool {
-	return s.allowKey(w, class, s.clientIP(r))
+	return s.allowKey(w, class, rateKey(s.clientIP(r)))
 }
 
 // allowKey applies a class's limit to any key.

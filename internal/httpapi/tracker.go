@@ -18,7 +18,7 @@ func (s *server) handleTracker() http.Handler {
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("Cache-Control", "public, max-age=3600")
 		h.Set("ETag", a.ETag)
-		h.Set("Vary", "Accept-Encoding")
+		h.Add("Vary", "Accept-Encoding") // after Origin, when cors set it: the answer to one origin is not another's
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.ETag) {
