@@ -69,13 +69,13 @@ type ColumnKind int
 
 // Column kinds.
 const (
-	KindText      ColumnKind = iota // text; "" is stored as NULL unless NotNull
-	KindBytes                       // bytea / blob
-	KindTime                        // timestamptz / integer milliseconds
-	KindInt                         // bigint, nullable
-	KindFloat                       // double precision, nullable
-	KindBool                        // boolean / integer 0-1
-	KindJSON                        // jsonb / text holding JSON, nullable
+	KindText  ColumnKind = iota // text; "" is stored as NULL unless NotNull
+	KindBytes                   // bytea / blob
+	KindTime                    // timestamptz / integer milliseconds
+	KindInt                     // bigint, nullable
+	KindFloat                   // double precision, nullable
+	KindBool                    // boolean / integer 0-1
+	KindJSON                    // jsonb / text holding JSON, nullable
 )
 
 // EventColumn is one stored column of the event log and how to read its
