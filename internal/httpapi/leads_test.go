@@ -488,7 +488,7 @@ func TestOneClickUnsubscribesNotLimitedByIP(t *testing.T) {
 		e := open()
 		var links []string
 		for i := range 15 {
-			lead := e.do("POST", "/v1/leads/capture", fmt.Sprintf(`{"email":"many%d@example.com","consentStatus":"implied"}`, i)).expect(t, 200, "").Body["leadId"].(string)
+			lead := e.leadID(e.do("POST", "/v1/leads/capture", fmt.Sprintf(`{"email":"many%d@example.com","consentStatus":"implied"}`, i)).expect(t, 200, ""))
 			d := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey).expect(t, 200, "")
 			u, err := url.Parse(d.Body["unsubscribeUrl"].(string))
 			if err != nil {
@@ -524,7 +524,7 @@ func TestOneClickUnsubscribesNotLimitedByIP(t *testing.T) {
 func TestPublicURL(t *testing.T) {
 	backends(t, func(t *testing.T, open func(...string) *env) {
 		e := open("PUBLIC_URL=https://Marketing.example.com:443/")
-		lead := e.do("POST", "/v1/leads/capture", `{"email":"pub@example.com"}`).expect(t, 200, "").Body["leadId"].(string)
+		lead := e.leadID(e.do("POST", "/v1/leads/capture", `{"email":"pub@example.com"}`).expect(t, 200, ""))
 		d := e.do("GET", "/v1/admin/leads/"+lead, "", "x-admin-key: "+adminKey, "Host: attacker.example").expect(t, 200, "")
 		if link, _ := d.Body["unsubscribeUrl"].(string); !strings.HasPrefix(link, "https://marketing.example.com/v1/leads/unsubscribe?token=") {
 			t.Fatalf("unsubscribe url %q", link)
