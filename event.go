@@ -212,12 +212,12 @@ func eventFrom(r *rawEvent, is Issues) EventInput {
 	ev.Referrer = str(is, "referrer", r.Referrer, 0, 2048, false)
 	ev.UTM = utm(is.At("utm"), r.RawUTM)
 	if ev.UTM.IsZero() && fromURL != nil {
-		q := fromURL.Query()
-		ev.UTM = UTM{
-			Source: clip(q.Get("utm_source"), 255), Medium: clip(q.Get("utm_medium"), 255),
-			Campaign: clip(q.Get("utm_campaign"), 255), Term: clip(q.Get("utm_term"), 255),
-			Content: clip(q.Get("utm_content"), 255),
-		}
+		ev.UTM = utmFromQuery(fromURL.Query())
+	}
+	var fromPath UTM
+	ev.Path, fromPath = StripQuery(ev.Path)
+	if ev.UTM.IsZero() {
+		ev.UTM = fromPath
 	}
 	ev.Traffic = traffic(is.At("traffic"), r.Traffic)
 	if p := str(is, "propertyId", r.PropertyID, 1, 128, false); p != "" {
@@ -262,6 +262,9 @@ func str(is Issues, path string, raw json.RawMessage, min, max int, required boo
 	s = strings.TrimSpace(s)
 	n := utf8.RuneCountInString(s)
 	switch {
+	case !Storable(s):
+		is.Add(path, "must not contain NUL characters")
+		return ""
 	case n == 0 && required:
 		is.Add(path, "is required")
 	case n == 0:
@@ -273,7 +276,66 @@ func str(is Issues, path string, raw json.RawMessage, min, max int, required boo
 	return s
 }
 
+// utmFromQuery reads the five utm_ parameters of a query string.
+func utmFromQuery(q url.Values) UTM {
+	return UTM{
+		Source: clip(q.Get("utm_source"), 255), Medium: clip(q.Get("utm_medium"), 255),
+		Campaign: clip(q.Get("utm_campaign"), 255), Term: clip(q.Get("utm_term"), 255),
+		Content: clip(q.Get("utm_content"), 255),
+	}
+}
+
+// StripQuery cuts the query string and fragment off a page path (they
+// can carry tokens and addresses: only the path is ever stored) and
+// returns the UTM parameters the query held.
+func StripQuery(path string) (string, UTM) {
+	path, _, _ = strings.Cut(path, "#")
+	p, rawQuery, ok := strings.Cut(path, "?")
+	if !ok {
+		return path, UTM{}
+	}
+	if p == "" {
+		p = "/"
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	return p, utmFromQuery(q)
+}
+
+// Storable reports whether every store can hold s as text: valid UTF-8
+// without NUL (PostgreSQL refuses NUL in text and jsonb). Input is checked
+// with it at validation, so no batch ever fails on one bad row.
+func Storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// StorableJSON reports whether every string in a decoded JSON value (keys
+// included) is Storable.
+func StorableJSON(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return Storable(x)
+	case map[string]any:
+		for k, e := range x {
+			if !Storable(k) || !StorableJSON(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !StorableJSON(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// clip trims and shortens a string taken from a URL, dropping it whole if
+// it cannot be stored.
 func clip(s string, max int) string {
+	if !Storable(s) {
+		return ""
+	}
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) <= max {
 		return s
@@ -440,8 +502,8 @@ func props(is Issues, raw json.RawMessage) map[string]any {
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		if k == "" || utf8.RuneCountInString(k) > 64 {
-			is.Add(k, "keys must be 1..64 characters")
+		if k == "" || utf8.RuneCountInString(k) > 64 || !Storable(k) {
+			is.Add("", "keys must be 1..64 characters without NUL")
 			continue
 		}
 		if isNull(v) {
@@ -453,6 +515,10 @@ func props(is Issues, raw json.RawMessage) map[string]any {
 			_ = json.Unmarshal(v, &s)
 			if utf8.RuneCountInString(s) > 256 {
 				is.Add(k, "strings must be at most 256 characters")
+				continue
+			}
+			if !Storable(s) {
+				is.Add(k, "must not contain NUL characters")
 				continue
 			}
 			out[k] = s

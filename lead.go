@@ -61,7 +61,7 @@ type LeadInput struct {
 // IDNA ASCII form. Plus-tags and dots are kept: they may be distinct boxes.
 func NormalizeEmail(s string) (string, bool) {
 	s = strings.TrimSpace(s)
-	if s == "" || utf8.RuneCountInString(s) > 320 {
+	if s == "" || utf8.RuneCountInString(s) > 320 || !Storable(s) {
 		return "", false
 	}
 	a, err := mail.ParseAddress(s)
@@ -113,6 +113,8 @@ func DecodeLead(body []byte, form bool) (LeadInput, error) {
 		in.FormName = "lead_capture"
 	}
 	in.Path = str(is, "path", raw["path"], 1, 2048, false)
+	var fromPath UTM
+	in.Path, fromPath = StripQuery(in.Path)
 	in.Referrer = str(is, "referrer", raw["referrer"], 1, 2048, false)
 	in.SourceChannel = str(is, "sourceChannel", raw["sourceChannel"], 1, 255, false)
 	in.Locale = str(is, "locale", raw["locale"], 2, 35, false)
@@ -141,6 +143,8 @@ func DecodeLead(body []byte, form bool) (LeadInput, error) {
 		var m map[string]any
 		if p[0] != '{' || json.Unmarshal(p, &m) != nil {
 			is.Add("payload", "must be an object")
+		} else if !StorableJSON(m) {
+			is.Add("payload", "must not contain NUL characters")
 		} else if b, _ := json.Marshal(m); len(b) > 4096 {
 			is.Add("payload", "must be at most 4 KiB when serialised")
 		} else {
@@ -148,6 +152,9 @@ func DecodeLead(body []byte, form bool) (LeadInput, error) {
 		}
 	}
 	in.UTM = utm(is.At("utm"), raw["utm"])
+	if in.UTM.IsZero() {
+		in.UTM = fromPath
+	}
 	return in, is.Err()
 }
 

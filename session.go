@@ -61,22 +61,22 @@ type SessionRules struct {
 
 // SessionEvent is what session derivation reads of one stored event.
 type SessionEvent struct {
-	ID            string
-	VisitorID     string
-	PropertyID    string
-	EventType     string
-	Path          string
-	OccurredAt    time.Time
-	ReferrerHost  string
-	TrafficSource string
-	UTM           UTM
-	DeviceType    string
-	Browser       string
-	OS            string
-	CountryCode   string
-	IsConversion  bool
-	EngagedMs     int64
-	IPUAHash      string
+	ID            string    `json:"id"`
+	VisitorID     string    `json:"visitorId"`
+	PropertyID    string    `json:"propertyId"`
+	EventType     string    `json:"eventType"`
+	Path          string    `json:"path"`
+	OccurredAt    time.Time `json:"occurredAt"`
+	ReferrerHost  string    `json:"referrerHost,omitempty"`
+	TrafficSource string    `json:"trafficSource"`
+	UTM           UTM       `json:"utm"`
+	DeviceType    string    `json:"deviceType,omitempty"`
+	Browser       string    `json:"browser,omitempty"`
+	OS            string    `json:"os,omitempty"`
+	CountryCode   string    `json:"countryCode,omitempty"`
+	IsConversion  bool      `json:"isConversion"`
+	EngagedMs     int64     `json:"engagedMs,omitempty"`
+	IPUAHash      string    `json:"ipUaHash,omitempty"` // keyed hash of address and agent
 }
 
 // Session is one derived visit. Its id is its entrance event's id, so it

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -141,7 +142,8 @@ func TestPostgresOutage(t *testing.T) {
 	if out, code := run(t, dir, []string{"DATABASE_URL=" + dbURL}, "migrate"); code != 0 {
 		t.Fatal(out)
 	}
-	p := start(t, dir, "DATABASE_URL="+dbURL, "RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_MAX=100000")
+	const key = "outage-admin-key-0123456789abcdef"
+	p := start(t, dir, "DATABASE_URL="+dbURL, "RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_MAX=100000", "ADMIN_API_KEY="+key)
 	ready := func() int {
 		client := http.Client{Timeout: 5 * time.Second}
 		r, err := client.Get(p.URL + "/v1/readyz")
@@ -173,6 +175,36 @@ func TestPostgresOutage(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if code, _, err := post(p.URL, `{"anonId":"visitor-outage-01","eventType":"page_view","path":"/down"}`); err != nil || code != 503 {
 		t.Fatalf("event during the outage: %d %v, want 503", code, err)
+	}
+	// Every route that needs the database answers the outage the same way.
+	for _, rq := range []struct{ method, path, body, accept string }{
+		{"GET", "/v1/admin/leads", "", ""},
+		{"GET", "/v1/admin/leads", "", "text/csv"},
+		{"GET", "/v1/admin/leads/01234567-89ab-7def-8123-456789abcdef", "", ""},
+		{"GET", "/v1/admin/privacy/export?email=someone@example.com", "", ""},
+		{"GET", "/v1/metrics/summary?from=2026-01-01&to=2026-01-31", "", ""},
+		{"POST", "/v1/leads/capture", `{"email":"someone@example.com"}`, ""},
+		{"POST", "/v1/leads/unsubscribe", `{"email":"someone@example.com"}`, ""},
+		{"POST", "/v1/leads/delete", `{"email":"someone@example.com"}`, ""},
+	} {
+		req, _ := http.NewRequest(rq.method, p.URL+rq.path, strings.NewReader(rq.body))
+		req.Header.Set("x-admin-key", key)
+		req.Header.Set("User-Agent", ua)
+		if rq.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if rq.accept != "" {
+			req.Header.Set("Accept", rq.accept)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 503 || !strings.Contains(string(body), `"unavailable"`) {
+			t.Errorf("%s %s (%s) during the outage: %d %s, want 503 unavailable", rq.method, rq.path, rq.accept, res.StatusCode, body)
+		}
 	}
 
 	if err := c.Restart(); err != nil {

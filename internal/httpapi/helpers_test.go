@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -143,6 +144,16 @@ func (e *env) sessionize() {
 	}
 }
 
+// fromPeer is a client whose connections leave from a loopback address
+// other than 127.0.0.1 (Linux routes all of 127/8 to lo).
+func fromPeer(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{
+		Transport:     &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
+		CheckRedirect: noRedirects.CheckRedirect,
+	}
+}
+
 // noRedirects shows tests the 303s themselves.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
@@ -164,15 +175,22 @@ func (e *env) do(method, path, body string, headers ...string) resp {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	client := noRedirects
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
-		if strings.EqualFold(strings.TrimSpace(k), "Host") {
+		switch {
+		case strings.EqualFold(strings.TrimSpace(k), "Host"):
 			req.Host = strings.TrimSpace(v)
+			continue
+		case k == "From-Peer":
+			// Not a header: the request leaves from this loopback address,
+			// so the server sees another client.
+			client = fromPeer(strings.TrimSpace(v))
 			continue
 		}
 		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	res, err := noRedirects.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -65,7 +65,9 @@ func (s *server) handleLeadsCapture() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if !s.allowKey(w, classLeadEmail, s.Pipeline.EmailHash(in.Email)) {
+		// Per address and client: a stranger cannot use up someone else's
+		// budget by submitting their address from elsewhere.
+		if !s.allowKey(w, classLeadEmail, s.Pipeline.EmailHash(in.Email)+"|"+s.clientIP(r)) {
 			s.Pipeline.Reject(property, ingest.EndpointLeads, marketing.ReasonRateLimited)
 			return
 		}
@@ -295,6 +297,10 @@ func (s *server) handleUnsubscribe() http.Handler {
 		} else if !s.allow(w, r, classUnsubscribe) {
 			return
 		}
+		if !marketing.Storable(f.Reason) {
+			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "reason", Message: "must not contain NUL characters"}}})
+			return
+		}
 		if len([]rune(f.Reason)) > 512 {
 			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "reason", Message: "must be at most 512 characters"}}})
 			return
@@ -413,6 +419,9 @@ func (s *server) handleAdminLeads() http.Handler {
 		q := r.URL.Query()
 		is := marketing.NewIssues()
 		f := marketing.LeadFilter{ConsentStatus: q.Get("consentStatus"), Source: q.Get("source"), Limit: 50}
+		if !marketing.Storable(f.Source) || len(f.Source) > 255 {
+			is.Add("source", "must be at most 255 characters without NUL")
+		}
 		switch f.ConsentStatus {
 		case "", marketing.ConsentPending, marketing.ConsentExpress, marketing.ConsentImplied, marketing.ConsentWithdrawn:
 		default:
@@ -439,7 +448,7 @@ func (s *server) handleAdminLeads() http.Handler {
 			b, err := base64.RawURLEncoding.DecodeString(c)
 			ms, id, ok := strings.Cut(string(b), "|")
 			n, err2 := strconv.ParseInt(ms, 10, 64)
-			if err != nil || !ok || err2 != nil {
+			if err != nil || !ok || err2 != nil || !marketing.IsUUID(id) {
 				is.Add("cursor", "is not a cursor this API gave out")
 			}
 			f.AfterTime, f.AfterID = time.UnixMilli(n).UTC(), id
@@ -579,7 +588,12 @@ func (s *server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 // handleAdminLead is GET /v1/admin/leads/{id}.
 func (s *server) handleAdminLead() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := s.Store.LeadDetail(r.Context(), r.PathValue("id"))
+		id := r.PathValue("id")
+		if !marketing.IsUUID(id) {
+			s.writeError(w, r, marketing.Errorf(marketing.ENOTFOUND, "no such lead"))
+			return
+		}
+		d, err := s.Store.LeadDetail(r.Context(), id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -619,6 +633,27 @@ func (s *server) handlePrivacyExport() http.Handler {
 			"consentLedger": ledger, "generatedAt": s.Now().UTC().Format(time.RFC3339)}
 		if lead != nil {
 			out["unsubscribeUrl"] = s.unsubscribeURL(r, lead.ID)
+			// Everything linked to the address: every linked visitor's
+			// sessions and events, before and after the first capture.
+			type visitorData struct {
+				VisitorID  string                   `json:"visitorId"`
+				LinkSource string                   `json:"linkSource"`
+				Sessions   []marketing.Session      `json:"sessions"`
+				Events     []marketing.SessionEvent `json:"events"`
+			}
+			visitors := []visitorData{}
+			for _, id := range lead.Identities {
+				v := visitorData{VisitorID: id.VisitorID, LinkSource: id.LinkSource}
+				if v.Sessions, err = s.Store.VisitorSessions(r.Context(), id.VisitorID); err == nil {
+					v.Events, err = s.Store.VisitorEvents(r.Context(), id.VisitorID, time.Time{})
+				}
+				if err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+				visitors = append(visitors, v)
+			}
+			out["visitors"] = visitors
 		}
 		w.Header().Set("Content-Disposition", `attachment; filename="privacy-export.json"`)
 		writeJSON(w, http.StatusOK, out)

@@ -245,6 +245,9 @@ func TestLeadRateLimits(t *testing.T) {
 	}
 	e.do("POST", "/v1/leads/capture", `{"email":"SAME@example.com"}`).expect(t, 429, "rate_limited")
 	e.do("POST", "/v1/leads/capture", `{"email":"other@example.com"}`).expect(t, 200, "")
+	// The budget is per address and client: a stranger who used up his
+	// own does not block the person's sign-up from elsewhere.
+	e.do("POST", "/v1/leads/capture", `{"email":"same@example.com"}`, "From-Peer: 127.0.0.2").expect(t, 200, "")
 	for range 40 {
 		e.do("POST", "/v1/leads/capture", `{"email":"same@example.com","honeypot":"x"}`).expect(t, 202, "")
 	}
@@ -321,10 +324,14 @@ func TestErasureAndPrivacyExport(t *testing.T) {
 		}
 		other := e.do("POST", "/v1/leads/capture", `{"email":"someone.else@example.com","name":"Other Person","consentStatus":"implied"}`).expect(t, 200, "")
 
+		// A page the person viewed after signing up is theirs too.
+		e.do("POST", "/v1/events", `{"anonId":"visitor-erase-01","eventType":"page_view","path":"/after-signup"}`).expect(t, 202, "")
+		e.sessionize()
 		// The export holds this lead, its identities, submissions and
-		// consent with wording, and nothing of the other lead.
+		// consent with wording, every linked visitor's sessions and page
+		// events, and nothing of the other lead.
 		x := e.do("GET", "/v1/admin/privacy/export?email="+url.QueryEscape("erase.me+tag@exämple.com"), "", "x-admin-key: "+adminKey).expect(t, 200, "")
-		for _, want := range []string{lead, name, "form_submit", "same_ip_ua_window", "Zebediah's note", wording, `"status":"express"`} {
+		for _, want := range []string{lead, name, "form_submit", "same_ip_ua_window", "Zebediah's note", wording, `"status":"express"`, "/after-signup", `"sessions"`} {
 			if !strings.Contains(x.Raw, want) {
 				t.Errorf("export lacks %q", want)
 			}

@@ -55,7 +55,7 @@ type server struct {
 const (
 	classEvents      = "events"
 	classLeads       = "leads"
-	classLeadEmail   = "lead_email" // keyed by the address's hash, not the IP
+	classLeadEmail   = "lead_email" // keyed by the address's hash and the IP
 	classUnsubscribe = "unsubscribe"
 	classDelete      = "delete"
 	classMetrics     = "metrics"

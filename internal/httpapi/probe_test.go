@@ -1,0 +1,90 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNULIsRefusedAtValidation: text PostgreSQL cannot store is a 400 on
+// both stores, before any batch sees it, wherever it hides.
+func TestNULIsRefusedAtValidation(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		for _, body := range []string{
+			`{"anonId":"visitor-nul-001","eventType":"page_view","path":"/a\u0000b"}`,
+			`{"anonId":"visitor-nul-001","eventType":"page_view","path":"/","props":{"k":"v\u0000"}}`,
+			`{"anonId":"visitor-nul-001","eventType":"page_view","path":"/","props":{"k\u0000":"v"}}`,
+			`{"anonId":"visitor-nul-001\u0000","eventType":"page_view","path":"/"}`,
+			`{"anonId":"visitor-nul-001","eventType":"page_view","path":"/","utm":{"source":"x\u0000"}}`,
+		} {
+			e.do("POST", "/v1/events", body).expect(t, 400, "invalid_request")
+		}
+		// In a URL's query the NUL is dropped with the parameter, never stored.
+		r := e.do("POST", "/v1/events", `{"anonId":"visitor-nul-001","eventType":"page_view","url":"https://www.example.com/p?utm_source=a%00b"}`).expect(t, 202, "")
+		if row := e.rows(`SELECT path, coalesce(utm_source, '') FROM events WHERE id = ?`, r.Body["eventId"]); len(row) != 1 || row[0][0] != "/p" || row[0][1] != "" {
+			t.Fatalf("stored %v", row)
+		}
+		for _, body := range []string{
+			`{"email":"nul@example.com","name":"A\u0000B"}`,
+			`{"email":"nul@example.com","payload":{"note":"x\u0000"}}`,
+			`{"email":"nul\u0000@example.com"}`,
+		} {
+			e.do("POST", "/v1/leads/capture", body).expect(t, 400, "invalid_request")
+		}
+		form := url.Values{"email": {"nul@example.com"}, "name": {"A\x00B"}}
+		if r := e.do("POST", "/v1/leads/capture", form.Encode(), "Content-Type: application/x-www-form-urlencoded"); r.Status != 400 {
+			t.Fatalf("form post with a NUL: %d", r.Status)
+		}
+		e.do("GET", "/v1/admin/leads?source=%00", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+		e.do("GET", "/v1/admin/leads/%00", "", "x-admin-key: "+adminKey).expect(t, 404, "not_found")
+		e.do("GET", "/v1/admin/leads/not-a-lead", "", "x-admin-key: "+adminKey).expect(t, 404, "not_found")
+		e.do("POST", "/v1/leads/unsubscribe", `{"email":"nul@example.com","reason":"a\u0000"}`, "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+		// The store took every valid request of the run.
+		e.do("POST", "/v1/events", `{"anonId":"visitor-nul-001","eventType":"page_view","path":"/ok"}`).expect(t, 202, "")
+	})
+}
+
+// TestPathStoredWithoutQuery: a page's query string (tokens, addresses)
+// is never stored; its UTM parameters are read from it first.
+func TestPathStoredWithoutQuery(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		r := e.do("POST", "/v1/events", `{"anonId":"visitor-query-1","eventType":"page_view","path":"/reset?email=someone%40example.com&token=s3cret&utm_source=news#frag"}`).expect(t, 202, "")
+		row := e.rows(`SELECT path, utm_source FROM events WHERE id = ?`, r.Body["eventId"])
+		if len(row) != 1 || row[0][0] != "/reset" || row[0][1] != "news" {
+			t.Fatalf("stored %v, want /reset and utm_source news", row)
+		}
+		e.do("POST", "/v1/leads/capture", `{"email":"q@example.com","anonId":"visitor-query-1","path":"/signup?token=s3cret"}`).expect(t, 200, "")
+		e.sessionize()
+		all := e.dump()
+		for _, leak := range []string{"s3cret", "someone@example.com", "someone%40example.com", "frag"} {
+			if strings.Contains(all, leak) {
+				t.Errorf("the database holds %q", leak)
+			}
+		}
+	})
+}
+
+// TestTwoCapturesTwoConversions: two different leads from one visitor,
+// form and path within seconds are two conversions, as they are two leads.
+func TestTwoCapturesTwoConversions(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		for _, email := range []string{"one@example.com", "two@example.com"} {
+			e.do("POST", "/v1/leads/capture", `{"email":"`+email+`","anonId":"visitor-twice-01","formName":"signup","path":"/signup"}`).expect(t, 200, "")
+		}
+		today := time.Now().In(e.cfg.ReportTimezone).Format(time.DateOnly)
+		rows, err := e.jobs.BuildDay(context.Background(), today)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.PropertyID == e.cfg.RollupDefaultPropertyID && (r.NewLeads != 2 || r.Conversions != 2) {
+				t.Fatalf("newLeads %d, conversions %d; want 2 and 2", r.NewLeads, r.Conversions)
+			}
+		}
+	})
+}
