@@ -27,7 +27,7 @@ var arrayType = map[marketing.ColumnKind]string{
 // duplicate (ON CONFLICT), and so does a stored previous-bucket key
 // received inside the window (NOT EXISTS, one index probe). It returns the
 // keys it stored.
-var eventInsert = func() string {
+func eventInsert() string {
 	n := len(marketing.EventColumns)
 	names, sel, outer := make([]string, n), make([]string, n), make([]string, n)
 	for i, c := range marketing.EventColumns {
@@ -44,7 +44,7 @@ var eventInsert = func() string {
 		WHERE e.prev_key IS NULL OR NOT EXISTS (SELECT 1 FROM events p WHERE p.dedupe_key = e.prev_key AND p.received_at > e.since)
 		ON CONFLICT (dedupe_key) DO NOTHING
 		RETURNING dedupe_key`, n+1, n+2)
-}()
+}
 
 // columnArrays turns the events at idx into one array per column.
 func columnArrays(events []marketing.PendingEvent, idx []int) []any {
@@ -118,7 +118,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []marketing.PendingEvent)
 			idx = append(idx, i)
 		}
 	}
-	rows, err := db.pool.Query(ctx, eventInsert, columnArrays(events, idx)...)
+	rows, err := db.pool.Query(ctx, eventInsert(), columnArrays(events, idx)...)
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("postgres: append events: %w", err))
 	}

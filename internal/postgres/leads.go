@@ -25,7 +25,7 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		var b pgx.Batch
 		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(emailLockClass), c.EmailHash)
 		b.Queue(`SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1)`, c.EmailHash)
-		b.Queue(eventInsert, columnArrays([]marketing.PendingEvent{c.Event}, []int{0})...)
+		b.Queue(eventInsert(), columnArrays([]marketing.PendingEvent{c.Event}, []int{0})...)
 		b.Queue(`SELECT max(started_at) FROM sessions WHERE visitor_id = $1 AND property_id = $2 AND started_at <= $3`,
 			c.Event.VisitorID, c.Event.PropertyID, c.Event.OccurredAt)
 		br := tx.SendBatch(ctx, &b)

@@ -7,12 +7,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/pgtest"
 	"github.com/altcontext/marketing/internal/postgres"
 	"github.com/altcontext/marketing/internal/sqlite"
+	"github.com/altcontext/marketing/internal/storetest"
 )
 
 // dialectOnly are the columns one dialect has and the other must not: each
@@ -113,6 +116,57 @@ func TestSchemasMatch(t *testing.T) {
 	for tb := range liteCols {
 		if _, ok := pgCols[tb]; !ok {
 			t.Errorf("table %s exists only in SQLite", tb)
+		}
+	}
+}
+
+// TestAddingAnEventColumn adds nothing but a column to the event log, the
+// way README's "Adding an event field" says, and shows it is stored by
+// both stores. A real field takes four files: the PendingEvent field
+// (session.go), its EventColumns entry (eventlog.go), one migration per
+// dialect (internal/{postgres,sqlite}/migrations), and a test. Here the
+// migration is an ALTER TABLE run by the test and the value is derived
+// from an existing field, so that nothing else changes.
+func TestAddingAnEventColumn(t *testing.T) {
+	ctx := context.Background()
+	orig := marketing.EventColumns
+	marketing.EventColumns = append(append([]marketing.EventColumn(nil), orig...), marketing.EventColumn{
+		Name: "path_length", Kind: marketing.KindInt,
+		Value: func(e *marketing.PendingEvent) any { n := int64(len(e.Path)); return &n },
+	})
+	defer func() { marketing.EventColumns = orig }()
+
+	pg, err := postgres.Open(ctx, pgtest.NewDatabase(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "column.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	for name, s := range map[string]struct {
+		store marketing.Store
+		exec  func(q string) error
+		read  func(q string) (int64, error)
+	}{
+		"postgres": {pg, func(q string) error { _, err := pg.Pool().Exec(ctx, q); return err },
+			func(q string) (n int64, err error) { err = pg.Pool().QueryRow(ctx, q).Scan(&n); return }},
+		"sqlite": {lite, func(q string) error { _, err := lite.SQL().ExecContext(ctx, q); return err },
+			func(q string) (n int64, err error) { err = lite.SQL().QueryRowContext(ctx, q).Scan(&n); return }},
+	} {
+		if _, err := s.store.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.exec(`ALTER TABLE events ADD COLUMN path_length integer`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.store.AppendEvents(ctx, []marketing.PendingEvent{storetest.Event("visitor-col", "page_view", "/twelve-long", time.Now())}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n, err := s.read(`SELECT path_length FROM events`); err != nil || n != 12 {
+			t.Fatalf("%s: path_length = %d, %v; want 12", name, n, err)
 		}
 	}
 }

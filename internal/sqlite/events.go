@@ -15,7 +15,7 @@ import (
 // stored dedupe key makes it a duplicate (ON CONFLICT), and so does a stored
 // previous-bucket key received inside the window (NOT EXISTS). Executed
 // once per event of a batch, prepared, in one transaction.
-var eventInsert = func() string {
+func eventInsert() string {
 	n := len(marketing.EventColumns)
 	names, params := make([]string, n), make([]string, n)
 	for i, c := range marketing.EventColumns {
@@ -26,7 +26,8 @@ var eventInsert = func() string {
 		SELECT ` + strings.Join(params, ", ") + fmt.Sprintf(`
 		WHERE ?%d IS NULL OR NOT EXISTS (SELECT 1 FROM events p WHERE p.dedupe_key = ?%d AND p.received_at > ?%d)
 		ON CONFLICT (dedupe_key) DO NOTHING`, n+1, n+1, n+2)
-}()
+}
+
 
 // eventArgs are one event's insert parameters.
 func eventArgs(ev *marketing.PendingEvent) []any {
@@ -109,7 +110,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []marketing.PendingEvent)
 // batch, filling res for those stored and returning the indexes of those
 // the log refused as duplicates.
 func appendEvents(ctx context.Context, tx *sql.Tx, events []marketing.PendingEvent, dupOf []int, res []marketing.EventResult) ([]int, error) {
-	st, err := tx.PrepareContext(ctx, eventInsert)
+	st, err := tx.PrepareContext(ctx, eventInsert())
 	if err != nil {
 		return nil, err
 	}

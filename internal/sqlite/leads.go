@@ -16,7 +16,7 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 	res := marketing.LeadResult{SubmissionID: c.SubmissionID, VisitorID: c.Event.VisitorID}
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
 		in := &c.Input
-		if _, err := tx.ExecContext(ctx, eventInsert, eventArgs(&c.Event)...); err != nil {
+		if _, err := tx.ExecContext(ctx, eventInsert(), eventArgs(&c.Event)...); err != nil {
 			return false, unavailable(fmt.Errorf("sqlite: capture event: %w", err))
 		}
 		// The visitor's current session, derived from the log.
