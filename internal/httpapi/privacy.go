@@ -20,6 +20,11 @@ func (s *server) handlePrivacy() http.Handler {
 		Retention  retention `json:"retention"`
 		Rights     []string  `json:"rights"`
 		HonoursGPC bool      `json:"honoursGlobalPrivacyControl"`
+		// SignUpAnswer says what the public answer to a sign-up contains:
+		// nothing about anyone's history.
+		SignUpAnswer string `json:"signUpAnswer"`
+		// ErasureKeeps says what stays after an erasure, and why.
+		ErasureKeeps []string `json:"erasureKeeps"`
 	}
 	c := s.Config
 	a := answer{
@@ -27,10 +32,17 @@ func (s *server) handlePrivacy() http.Handler {
 		Collected: []string{
 			"page views and interactions: path, referrer host, campaign (UTM) parameters, device type, browser and OS family, web vitals",
 			"a pseudonymous visitor id: a random id kept in the browser only with consent, otherwise a hash that changes every day",
-			"keyed hashes (HMAC-SHA256) of the IP address and user agent",
+			"a keyed hash (HMAC-SHA256) of the IP address and user agent together",
 			"for sign-ups: the email address, an optional name, the form's fields, and the consent given with the exact wording shown",
 		},
-		NeverKept: []string{"raw IP addresses", "raw user agents", "cookies"},
+		NeverKept: []string{"raw IP addresses", "raw user agents", "cookies", "page query strings (only the path is kept)"},
+		SignUpAnswer: "a random id of this submission, the caller's own visitor and session ids, and 0 links: " +
+			"the same for a new, a known or an erased address, so it tells nothing about whether an address is known or since when",
+		ErasureKeeps: []string{
+			"the consent ledger, under a keyed hash of the address: status, time, the hash of the wording shown and how it was given (proof of consent and its withdrawal)",
+			"a suppression entry (the same keyed hash), so the address is never re-added without a confirmed opt-in",
+			"nothing else: the lead, its links to visitors, its submissions, its sign-up events, names, form fields, IP hashes and free-text reasons are deleted",
+		},
 		Retention: retention{RawEventsDays: c.RetentionEventDays, RollupsDays: c.RetentionRollupDays,
 			RejectionCounts: c.RetentionRejectionDays, CookielessSaltHrs: 48, ImpliedConsentMths: 6},
 		Rights: []string{

@@ -128,6 +128,9 @@ func TestPrivacyPage(t *testing.T) {
 	if r.Body["privacyContact"] != "privacy@example.com" || ret["rawEventsDays"] != float64(30) || ret["rollupsDays"] != float64(730) {
 		t.Fatalf("privacy %s", r.Raw)
 	}
+	if !strings.Contains(toString(r.Body["signUpAnswer"]), "random id of this submission") || !strings.Contains(r.Raw, "consent ledger") {
+		t.Fatalf("the privacy answer does not say what a sign-up answers and what erasure keeps: %s", r.Raw)
+	}
 }
 
 // TestForeignOriginsLimitedAndPooled: writes from unregistered origins are
