@@ -64,7 +64,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, hop, mixed, \"hop mixed\", healthz, leads, summary (default all)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, poison, hop, mixed, \"hop mixed\", healthz, two, writers, provisional, sessionize, leads, summary (default all)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -83,8 +83,11 @@ var pgStats = func(string) {}
 
 // stored reports whether a scenario's 202s must equal the rows it added.
 func stored(target string) bool {
-	return target == "events" || target == "hop" || strings.HasSuffix(target, "mixed")
+	return target == "events" || target == "hop" || target == "poison" || target == "two servers" || strings.HasSuffix(target, "mixed")
 }
+
+// notes are the lines of the event-log scenarios, printed after the table.
+var notes []string
 
 // selected is the -only set; nil measures everything.
 var selected map[string]bool
@@ -168,6 +171,23 @@ func run(binary string, d time.Duration, stores []string) error {
 			fmt.Printf("%s ingest/durable no-op at %d connections: %.2f\n", r.Store, r.Conns, r.RPS/durable.RPS)
 		}
 	}
+	for _, n := range notes {
+		fmt.Println(n)
+	}
+	events64 := map[string]float64{}
+	for _, r := range results {
+		if r.Target == "events" && r.Conns == 64 {
+			events64[r.Store] = r.RPS
+		}
+	}
+	for _, r := range results {
+		if r.Target == "poison" && events64[r.Store] > 0 {
+			fmt.Printf("%s legitimate events/s with 18 NUL events/s over the clean run: %.2f\n", r.Store, r.RPS/events64[r.Store])
+		}
+		if r.Target == "two servers" && events64[r.Store] > 0 {
+			fmt.Printf("%s two serve processes combined over one at 64 connections: %.2f\n", r.Store, r.RPS/events64[r.Store])
+		}
+	}
 	for _, r := range results {
 		// wrk stops counting with requests still in flight; the server
 		// answers them all, so its own count is the exact one.
@@ -233,7 +253,7 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			}
 			defer conn.Close(context.Background())
 			var after int64
-			_, _ = conn.Exec(context.Background(), `VACUUM (ANALYZE) events, sessions, visitors`)
+			_, _ = conn.Exec(context.Background(), `VACUUM (ANALYZE) events, sessions`)
 			_, _ = conn.Exec(context.Background(), `CHECKPOINT`)
 			_ = conn.QueryRow(context.Background(), `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&after)
 			fmt.Printf("postgres: VACUUM and CHECKPOINT before the next scenario (checkpoints so far: %d)\n", after)
@@ -276,10 +296,11 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		return nil, fmt.Errorf("migrate: %v\n%s", err, out)
 	}
 	var results []result
+	var lag *lagProbe
 	for _, sc := range []struct {
 		target string
 		conns  int
-	}{{"events", 64}, {"events", 256}, {"hop", 64}, {"mixed", 64}, {"hop mixed", 64}, {"healthz", 64}} {
+	}{{"events", 64}, {"poison", 64}, {"events", 256}, {"hop", 64}, {"mixed", 64}, {"hop mixed", 64}, {"healthz", 64}} {
 		hopped, mixed := strings.HasPrefix(sc.target, "hop"), strings.HasSuffix(sc.target, "mixed")
 		if !want(sc.target) || hopped && hopURL == "" {
 			continue
@@ -302,6 +323,9 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		if sc.target == "healthz" {
 			args = append(args, url+"/v1/healthz")
 		} else {
+			if sc.target != "hop" && !mixed {
+				lag = startLagProbe(store, dbURL)
+			}
 			args = append(args, "-s", script, url+"/v1/events")
 		}
 		fmt.Printf("%s: wrk %s\n", store, strings.Join(args, " "))
@@ -314,9 +338,28 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 				leads <- driveLeads(url, "mixed", 50, d, func(i int) string { return fmt.Sprintf("visitor-%05d", i%10000+1) })
 			}()
 		}
+		var poisoned map[int]int
+		var poisonDone <-chan struct{}
+		stopPoison := make(chan struct{})
+		if sc.target == "poison" {
+			fmt.Printf("%s: and 18 events/s whose path holds a NUL, each from another address\n", store)
+			poisoned, poisonDone = poisonDriver(url, stopPoison)
+		}
 		out, err := exec.Command("wrk", args...).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("wrk: %v\n%s", err, out)
+		}
+		close(stopPoison)
+		if poisonDone != nil {
+			<-poisonDone
+			notes = append(notes, fmt.Sprintf("%s: the poisoned run's NUL events were answered %v", store, poisoned))
+		}
+		if lag != nil {
+			worst := lag.finish()
+			lag = nil
+			notes = append(notes, fmt.Sprintf("%s: %s at %d connections: the oldest event not yet in sessions was at most %.1f s old (sampled each second)",
+				store, sc.target, sc.conns, worst.Seconds()))
+			fmt.Println("  " + notes[len(notes)-1])
 		}
 		var lr result
 		if mixed {
@@ -352,6 +395,49 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			continue
 		}
 		results = append(results, r)
+	}
+	if store == "postgres" && want("two") {
+		before, err := count()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Printf("%s: two serve processes, wrk -c32 on each at once\n", store)
+		two, err := benchTwoServers(binary, env, work, script, d)
+		if err != nil {
+			return nil, err
+		}
+		after, err := count()
+		if err != nil {
+			return nil, err
+		}
+		two.Rows, two.Acked = after-before, two.Accepted
+		results = append(results, two)
+	}
+	if store == "postgres" && want("writers") {
+		line, err := benchStoreWriters(dbURL, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		notes = append(notes, line)
+	}
+	if want("provisional") {
+		srv, err := startServer(binary, env, filepath.Join(work, store+"-provisional.log"))
+		if err != nil {
+			return nil, err
+		}
+		line, err := benchProvisional(store, srv.url, dbURL)
+		srv.stop()
+		if err != nil {
+			return nil, err
+		}
+		notes = append(notes, line)
+	}
+	if want("sessionize") {
+		line, err := benchSessionizeFromScratch(store, dbURL)
+		if err != nil {
+			return nil, err
+		}
+		notes = append(notes, line)
 	}
 	if want("leads") {
 		// The event runs leave gigabytes of WAL and a million new rows
@@ -547,9 +633,9 @@ func benchSummary(binary string, env []string, work, store, dbURL string) (resul
 		n++
 	}
 	st.Close()
-	// Each request comes "from" another client (the trusted proxy header),
-	// so the 60/min limit per client allows enough samples for a p99.
-	srv, err := startServer(binary, append(env, "METRICS_SUMMARY_CACHE_TTL_MS=0", "SCHEDULER_ENABLED=false", "TRUSTED_PROXY=fly"),
+	// Each request comes from another loopback address, so the 60/min
+	// limit per client allows enough samples for a p99.
+	srv, err := startServer(binary, append(env, "METRICS_SUMMARY_CACHE_TTL_MS=0", "SCHEDULER_ENABLED=false"),
 		filepath.Join(work, store+"-summary.log"))
 	if err != nil {
 		return result{}, err
@@ -564,9 +650,8 @@ func benchSummary(binary string, env []string, work, store, dbURL string) (resul
 	for i := range samples {
 		req, _ := http.NewRequest("GET", q, nil)
 		req.Header.Set("x-admin-key", "bench-admin-key-0123456789")
-		req.Header.Set("Fly-Client-IP", fmt.Sprintf("10.9.%d.%d", i/250, i%250+1))
 		t0 := time.Now()
-		res, err := http.DefaultClient.Do(req)
+		res, err := clientFrom(i).Do(req)
 		if err != nil {
 			return r, err
 		}

@@ -68,9 +68,10 @@ func AddDays(day string, n int) string {
 	return d.AddDate(0, 0, n).Format(time.DateOnly)
 }
 
-// sessionizeChunk is how many events one sessionizer transaction takes
-// at most: on SQLite it holds the write lock meanwhile.
-const sessionizeChunk = 20_000
+// sessionizeChunk is how many new events one sessionizer run takes at
+// most. A run holds only the visitors it found in memory; their events are
+// read a thousand visitors at a time.
+const sessionizeChunk = 2_000_000
 
 // Sessionize materialises the sessions of every event appended so far
 // (until nothing waits), so that reads of sessions are complete. When

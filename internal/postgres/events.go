@@ -222,6 +222,11 @@ func visitorEvents(ctx context.Context, q querier, visitorID string, since time.
 // cursor. The cursor is a transaction id: rows written by transactions
 // older than the oldest one still running (the snapshot's xmin) are all
 // visible, so none is ever skipped, however long a batch took to commit.
+// The run holds the cursor's row lock in one transaction while its
+// visitors are derived again in transactions of their own
+// (sessionizeGroups visitors each, so memory stays bounded), then moves
+// the cursor. A run that dies in between leaves the cursor where it was;
+// the next one derives the same sessions again.
 func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limit int) (marketing.SessionizeResult, error) {
 	var res marketing.SessionizeResult
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -271,12 +276,17 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 		}); err != nil {
 			return err
 		}
-		if len(vs) > 0 {
-			written, err := rederive(ctx, tx, vs, ps, mins, rules)
+		res.Visitors = len(vs)
+		for i := 0; i < len(vs); i += sessionizeGroups {
+			j := min(i+sessionizeGroups, len(vs))
+			err := pgx.BeginFunc(ctx, db.pool, func(t pgx.Tx) error {
+				written, err := rederive(ctx, t, vs[i:j], ps[i:j], mins[i:j], rules)
+				res.Sessions += written
+				return err
+			})
 			if err != nil {
 				return err
 			}
-			res.Visitors, res.Sessions = len(vs), written
 		}
 		_, err = tx.Exec(ctx, `UPDATE sessionizer SET position = $1::text::xid8, updated_at = now() WHERE id = 1`, end)
 		return err
@@ -287,14 +297,18 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 	return res, nil
 }
 
+// sessionizeGroups is how many visitors one transaction of a sessionizer
+// run derives again.
+const sessionizeGroups = 1000
+
 // rederive derives again the sessions of each (visitor, property) from the
 // start of the first session that an event at or after its earliest new
 // event could touch (one that ended less than the inactivity gap before
 // it), replacing the stored ones from there on.
 func rederive(ctx context.Context, tx pgx.Tx, vs, ps []string, mins []time.Time, rules marketing.SessionRules) (int, error) {
-	gap := rules.Inactivity.String()
+	gap := rules.Inactivity.Milliseconds()
 	rows, err := tx.Query(ctx, `SELECT g.v, g.p, least(g.m, (SELECT min(s.started_at) FROM sessions s
-			WHERE s.visitor_id = g.v AND s.property_id = g.p AND s.ended_at >= g.m - $4::interval))
+			WHERE s.visitor_id = g.v AND s.property_id = g.p AND s.ended_at >= g.m - $4::int8 * interval '1 millisecond'))
 		FROM (SELECT unnest($1::text[]) AS v, unnest($2::text[]) AS p, unnest($3::timestamptz[]) AS m) g`, vs, ps, mins, gap)
 	if err != nil {
 		return 0, err

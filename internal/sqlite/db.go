@@ -40,6 +40,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
+	sessionizing sync.Mutex // held by a Sessionize run
+
 	stop, stopped chan struct{} // the checkpoint loop's
 	closeOnce     sync.Once
 	checkpointDue atomic.Bool // the writer should finish a checkpoint

@@ -221,76 +221,104 @@ func (db *DB) VisitorEvents(ctx context.Context, visitorID string, since time.Ti
 
 // Sessionize materialises the sessions of events appended since the
 // cursor. The cursor is the log's rowid: SQLite has one writer at a time,
-// so rowids are given in commit order and none is ever skipped. A run
-// holds the write lock, so each takes at most limit events.
+// so rowids are given in commit order and none is ever skipped. Visitors
+// are derived again in write transactions of sessionizeGroups each (the
+// event writer gets the lock between them), then the cursor moves. Runs in
+// this process never overlap; two processes on one file would only do the
+// same work twice (derivation is deterministic).
 func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limit int) (marketing.SessionizeResult, error) {
 	var res marketing.SessionizeResult
-	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+	if !db.sessionizing.TryLock() {
+		res.Busy = true
+		return res, nil
+	}
+	defer db.sessionizing.Unlock()
+	err := func() error {
 		var pos, last int64
-		if err := tx.QueryRowContext(ctx, `SELECT position, (SELECT coalesce(max(seq), 0) FROM events) FROM sessionizer WHERE id = 1`).Scan(&pos, &last); err != nil {
-			return false, err
+		if err := db.write.QueryRowContext(ctx, `SELECT position, (SELECT coalesce(max(seq), 0) FROM events) FROM sessionizer WHERE id = 1`).Scan(&pos, &last); err != nil {
+			return err
 		}
 		end := last
 		if end-pos > int64(limit) {
 			end, res.More = pos+int64(limit), true
 		}
 		if end <= pos {
-			return false, nil
+			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT visitor_id, property_id, min(occurred_at), count(*) FROM events
+		rows, err := db.read.QueryContext(ctx, `SELECT visitor_id, property_id, min(occurred_at), count(*) FROM events
 			WHERE seq > ? AND seq <= ? GROUP BY 1, 2`, pos, end)
 		if err != nil {
-			return false, err
+			return err
 		}
-		type group struct {
-			v, p string
-			min  int64
-		}
-		var groups []group
+		var groups []sessionGroup
 		for rows.Next() {
-			var g group
+			var g sessionGroup
 			var n int64
 			if err := rows.Scan(&g.v, &g.p, &g.min, &n); err != nil {
 				rows.Close()
-				return false, err
+				return err
 			}
 			groups = append(groups, g)
 			res.Events += n
 		}
 		if err := rows.Close(); err != nil {
-			return false, err
+			return err
 		}
-		gap := rules.Inactivity.Milliseconds()
-		var events []marketing.SessionEvent
-		for _, g := range groups {
-			// From the first session an event at or after g.min could touch.
-			var from int64
-			if err := tx.QueryRowContext(ctx, `SELECT min(?1, coalesce((SELECT min(started_at) FROM sessions
-				WHERE visitor_id = ?2 AND property_id = ?3 AND ended_at >= ?1 - ?4), ?1))`, g.min, g.v, g.p, gap).Scan(&from); err != nil {
-				return false, err
-			}
-			evs, err := queryEvents(ctx, tx, `SELECT `+sessionEventColumns+` FROM events e
-				WHERE e.visitor_id = ? AND e.property_id = ? AND e.occurred_at >= ?`, g.v, g.p, from)
-			if err != nil {
-				return false, err
-			}
-			events = append(events, evs...)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at >= ?`, g.v, g.p, from); err != nil {
-				return false, err
+		res.Visitors = len(groups)
+		for i := 0; i < len(groups); i += sessionizeGroups {
+			sub := groups[i:min(i+sessionizeGroups, len(groups))]
+			if _, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+				n, err := rederive(ctx, tx, sub, rules)
+				res.Sessions += n
+				return true, err
+			}); err != nil {
+				return err
 			}
 		}
-		sessions := marketing.DeriveSessions(events, rules)
-		if err := insertSessions(ctx, tx, sessions); err != nil {
-			return false, err
-		}
-		res.Visitors, res.Sessions = len(groups), len(sessions)
-		_, err = tx.ExecContext(ctx, `UPDATE sessionizer SET position = ?, updated_at = ? WHERE id = 1`, end, ms(time.Now()))
-		return true, err
-	})
+		_, err = db.write.ExecContext(ctx, `UPDATE sessionizer SET position = ?, updated_at = ? WHERE id = 1`, end, ms(time.Now()))
+		return err
+	}()
 	if err != nil {
 		return res, unavailable(fmt.Errorf("sqlite: sessionize: %w", err))
 	}
 	return res, nil
+}
+
+// sessionizeGroups is how many visitors one write transaction of a
+// sessionizer run derives again.
+const sessionizeGroups = 500
+
+// sessionGroup is a visitor on a property with new events, the earliest at min.
+type sessionGroup struct {
+	v, p string
+	min  int64
+}
+
+// rederive derives again the sessions of each group from the start of the
+// first session an event at or after its earliest new event could touch
+// (one that ended less than the inactivity gap before it), replacing the
+// stored ones from there on.
+func rederive(ctx context.Context, tx *sql.Tx, groups []sessionGroup, rules marketing.SessionRules) (int, error) {
+	gap := rules.Inactivity.Milliseconds()
+	var events []marketing.SessionEvent
+	for _, g := range groups {
+		var from int64
+		if err := tx.QueryRowContext(ctx, `SELECT min(?1, coalesce((SELECT min(started_at) FROM sessions
+			WHERE visitor_id = ?2 AND property_id = ?3 AND ended_at >= ?1 - ?4), ?1))`, g.min, g.v, g.p, gap).Scan(&from); err != nil {
+			return 0, err
+		}
+		evs, err := queryEvents(ctx, tx, `SELECT `+sessionEventColumns+` FROM events e
+			WHERE e.visitor_id = ? AND e.property_id = ? AND e.occurred_at >= ?`, g.v, g.p, from)
+		if err != nil {
+			return 0, err
+		}
+		events = append(events, evs...)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at >= ?`, g.v, g.p, from); err != nil {
+			return 0, err
+		}
+	}
+	sessions := marketing.DeriveSessions(events, rules)
+	return len(sessions), insertSessions(ctx, tx, sessions)
 }
 
 func insertSessions(ctx context.Context, tx *sql.Tx, ss []marketing.Session) error {
