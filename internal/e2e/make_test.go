@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -23,7 +24,7 @@ func makeTarget(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuf
 	}
 	cmd := exec.Command("make", args...)
 	cmd.Dir = "../.."
-	cmd.Env = append(cmd.Environ(), env...)
+	cmd.Env = append(topLevelEnv(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -37,6 +38,18 @@ func makeTarget(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuf
 		}
 	})
 	return cmd, out
+}
+
+// topLevelEnv is this process's environment without what a parent make
+// (make test) passes down: the make under test runs as a user's would.
+func topLevelEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MAKELEVEL" && k != "MFLAGS" && k != "MAKEOVERRIDES" {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 func waitFor(t *testing.T, url string, out *syncBuffer) {
@@ -133,6 +146,7 @@ func TestMakeClean(t *testing.T) {
 	dry := func(target string) string {
 		cmd := exec.Command("make", "-n", target)
 		cmd.Dir = "../.."
+		cmd.Env = topLevelEnv()
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("make -n %s: %v\n%s", target, err, b)
