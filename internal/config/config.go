@@ -199,12 +199,16 @@ func pgProblem(err error) string {
 		return ue.Err.Error()
 	}
 	msg := err.Error()
-	var pe *pgconn.ParseConfigError
-	if errors.As(err, &pe) {
-		msg = strings.Replace(msg, "cannot parse `"+pe.ConnString+"`: ", "", 1)
-		if pe.ConnString != "" {
-			msg = strings.ReplaceAll(msg, pe.ConnString, "(the URL)")
+	// pgx says "cannot parse `URL`: problem"; the URL is in the variable
+	// the message names already.
+	if rest, ok := strings.CutPrefix(msg, "cannot parse `"); ok {
+		if i := strings.LastIndex(rest, "`: "); i >= 0 {
+			msg = rest[i+3:]
 		}
+	}
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) && pe.ConnString != "" {
+		msg = strings.ReplaceAll(msg, pe.ConnString, "(the URL)")
 	}
 	return msg
 }
