@@ -12,10 +12,10 @@ DEMO_DB        ?= ./data/demo.db
 .PHONY: run build test check lint fuzz bench demo clean clean-data
 
 ## run: start the server on the embedded SQLite default (./data/marketing.db, port 3000)
-# The built binary, not `go run`: Ctrl-C reaches the server itself, which
-# drains and exits 0, and the recipe then ends quietly.
+# The built binary, not `go run`, as the terminal's foreground job: Ctrl-C
+# reaches the server alone, which drains and exits 0, and so does make.
 run: build
-	@trap 'exit 0' INT TERM; ./bin/marketing serve
+	@bash scripts/foreground.sh ./bin/marketing serve
 
 ## build: a static binary in bin/marketing
 build:
@@ -46,16 +46,12 @@ bench: build
 	$(GO) run ./cmd/bench -binary bin/marketing
 
 ## demo: the example site on http://127.0.0.1:8080 (or http://localhost:8080) sending to the backend on :3000
-# Both binaries are built first and run directly; Ctrl-C stops both and the
-# recipe ends quietly (its trap stops the children, never its own shell).
+# Both binaries are built first; scripts/demo.sh runs them and Ctrl-C stops
+# both, quietly, with status 0.
 demo: build
 	@$(GO) build -o bin/demo ./cmd/demo
 	@echo "backend on http://127.0.0.1:$(DEMO_API_PORT) (SQLite in $(DEMO_DB)); open http://127.0.0.1:$(DEMO_SITE_PORT) or http://localhost:$(DEMO_SITE_PORT); Ctrl-C stops both"
-	@trap 'kill $$api $$site 2>/dev/null; wait; exit 0' INT TERM; \
-	DATABASE_URL=sqlite:$(DEMO_DB) CORS_ALLOWED_ORIGINS=http://127.0.0.1:$(DEMO_SITE_PORT),http://localhost:$(DEMO_SITE_PORT) \
-	  HOST=127.0.0.1 PORT=$(DEMO_API_PORT) METRICS_ADDR=off ./bin/marketing serve & api=$$!; \
-	./bin/demo -addr 127.0.0.1:$(DEMO_SITE_PORT) -api http://127.0.0.1:$(DEMO_API_PORT) & site=$$!; \
-	wait $$api; code=$$?; kill $$site 2>/dev/null; wait; exit $$code
+	@bash scripts/foreground.sh sh scripts/demo.sh $(DEMO_API_PORT) $(DEMO_SITE_PORT) $(DEMO_DB)
 
 ## clean: remove build output (bin/); your data stays (see clean-data)
 clean:

@@ -67,11 +67,12 @@ func waitFor(t *testing.T, url string, out *syncBuffer) {
 	t.Fatalf("%s never answered\n%s", url, out)
 }
 
-// ctrlC sends SIGINT to the whole process group, as a terminal does, and
-// checks everything ends quietly: the server drained, nothing left
-// listening, no "make: ***" line, no crash of the recipe's shell. (make
-// itself then re-raises the SIGINT on itself, as GNU make always does, so
-// a shell reports 130 for it whatever the recipe returns.)
+// ctrlC sends SIGINT to make's whole process group, as `kill -INT -PGID`
+// or a supervisor without a terminal does, and checks everything ends
+// quietly: the server drained, nothing left listening, no "make: ***"
+// line, no crash of the recipe's shell. (make, signalled itself, then
+// re-raises the SIGINT on itself, as GNU make always does; in a terminal
+// only the foreground job gets it, and make exits 0: pty_linux_test.go.)
 func ctrlC(t *testing.T, cmd *exec.Cmd, out *syncBuffer, ports ...int) {
 	t.Helper()
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
@@ -84,6 +85,14 @@ func ctrlC(t *testing.T, cmd *exec.Cmd, out *syncBuffer, ports ...int) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("make did not stop on Ctrl-C\n%s", out)
 	}
+	quiet(t, out, ports...)
+}
+
+// quiet checks that a stopped make said nothing alarming, that the server
+// drained, and that nothing is left listening on ports.
+func quiet(t *testing.T, out *syncBuffer, ports ...int) {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond) // the last of the output
 	s := out.String()
 	for _, bad := range []string{"***", "Segmentation fault", "Error", "Terminated"} {
 		if strings.Contains(s, bad) {
