@@ -47,6 +47,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"rollups", "run", "--property-id", "site"}, []string{"-property-id", "usage: marketing rollups run [--from D] [--to D]"}},
 		{[]string{"rollups", "run", "extra"}, []string{`unexpected argument "extra"`}},
 		{[]string{"rollups", "discrepancy", "--from", "2026-13-01"}, []string{`"2026-13-01" is not a day`}},
+		{[]string{"rollups", "discrepancy", "--from", "2999-01-01"}, []string{"after the default --to", "--to"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			getenv, path := sqliteEnv(t)

@@ -67,7 +67,8 @@ func parseDays(name string, args []string, cfg *config.Config, lastDefault strin
 	if fs.NArg() > 0 {
 		return d, &ExitError{Code: 2, Err: fmt.Errorf("%s: unexpected argument %q (usage: marketing %s [--from D] [--to D]%s)", name, fs.Arg(0), name, propertyUsage(withProperty))}
 	}
-	if d.to == "" {
+	toGiven := d.to != ""
+	if !toGiven {
 		d.to = lastDefault
 	}
 	if d.from == "" {
@@ -79,6 +80,9 @@ func parseDays(name string, args []string, cfg *config.Config, lastDefault strin
 		}
 	}
 	if d.from > d.to {
+		if !toGiven {
+			return d, &ExitError{Code: 2, Err: fmt.Errorf("--from %s is after the default --to, %s: name the last day with --to", d.from, d.to)}
+		}
 		return d, &ExitError{Code: 2, Err: errors.New("--from must be before or equal to --to")}
 	}
 	return d, nil

@@ -415,8 +415,10 @@ func (c *Config) Masked() []string {
 		}
 	}
 	metrics := c.MetricsAddr
-	if metrics == "" {
-		metrics = "off (set METRICS_ADDR=9091 for 127.0.0.1:9091)"
+	if metrics == "" && c.Production() {
+		metrics = "off"
+	} else if metrics == "" {
+		metrics = "off (METRICS_ADDR=9091 listens on 127.0.0.1:9091)"
 	}
 	b := strconv.FormatBool
 	i := strconv.Itoa
