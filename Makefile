@@ -4,11 +4,18 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/altcontext/marketing/internal/cli.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test check lint fuzz bench demo clean
+# make demo's ports and database (override: make demo DEMO_SITE_PORT=8081)
+DEMO_API_PORT  ?= 3000
+DEMO_SITE_PORT ?= 8080
+DEMO_DB        ?= ./data/demo.db
+
+.PHONY: run build test check lint fuzz bench demo clean clean-data
 
 ## run: start the server on the embedded SQLite default (./data/marketing.db, port 3000)
-run:
-	$(GO) run ./cmd/marketing serve
+# The built binary, not `go run`, as the terminal's foreground job: Ctrl-C
+# reaches the server alone, which drains and exits 0, and so does make.
+run: build
+	@bash scripts/foreground.sh ./bin/marketing serve
 
 ## build: a static binary in bin/marketing
 build:
@@ -38,13 +45,19 @@ fuzz:
 bench: build
 	$(GO) run ./cmd/bench -binary bin/marketing
 
-## demo: the example site on http://127.0.0.1:8080 sending to the backend on :3000
-demo:
-	@echo "backend on http://127.0.0.1:3000 (SQLite in ./data/demo.db), site on http://127.0.0.1:8080; Ctrl-C stops both"
-	@trap 'kill 0' INT TERM EXIT; \
-	DATABASE_URL=sqlite:./data/demo.db CORS_ALLOWED_ORIGINS=http://127.0.0.1:8080 HOST=127.0.0.1 $(GO) run ./cmd/marketing serve & \
-	$(GO) run ./cmd/demo -addr 127.0.0.1:8080 -api http://127.0.0.1:3000 & \
-	wait
+## demo: the example site on http://127.0.0.1:8080 (or http://localhost:8080) sending to the backend on :3000
+# Both binaries are built first; scripts/demo.sh runs them and Ctrl-C stops
+# both, quietly, with status 0.
+demo: build
+	@$(GO) build -o bin/demo ./cmd/demo
+	@echo "backend on http://127.0.0.1:$(DEMO_API_PORT) (SQLite in $(DEMO_DB)); open http://127.0.0.1:$(DEMO_SITE_PORT) or http://localhost:$(DEMO_SITE_PORT); Ctrl-C stops both"
+	@bash scripts/foreground.sh sh scripts/demo.sh $(DEMO_API_PORT) $(DEMO_SITE_PORT) $(DEMO_DB)
 
+## clean: remove build output (bin/); your data stays (see clean-data)
 clean:
-	rm -rf bin data
+	rm -rf bin
+
+## clean-data: DELETE ./data: the local SQLite databases, every lead and consent record in them
+clean-data:
+	@echo "deleting ./data: the local SQLite databases (marketing.db, demo.db) with every event, lead and consent record in them"
+	rm -rf data

@@ -26,11 +26,15 @@ commands:
   serve            run the HTTP server (migrates SQLite itself outside production)
   migrate          apply pending database migrations (idempotent, safe concurrently)
   migrate status   list migrations and whether each is applied
-  rollups run [--from D] [--to D] [--property-id P]
-                   recompute daily rollups (default: the last ROLLUP_BATCH_DAYS days)
+  rollups run [--from D] [--to D]
+                   recompute daily rollups of every property (default: the last
+                   ROLLUP_BATCH_DAYS days, today included); each day's rows are
+                   replaced in one transaction
   rollups status   how far rollups reach, and recent job runs
   rollups discrepancy [--from D] [--to D] [--property-id P]
-                   compare rollups with raw rows; exit 2 on a mismatch
+                   compare rollups with raw rows; exit 2 on a mismatch (default:
+                   the last ROLLUP_BATCH_DAYS complete days, today excluded unless
+                   --to names it: today's rollup is partial by design)
   rollups refresh-view
                    refresh the PostgreSQL materialized view (concurrently)
   retention purge [--dry-run]
@@ -38,6 +42,8 @@ commands:
   config check     print the effective configuration, secrets masked
   secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
+
+Settings come from the environment only (README: Configuration).
 `
 
 // ExitError asks Main to exit with a specific code.
@@ -49,13 +55,19 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
+// usageError is exit status 2 with a message naming what is allowed.
+func usageError(format string, a ...any) error {
+	return &ExitError{Code: 2, Err: fmt.Errorf(format, a...)}
+}
+
 // Main runs the program and turns its error into an exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	err := Run(ctx, args, getenv, stdout, stderr)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "marketing:", err)
+	// Errors of package marketing already begin with "marketing: ".
+	fmt.Fprintln(stderr, "marketing:", strings.TrimPrefix(err.Error(), "marketing: "))
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
@@ -63,15 +75,22 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return 1
 }
 
-// Run dispatches a subcommand.
+// command is a subcommand that needs the configuration.
+type command func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error
+
+// Run dispatches a subcommand. Arguments are checked before the
+// environment, so a mistyped command is reported as such.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
-		return &ExitError{Code: 2, Err: errors.New("no command given")}
+		return usageError("no command given")
 	}
 	cmd, rest := args[1], args[2:]
 	switch cmd {
 	case "version", "--version", "-v":
+		if len(rest) > 0 {
+			return usageError("usage: marketing version (it takes no arguments; got %q)", strings.Join(rest, " "))
+		}
 		fmt.Fprintln(stdout, "marketing", Version)
 		return nil
 	case "help", "--help", "-h":
@@ -79,41 +98,101 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "secrets":
 		if len(rest) != 1 || rest[0] != "generate" {
-			return &ExitError{Code: 2, Err: errors.New("usage: marketing secrets generate")}
+			return usageError("usage: marketing secrets generate")
 		}
 		fmt.Fprintf(stdout, "IP_HASH_PEPPER=%s\nADMIN_API_KEY=%s\n", randomHex(32), randomHex(24))
 		return nil
+	}
+	run, err := route(cmd, rest, stderr)
+	if err != nil {
+		return err
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
-	switch {
-	case cmd == "serve" && len(rest) == 0:
-		return serve(ctx, cfg, stdout, stderr)
-	case cmd == "migrate" && len(rest) == 0:
-		return migrate(ctx, cfg, stdout)
-	case cmd == "migrate" && len(rest) == 1 && rest[0] == "status":
-		return migrateStatus(ctx, cfg, stdout)
-	case cmd == "rollups" && len(rest) >= 1 && rest[0] == "run":
-		return rollupsRun(ctx, cfg, rest[1:], stdout, stderr)
-	case cmd == "rollups" && len(rest) == 1 && rest[0] == "status":
-		return rollupsStatus(ctx, cfg, stdout, stderr)
-	case cmd == "rollups" && len(rest) >= 1 && rest[0] == "discrepancy":
-		return rollupsDiscrepancy(ctx, cfg, rest[1:], stdout, stderr)
-	case cmd == "rollups" && len(rest) == 1 && rest[0] == "refresh-view":
-		return rollupsRefreshView(ctx, cfg, stdout, stderr)
-	case cmd == "retention" && len(rest) >= 1 && rest[0] == "purge":
-		return retentionPurge(ctx, cfg, rest[1:], stdout, stderr)
-	case cmd == "config" && len(rest) == 1 && rest[0] == "check":
-		for _, line := range cfg.Masked() {
-			fmt.Fprintln(stdout, line)
+	return run(ctx, cfg, stdout, stderr)
+}
+
+// route finds the subcommand args name, or a usage error naming what the
+// command accepts.
+func route(cmd string, rest []string, stderr io.Writer) (command, error) {
+	noArgs := func(name string, c command) (command, error) {
+		if len(rest) > 0 {
+			hint := ""
+			if strings.HasPrefix(rest[0], "-") {
+				hint = "; settings come from the environment (PORT, HOST, DATABASE_URL, …)"
+			}
+			return nil, usageError("usage: marketing %s (it takes no arguments; got %q%s)", name, strings.Join(rest, " "), hint)
 		}
-		fmt.Fprintln(stdout, "configuration OK")
-		return nil
+		return c, nil
+	}
+	sub, subArgs := "", []string(nil)
+	if len(rest) > 0 {
+		sub, subArgs = rest[0], rest[1:]
+	}
+	switch cmd {
+	case "serve":
+		return noArgs("serve", serve)
+	case "migrate":
+		switch {
+		case len(rest) == 0:
+			return func(ctx context.Context, cfg *config.Config, stdout, _ io.Writer) error {
+				return migrate(ctx, cfg, stdout)
+			}, nil
+		case sub == "status" && len(subArgs) == 0:
+			return func(ctx context.Context, cfg *config.Config, stdout, _ io.Writer) error {
+				return migrateStatus(ctx, cfg, stdout)
+			}, nil
+		}
+		return nil, usageError("usage: marketing migrate | marketing migrate status (got %q)", strings.Join(rest, " "))
+	case "rollups":
+		const u = "usage: marketing rollups run [--from D] [--to D] | status | discrepancy [--from D] [--to D] [--property-id P] | refresh-view"
+		switch {
+		case sub == "run":
+			return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+				return rollupsRun(ctx, cfg, subArgs, stdout, stderr)
+			}, nil
+		case sub == "discrepancy":
+			return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+				return rollupsDiscrepancy(ctx, cfg, subArgs, stdout, stderr)
+			}, nil
+		case sub == "status" && len(subArgs) == 0:
+			return rollupsStatus, nil
+		case sub == "refresh-view" && len(subArgs) == 0:
+			return rollupsRefreshView, nil
+		case sub == "":
+			return nil, usageError("%s (no subcommand given)", u)
+		}
+		return nil, usageError("%s (got %q)", u, strings.Join(rest, " "))
+	case "retention":
+		if sub != "purge" {
+			return nil, usageError("usage: marketing retention purge [--dry-run] (got %q)", strings.Join(rest, " "))
+		}
+		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+			return retentionPurge(ctx, cfg, subArgs, stdout, stderr)
+		}, nil
+	case "config":
+		if sub != "check" || len(subArgs) > 0 {
+			return nil, usageError("usage: marketing config check (got %q)", strings.Join(rest, " "))
+		}
+		return configCheck, nil
 	}
 	fmt.Fprint(stderr, usage)
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", strings.Join(args[1:], " "))}
+	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, retention, config, secrets, version, help)", cmd)
+}
+
+// configCheck prints the effective configuration, secrets masked, and
+// warns on stderr about settings that leave production half working.
+func configCheck(_ context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	for _, line := range cfg.Masked() {
+		fmt.Fprintln(stdout, line)
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, "WARNING:", w)
+	}
+	fmt.Fprintln(stdout, "configuration OK")
+	return nil
 }
 
 // openStore opens the store DATABASE_URL selects.

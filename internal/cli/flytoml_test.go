@@ -85,4 +85,18 @@ func TestFlyToml(t *testing.T) {
 	if p := tomlValue(t, doc, "metrics", "port"); p != "9091" {
 		t.Errorf("metrics port %q", p)
 	}
+	// Production listens for the scraper on [metrics] port, with fly.toml's
+	// METRICS_ADDR and without it (the production default).
+	for _, addr := range []string{tomlValue(t, doc, "env", "METRICS_ADDR"), ""} {
+		prod, err := config.Load(func(k string) string {
+			return map[string]string{"APP_ENV": "production", "DATABASE_URL": "postgres://u@h/db",
+				"IP_HASH_PEPPER": strings.Repeat("p", 32), "METRICS_ADDR": addr}[k]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ":" + tomlValue(t, doc, "metrics", "port"); prod.MetricsAddr != want {
+			t.Errorf("production METRICS_ADDR %q (fly.toml %q): listens on %q, Fly scrapes %s", addr, addr, prod.MetricsAddr, want)
+		}
+	}
 }

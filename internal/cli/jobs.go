@@ -39,25 +39,37 @@ func withRunner(ctx context.Context, cfg *config.Config, stderr io.Writer, fn fu
 	return fn(store, newRunner(cfg, store, log, nil, nil))
 }
 
+// today is the current report day (REPORT_TIMEZONE), as the runner has it.
+func today(cfg *config.Config) string {
+	return time.Now().In(cfg.ReportTimezone).Format(time.DateOnly)
+}
+
 type dayFlags struct {
 	from, to, property string
 }
 
-func parseDays(name string, args []string, cfg *config.Config, r *jobs.Runner, stderr io.Writer) (dayFlags, error) {
+// parseDays reads --from and --to (and --property-id when withProperty).
+// The window ends on lastDefault unless --to names a day; it starts
+// ROLLUP_BATCH_DAYS-1 days before its end unless --from names one.
+func parseDays(name string, args []string, cfg *config.Config, lastDefault string, withProperty bool, stderr io.Writer) (dayFlags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var d dayFlags
-	fs.StringVar(&d.from, "from", "", "first day, YYYY-MM-DD (default: ROLLUP_BATCH_DAYS ago)")
-	fs.StringVar(&d.to, "to", "", "last day, YYYY-MM-DD (default: today)")
-	fs.StringVar(&d.property, "property-id", cfg.RollupDefaultPropertyID, "property to report on")
+	fs.StringVar(&d.from, "from", "", "first day, YYYY-MM-DD (default: ROLLUP_BATCH_DAYS days before --to)")
+	fs.StringVar(&d.to, "to", "", "last day, YYYY-MM-DD (default: "+lastDefault+")")
+	d.property = cfg.RollupDefaultPropertyID
+	if withProperty {
+		fs.StringVar(&d.property, "property-id", cfg.RollupDefaultPropertyID, "property to compare (default: the all-properties row)")
+	}
 	if err := fs.Parse(args); err != nil {
-		return d, &ExitError{Code: 2, Err: err}
+		return d, &ExitError{Code: 2, Err: fmt.Errorf("%s: %w (usage: marketing %s [--from D] [--to D]%s)", name, err, name, propertyUsage(withProperty))}
 	}
 	if fs.NArg() > 0 {
-		return d, &ExitError{Code: 2, Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return d, &ExitError{Code: 2, Err: fmt.Errorf("%s: unexpected argument %q (usage: marketing %s [--from D] [--to D]%s)", name, fs.Arg(0), name, propertyUsage(withProperty))}
 	}
-	if d.to == "" {
-		d.to = r.Today()
+	toGiven := d.to != ""
+	if !toGiven {
+		d.to = lastDefault
 	}
 	if d.from == "" {
 		d.from = jobs.AddDays(d.to, -(cfg.RollupBatchDays - 1))
@@ -68,17 +80,22 @@ func parseDays(name string, args []string, cfg *config.Config, r *jobs.Runner, s
 		}
 	}
 	if d.from > d.to {
+		if !toGiven {
+			return d, &ExitError{Code: 2, Err: fmt.Errorf("--from %s is after the default --to, %s: name the last day with --to", d.from, d.to)}
+		}
 		return d, &ExitError{Code: 2, Err: errors.New("--from must be before or equal to --to")}
 	}
 	return d, nil
 }
 
 func rollupsRun(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	// Every property, always: a day's rows are replaced in one
+	// transaction, so there is no per-property run.
+	d, err := parseDays("rollups run", args, cfg, today(cfg), false, stderr)
+	if err != nil {
+		return err
+	}
 	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
-		d, err := parseDays("rollups run", args, cfg, r, stderr)
-		if err != nil {
-			return err
-		}
 		var days []string
 		_, err = r.Record(ctx, "rollups", "", false, func(ctx context.Context) (map[string]any, error) {
 			var err error
@@ -121,11 +138,14 @@ func rollupsStatus(ctx context.Context, cfg *config.Config, stdout, stderr io.Wr
 // rollupsDiscrepancy recomputes each day from raw rows and compares with
 // what is stored; exit 2 on any mismatch.
 func rollupsDiscrepancy(ctx context.Context, cfg *config.Config, args []string, stdout, stderr io.Writer) error {
+	// Complete days only by default: today's rollup is a snapshot of a day
+	// still receiving events, so it differs from the raw rows by design.
+	// --to today asks for it anyway.
+	d, err := parseDays("rollups discrepancy", args, cfg, jobs.AddDays(today(cfg), -1), true, stderr)
+	if err != nil {
+		return err
+	}
 	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
-		d, err := parseDays("rollups discrepancy", args, cfg, r, stderr)
-		if err != nil {
-			return err
-		}
 		stored, err := store.Rollups(ctx, d.property, d.from, d.to, "")
 		if err != nil {
 			return err
@@ -220,4 +240,11 @@ func retentionPurge(ctx context.Context, cfg *config.Config, args []string, stdo
 		}
 		return nil
 	})
+}
+
+func propertyUsage(withProperty bool) string {
+	if withProperty {
+		return " [--property-id P]"
+	}
+	return ""
 }

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +39,30 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// unsubscribeSecret is the key that signs unsubscribe links. In production
+// it is derived from IP_HASH_PEPPER (HMAC-SHA256 of the label
+// "unsubscribe"), so it lives in the environment, not in the database next
+// to what it protects, and needs no secret of its own. Outside production
+// the key generated once and kept in the settings table is used, so local
+// links keep working.
+func unsubscribeSecret(ctx context.Context, cfg *config.Config, store marketing.Store, pepper string) (string, error) {
+	if cfg.Production() {
+		return deriveKey(pepper, "unsubscribe"), nil
+	}
+	s, err := store.EnsureSetting(ctx, "unsubscribe_secret", randomHex(32))
+	if err != nil {
+		return "", fmt.Errorf("load the unsubscribe secret: %w", err)
+	}
+	return s, nil
+}
+
+// deriveKey is HMAC-SHA256(secret, label) in hex.
+func deriveKey(secret, label string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(label))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		// The live heap is small and every request allocates: collecting
@@ -48,6 +74,24 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	logOut := newLogWriter(stdout, 100*time.Millisecond)
 	defer logOut.Close()
 	log := newLogger(cfg, logOut)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+		fmt.Fprintln(stderr, "WARNING:", w)
+	}
+	// The listeners first: a port in use is reported before anything
+	// opens, migrates or schedules.
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s (HOST, PORT): %w", cfg.Addr(), err)
+	}
+	defer ln.Close()
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on METRICS_ADDR %s (set METRICS_ADDR=off to run without it): %w", cfg.MetricsAddr, err)
+		}
+		defer mln.Close()
+	}
 	store, err := openCurrent(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -60,11 +104,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 			return fmt.Errorf("load the IP hash pepper: %w", err)
 		}
 	}
-	// Unsubscribe links never expire, so their signing key lives with the
-	// data it names, generated once, in production too.
-	unsubSecret, err := store.EnsureSetting(ctx, "unsubscribe_secret", randomHex(32))
+	unsubSecret, err := unsubscribeSecret(ctx, cfg, store, pepper)
 	if err != nil {
-		return fmt.Errorf("load the unsubscribe secret: %w", err)
+		return err
 	}
 	adminKey := cfg.AdminAPIKey
 	if adminKey == "" && !cfg.Production() {
@@ -101,11 +143,6 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if mon != nil {
 		// Prometheus on its own listener only: the public port has no /metrics.
 		msrv := &http.Server{Addr: cfg.MetricsAddr, Handler: mon.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			_ = pipe.Close(ctx)
-			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
-		}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 	}
@@ -128,11 +165,6 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-	}
-	ln, err := net.Listen("tcp", cfg.Addr())
-	if err != nil {
-		_ = pipe.Close(ctx)
-		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Driver(), "env", cfg.Env, "version", Version)
 	served := make(chan error, 1)

@@ -6,11 +6,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Config is the effective configuration of one process.
@@ -113,9 +118,21 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.DatabaseURL != "" && DriverOf(c.DatabaseURL) == "sqlite" && SQLitePath(c.DatabaseURL) == "" {
 		p.fail("DATABASE_URL", "sqlite: needs a file path, as in sqlite:./data/marketing.db")
 	}
+	if DriverOf(c.DatabaseURL) == "postgres" {
+		// Parsed exactly as the store will parse it (internal/postgres
+		// opens a pgxpool), so config check and serve agree.
+		if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+			p.fail("DATABASE_URL", "is not a valid PostgreSQL URL: "+pgProblem(err))
+		}
+	}
 	c.DirectDatabaseURL = strings.TrimSpace(getenv("DIRECT_DATABASE_URL"))
 	if c.DirectDatabaseURL != "" && DriverOf(c.DirectDatabaseURL) != "postgres" {
 		p.fail("DIRECT_DATABASE_URL", "must be a postgres:// or postgresql:// URL")
+	} else if c.DirectDatabaseURL != "" {
+		// migrate connects with pgx.Connect on this one.
+		if _, err := pgx.ParseConfig(c.DirectDatabaseURL); err != nil {
+			p.fail("DIRECT_DATABASE_URL", "is not a valid PostgreSQL URL: "+pgProblem(err))
+		}
 	}
 
 	c.IPHashPepper = getenv("IP_HASH_PEPPER")
@@ -178,8 +195,84 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RetentionRejectionDays = p.intRange("RETENTION_REJECTION_DAYS", 90, 1, 36500)
 	c.SchedulerEnabled = p.boolean("SCHEDULER_ENABLED", true)
 	c.HonorGPC = p.boolean("HONOR_GPC", true)
-	c.MetricsAddr = p.strAllowEmpty("METRICS_ADDR", ":9091")
+	c.MetricsAddr = p.metricsAddr("METRICS_ADDR", c.Production())
 	return c, errors.Join(p.errs...)
+}
+
+// pgProblem is what pgx found wrong with a URL, without the URL itself:
+// pgx masks a password it can find, but not in a URL it cannot parse.
+func pgProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	msg := err.Error()
+	// pgx says "cannot parse `URL`: problem"; the URL is in the variable
+	// the message names already.
+	if rest, ok := strings.CutPrefix(msg, "cannot parse `"); ok {
+		if i := strings.LastIndex(rest, "`: "); i >= 0 {
+			msg = rest[i+3:]
+		}
+	}
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) && pe.ConnString != "" {
+		msg = strings.ReplaceAll(msg, pe.ConnString, "(the URL)")
+	}
+	return msg
+}
+
+// DefaultMetricsAddr is the Prometheus listener in production (fly.toml's
+// [metrics] scrapes it). Outside production the listener is off unless
+// METRICS_ADDR asks for it, so two local instances never collide.
+const DefaultMetricsAddr = ":9091"
+
+// metricsAddr reads METRICS_ADDR: unset means DefaultMetricsAddr in
+// production and off elsewhere; "off" is off; a bare port means
+// 127.0.0.1:PORT outside production and :PORT (every interface, for the
+// scraper) in production; anything else must be host:port.
+func (p *parser) metricsAddr(name string, production bool) string {
+	v, set := lookup(p.getenv, name)
+	v = strings.TrimSpace(v)
+	switch {
+	case !set && production:
+		return DefaultMetricsAddr
+	case v == "":
+		return ""
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 1 || n > 65535 {
+			p.fail(name, "must be a port from 1 to 65535, host:port, or off (got "+strconv.Quote(v)+")")
+			return ""
+		}
+		if production {
+			return ":" + v
+		}
+		return net.JoinHostPort("127.0.0.1", v)
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		p.fail(name, "must be a port, host:port (as in 127.0.0.1:9091), or off (got "+strconv.Quote(v)+")")
+		return ""
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.fail(name, "must be a port, host:port (as in 127.0.0.1:9091), or off (got "+strconv.Quote(v)+")")
+		return ""
+	}
+	return v
+}
+
+// Warnings are settings that start but leave part of the service unusable
+// in production: serve logs each at WARN and config check prints them.
+func (c *Config) Warnings() []string {
+	if !c.Production() {
+		return nil
+	}
+	var w []string
+	if len(c.CORSAllowedOrigins) == 0 {
+		w = append(w, "CORS_ALLOWED_ORIGINS is empty in production: every browser origin is refused (403 origin_not_allowed), so the site's tracker and lead forms store nothing")
+	}
+	if c.AdminAPIKey == "" {
+		w = append(w, "ADMIN_API_KEY is unset in production: every admin route (leads, erasure, export, metrics summary) answers 503 admin_auth_not_configured")
+	}
+	return w
 }
 
 func firstSet(getenv func(string) string, names ...string) string {
@@ -220,16 +313,9 @@ func (p *parser) str(name, def string) string {
 	return v
 }
 
-// strAllowEmpty distinguishes unset (default) from set to the empty string.
-func (p *parser) strAllowEmpty(name, def string) string {
-	if v, ok := lookup(p.getenv, name); ok {
-		return strings.TrimSpace(v)
-	}
-	return def
-}
-
 // lookup cannot tell "set to empty" from "unset" through a getenv function,
-// so a single space or the literal "off" also mean empty for such variables.
+// so a single space or the literal "off" mean "set, and off" for such
+// variables.
 func lookup(getenv func(string) string, name string) (string, bool) {
 	v := getenv(name)
 	if v == "" {
@@ -338,14 +424,7 @@ func (c *Config) Masked() []string {
 		if s == "" {
 			return "(unset)"
 		}
-		u, err := url.Parse(s)
-		if err != nil || u.User == nil {
-			return s
-		}
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		return u.String()
+		return MaskURL(s)
 	}
 	pepper := mask(c.IPHashPepper)
 	if c.IPHashPepper == "" && !c.Production() {
@@ -358,6 +437,12 @@ func (c *Config) Masked() []string {
 		} else {
 			admin = "(generated and printed at start-up)"
 		}
+	}
+	metrics := c.MetricsAddr
+	if metrics == "" && c.Production() {
+		metrics = "off"
+	} else if metrics == "" {
+		metrics = "off (METRICS_ADDR=9091 listens on 127.0.0.1:9091)"
 	}
 	b := strconv.FormatBool
 	i := strconv.Itoa
@@ -391,6 +476,50 @@ func (c *Config) Masked() []string {
 		"RETENTION_REJECTION_DAYS=" + i(c.RetentionRejectionDays),
 		"SCHEDULER_ENABLED=" + b(c.SchedulerEnabled),
 		"HONOR_GPC=" + b(c.HonorGPC),
-		"METRICS_ADDR=" + c.MetricsAddr,
+		"METRICS_ADDR=" + metrics,
 	}
+}
+
+// MaskURL renders a database URL for display: a password in the userinfo
+// and any secret-looking query parameter (password=, sslpassword=, …)
+// become xxxxx, and a URL that does not parse is not shown at all (its
+// secret could sit anywhere in it).
+func MaskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(not shown: the URL does not parse)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "(not shown: the URL does not parse)"
+		}
+		for k := range q {
+			if secretParam(k) {
+				for i := range q[k] {
+					q[k][i] = "xxxxx"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	if strings.Contains(u.Opaque, "@") {
+		return "(not shown: the URL has credentials in an unexpected place)"
+	}
+	return u.String()
+}
+
+func secretParam(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"pass", "pwd", "secret", "token", "key", "auth"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
 }

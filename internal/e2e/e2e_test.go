@@ -380,6 +380,15 @@ func TestJobCommands(t *testing.T) {
 	if out, code := run(t, dir, env, "rollups", "discrepancy", "--from", today, "--to", today); code != 2 || !strings.Contains(out, "total_page_views raw=4 rollup=3") {
 		t.Fatalf("discrepancy with a late event: exit %d, want 2\n%s", code, out)
 	}
+	// On its defaults (what docs/deploy.md runs) it compares complete days
+	// only: today's rollup is behind the raw rows by design.
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	if out, code := run(t, dir, env, "rollups", "discrepancy"); code != 0 || !strings.Contains(out, ".."+yesterday) || !strings.Contains(out, "no rollup discrepancies") {
+		t.Fatalf("discrepancy on its defaults, with today's rollup partial: exit %d, want 0 over a window ending %s\n%s", code, yesterday, out)
+	}
+	if out, code := run(t, dir, env, "rollups", "run", "--property-id", "x"); code != 2 || !strings.Contains(out, "property-id") {
+		t.Fatalf("rollups run --property-id is not refused: exit %d\n%s", code, out)
+	}
 	if out, code := run(t, dir, env, "rollups", "status"); code != 0 || !strings.Contains(out, "rolledUpThrough: "+today) {
 		t.Fatalf("status: %d %s", code, out)
 	}
@@ -394,11 +403,12 @@ func TestJobCommands(t *testing.T) {
 	}
 }
 
-// TestPrometheusMetrics: the series answer on METRICS_ADDR only.
+// TestPrometheusMetrics: the series answer on METRICS_ADDR only; a bare
+// port there means 127.0.0.1:PORT outside production.
 func TestPrometheusMetrics(t *testing.T) {
 	dir := t.TempDir()
 	mport := freePort(t)
-	p := start(t, dir, "METRICS_ADDR=127.0.0.1:"+strconv.Itoa(mport))
+	p := start(t, dir, "METRICS_ADDR="+strconv.Itoa(mport))
 	if code, _, _ := post(p.URL, `{"anonId":"visitor-prom-01","eventType":"page_view","path":"/"}`); code != 202 {
 		t.Fatal(code)
 	}
@@ -420,5 +430,24 @@ func TestPrometheusMetrics(t *testing.T) {
 	}
 	if r, err := http.Get(p.URL + "/metrics"); err != nil || r.StatusCode != 404 {
 		t.Fatalf("the public port answers /metrics: %v %v", r.StatusCode, err)
+	}
+}
+
+// TestTwoLocalInstances: outside production the metrics listener is off
+// unless asked for, so two local servers (and :9091 taken) never collide.
+func TestTwoLocalInstances(t *testing.T) {
+	if l, err := net.Listen("tcp", ":9091"); err == nil {
+		defer l.Close() // else something holds it already: the same test
+	}
+	a := start(t, t.TempDir(), "METRICS_ADDR=")
+	b := start(t, t.TempDir(), "METRICS_ADDR=")
+	for _, p := range []*proc{a, b} {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 25*time.Second); code != 0 {
+			t.Fatalf("exit %d\n%s", code, p.stderr)
+		}
+	}
+	if out, code := run(t, t.TempDir(), nil, "config", "check"); code != 0 || !strings.Contains(out, "METRICS_ADDR=off") {
+		t.Fatalf("config check does not say the metrics listener is off: %d\n%s", code, out)
 	}
 }
