@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,9 +253,9 @@ func benchTwoServers(binary string, env []string, work, script string, d time.Du
 		err error
 	}
 	outs := make(chan out, 2)
-	for _, s := range srvs {
+	for i, s := range srvs {
 		go func() {
-			args := []string{"-t1", "-c32", "-d" + d.String(), "--latency", "--timeout", "5s", "-s", script, s.url + "/v1/events"}
+			args := []string{"-t1", "-c32", "-d" + d.String(), "--latency", "--timeout", "5s", "-s", script, s.url + "/v1/events", "--", strconv.Itoa(i + 1)}
 			o, err := exec.Command("wrk", args...).CombinedOutput()
 			if err != nil {
 				outs <- out{err: fmt.Errorf("wrk: %v\n%s", err, o)}

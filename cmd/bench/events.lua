@@ -11,7 +11,8 @@ function setup(thread)
 end
 
 function init(args)
-  math.randomseed(os.time() * 1000 + id)
+  -- args[1] tells two wrk processes started in the same second apart.
+  math.randomseed(os.time() * 1000 + id + (tonumber(args[1]) or 0) * 7919)
   accepted, other = 0, 0
 end
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -297,23 +298,67 @@ type sessionGroup struct {
 // rederive derives again the sessions of each group from the start of the
 // first session an event at or after its earliest new event could touch
 // (one that ended less than the inactivity gap before it), replacing the
-// stored ones from there on.
+// stored ones from there on. The groups' sessions and events are read with
+// one statement each (their visitors in a list), and filtered per group in
+// Go.
 func rederive(ctx context.Context, tx *sql.Tx, groups []sessionGroup, rules marketing.SessionRules) (int, error) {
 	gap := rules.Inactivity.Milliseconds()
-	var events []marketing.SessionEvent
+	type key struct{ v, p string }
+	from := make(map[key]int64, len(groups))
+	newest := make(map[key]int64, len(groups)) // the group's earliest new event
+	ids := make([]any, 0, len(groups))
+	seen := make(map[string]bool, len(groups))
+	earliest := int64(math.MaxInt64)
 	for _, g := range groups {
-		var from int64
-		if err := tx.QueryRowContext(ctx, `SELECT min(?1, coalesce((SELECT min(started_at) FROM sessions
-			WHERE visitor_id = ?2 AND property_id = ?3 AND ended_at >= ?1 - ?4), ?1))`, g.min, g.v, g.p, gap).Scan(&from); err != nil {
+		from[key{g.v, g.p}], newest[key{g.v, g.p}] = g.min, g.min
+		earliest = min(earliest, g.min)
+		if !seen[g.v] {
+			seen[g.v] = true
+			ids = append(ids, g.v)
+		}
+	}
+	in := "?" + strings.Repeat(",?", len(ids)-1)
+	rows, err := tx.QueryContext(ctx, `SELECT visitor_id, property_id, started_at, ended_at FROM sessions
+		WHERE visitor_id IN (`+in+`) AND ended_at >= ?`, append(ids, earliest-gap)...)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var k key
+		var started, ended int64
+		if err := rows.Scan(&k.v, &k.p, &started, &ended); err != nil {
+			rows.Close()
 			return 0, err
 		}
-		evs, err := queryEvents(ctx, tx, `SELECT `+sessionEventColumns+` FROM events e
-			WHERE e.visitor_id = ? AND e.property_id = ? AND e.occurred_at >= ?`, g.v, g.p, from)
-		if err != nil {
-			return 0, err
+		if m, ok := newest[k]; ok && ended >= m-gap && started < from[k] {
+			from[k] = started
 		}
-		events = append(events, evs...)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at >= ?`, g.v, g.p, from); err != nil {
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	earliest = math.MaxInt64
+	for _, f := range from {
+		earliest = min(earliest, f)
+	}
+	all, err := queryEvents(ctx, tx, `SELECT `+sessionEventColumns+` FROM events e
+		WHERE e.visitor_id IN (`+in+`) AND e.occurred_at >= ?`, append(ids, earliest)...)
+	if err != nil {
+		return 0, err
+	}
+	events := all[:0]
+	for _, e := range all {
+		if f, ok := from[key{e.VisitorID, e.PropertyID}]; ok && ms(e.OccurredAt) >= f {
+			events = append(events, e)
+		}
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at >= ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer del.Close()
+	for k, f := range from {
+		if _, err := del.ExecContext(ctx, k.v, k.p, f); err != nil {
 			return 0, err
 		}
 	}
