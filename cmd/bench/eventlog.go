@@ -52,7 +52,7 @@ func startLagProbe(store, dbURL string) *lagProbe {
 	go func() {
 		var worst time.Duration
 		defer func() { p.done <- worst }()
-		sample := func() (time.Duration, error) { return 0, nil }
+		var sample func() (time.Duration, error)
 		switch store {
 		case "postgres":
 			conn, err := pgx.Connect(context.Background(), dbURL)
@@ -443,4 +443,3 @@ func derivedSessions(store, dbURL, prefix string) (map[string]string, error) {
 	}
 	return out, rows.Err()
 }
-

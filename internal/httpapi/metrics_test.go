@@ -13,8 +13,6 @@ import (
 	"github.com/altcontext/marketing/internal/storetest"
 )
 
-var rules = marketing.SessionRules{Inactivity: 30 * time.Minute}
-
 func (e *env) write(evs ...marketing.PendingEvent) {
 	e.t.Helper()
 	if _, err := e.store.AppendEvents(context.Background(), evs); err != nil {

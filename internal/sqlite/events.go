@@ -29,7 +29,6 @@ func eventInsert() string {
 		ON CONFLICT (dedupe_key) DO NOTHING`, n+1, n+1, n+2)
 }
 
-
 // eventArgs are one event's insert parameters.
 func eventArgs(ev *marketing.PendingEvent) []any {
 	args := make([]any, 0, len(marketing.EventColumns)+2)
