@@ -119,7 +119,7 @@ const (
 // Retention says what a purge removes: everything strictly older than each
 // cutoff.
 type Retention struct {
-	Events     time.Time // raw events, sessions, orphan visitors
+	Events     time.Time // raw events and sessions; free-text unsubscribe reasons are cleared
 	Rollups    string    // daily rollups before this day (YYYY-MM-DD)
 	Rejections time.Time // ingest rejection counters
 	Salts      time.Time // cookieless visitor salts

@@ -238,6 +238,11 @@ func TestRetentionPurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = e.store.AddRejections(ctx, []marketing.RejectionCount{{Hour: old.Truncate(time.Hour), PropertyID: "p", Endpoint: "/v1/events", Reason: "bot", Count: 3}})
+		e.do("POST", "/v1/leads/capture", `{"email":"old-reason@example.com"}`).expect(t, 200, "")
+		if err := e.store.SetConsent(ctx, marketing.ConsentChange{Email: "old-reason@example.com", Status: marketing.ConsentWithdrawn,
+			Source: marketing.SourceUnsubscribe, Reason: "too many emails", Now: old}); err != nil {
+			t.Fatal(err)
+		}
 		tables := []string{"events", "sessions", "daily_metric_rollups", "ingest_rejections"}
 		counts := func() map[string]int64 {
 			m := map[string]int64{}
@@ -258,7 +263,7 @@ func TestRetentionPurge(t *testing.T) {
 		if fmt.Sprint(counts()) != fmt.Sprint(before) {
 			t.Fatal("the dry run changed rows")
 		}
-		want := map[string]int64{"events": 2, "sessions": 1, "daily_metric_rollups": 1, "ingest_rejections": 1}
+		want := map[string]int64{"events": 2, "sessions": 1, "daily_metric_rollups": 1, "ingest_rejections": 1, "consent_reasons": 1}
 		for tb, n := range want {
 			if dry[tb] != n {
 				t.Errorf("dry run: %s %d, want %d", tb, dry[tb], n)
@@ -277,6 +282,10 @@ func TestRetentionPurge(t *testing.T) {
 			if before[tb]-after[tb] != real[tb] || real[tb] != dry[tb] {
 				t.Errorf("%s: dry %d, deleted %d, rows %d → %d", tb, dry[tb], real[tb], before[tb], after[tb])
 			}
+		}
+		// The old unsubscribe's free text is gone; its ledger row stays.
+		if rows := e.rows(`SELECT reason FROM consent_events WHERE status = 'withdrawn'`); len(rows) != 1 || rows[0][0] != nil {
+			t.Errorf("old reason after the purge: %v", rows)
 		}
 		runs, _ := e.store.JobRuns(ctx, 10)
 		if len(runs) != 2 || !runs[1].DryRun || runs[0].DryRun || runs[0].Status != "ok" {

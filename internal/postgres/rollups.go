@@ -241,6 +241,11 @@ var purgeSteps = []struct {
 	{"sessions", `SELECT count(*) FROM sessions WHERE ended_at < $1`,
 		`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ended_at < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Events }},
+	// The free text of an unsubscribe is feedback, kept as long as raw
+	// events; the ledger row itself stays.
+	{"consent_reasons", `SELECT count(*) FROM consent_events WHERE reason IS NOT NULL AND occurred_at < $1`,
+		`UPDATE consent_events SET reason = NULL WHERE id IN (SELECT id FROM consent_events WHERE reason IS NOT NULL AND occurred_at < $1 LIMIT $2)`,
+		func(r marketing.Retention) any { return r.Events }},
 	{"daily_metric_rollups", `SELECT count(*) FROM daily_metric_rollups WHERE day < $1::date`,
 		`DELETE FROM daily_metric_rollups WHERE (property_id, day) IN (SELECT property_id, day FROM daily_metric_rollups WHERE day < $1::date LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Rollups }},

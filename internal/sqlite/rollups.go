@@ -210,10 +210,19 @@ var purgeSteps = []struct {
 }{
 	{"events", `occurred_at < ?`, "seq", func(r marketing.Retention) any { return ms(r.Events) }},
 	{"sessions", `ended_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
+	{"consent_events", `reason IS NOT NULL AND occurred_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
 	{"daily_metric_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }},
 	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }},
+}
+
+// purgeName is how a purge step is reported (the same names as PostgreSQL's).
+func purgeName(table string) string {
+	if table == "consent_events" {
+		return "consent_reasons"
+	}
+	return table
 }
 
 // Purge deletes (or counts) what retention removes, a batch per transaction.
@@ -226,16 +235,21 @@ func (db *DB) Purge(ctx context.Context, r marketing.Retention, dryRun bool) (ma
 			if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM `+st.table+` WHERE `+st.where, cut).Scan(&n); err != nil {
 				return out, fmt.Errorf("sqlite: count %s: %w", st.table, err)
 			}
-			out[st.table] = n
+			out[purgeName(st.table)] = n
 			continue
 		}
 		for {
-			res, err := db.write.ExecContext(ctx, `DELETE FROM `+st.table+` WHERE `+st.key+` IN (SELECT `+st.key+` FROM `+st.table+` WHERE `+st.where+` LIMIT ?)`, cut, r.BatchSize)
+			change := `DELETE FROM ` + st.table
+			if st.table == "consent_events" {
+				// The ledger row stays; only its free-text reason goes.
+				change = `UPDATE consent_events SET reason = NULL`
+			}
+			res, err := db.write.ExecContext(ctx, change+` WHERE `+st.key+` IN (SELECT `+st.key+` FROM `+st.table+` WHERE `+st.where+` LIMIT ?)`, cut, r.BatchSize)
 			if err != nil {
 				return out, fmt.Errorf("sqlite: purge %s: %w", st.table, err)
 			}
 			n, _ := res.RowsAffected()
-			out[st.table] += n
+			out[purgeName(st.table)] += n
 			if n < int64(r.BatchSize) {
 				break
 			}
