@@ -126,8 +126,16 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if cfg.MetricsAddr != "" {
 		mon = monitor.New(func() float64 { return float64(pipe.QueueDepth()) })
 	}
+	var countries *ingest.Countries
+	if len(cfg.CountryDatabase) > 0 {
+		if countries, err = ingest.LoadCountries(cfg.CountryDatabase...); err != nil {
+			return err
+		}
+		log.Info("country database loaded", "ranges", countries.Ranges())
+	}
 	pipe = ingest.New(ingest.Options{
-		Store: store, Pepper: []byte(pepper), DefaultProperty: cfg.RollupDefaultPropertyID, HonorGPC: cfg.HonorGPC,
+		Countries: countries,
+		Store:     store, Pepper: []byte(pepper), DefaultProperty: cfg.RollupDefaultPropertyID, HonorGPC: cfg.HonorGPC,
 		Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
 		Writer: ingest.WriterOptions{QueueSize: 8192, MaxBatch: batch, Workers: workers, Observe: func(b ingest.BatchStats) {
 			mon.Batch(b.Events, b.Duration, b.Err != nil)

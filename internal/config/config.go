@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,10 @@ type Config struct {
 	RetentionRejectionDays      int
 	SchedulerEnabled            bool
 	HonorGPC                    bool
-	MetricsAddr                 string
+	// CountryDatabase lists the CSV files of the IP→country database
+	// (GEOIP_COUNTRY_CSV); empty: no country is resolved.
+	CountryDatabase []string
+	MetricsAddr     string
 }
 
 // Production reports whether the process runs with APP_ENV=production.
@@ -195,6 +199,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RetentionRejectionDays = p.intRange("RETENTION_REJECTION_DAYS", 90, 1, 36500)
 	c.SchedulerEnabled = p.boolean("SCHEDULER_ENABLED", true)
 	c.HonorGPC = p.boolean("HONOR_GPC", true)
+	if v := p.str("GEOIP_COUNTRY_CSV", ""); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if st, err := os.Stat(f); err != nil || st.IsDir() {
+				p.fail("GEOIP_COUNTRY_CSV", "must list readable CSV files, comma-separated ("+f+" is not one)")
+				continue
+			}
+			c.CountryDatabase = append(c.CountryDatabase, f)
+		}
+	}
 	c.MetricsAddr = p.metricsAddr("METRICS_ADDR", c.Production())
 	return c, errors.Join(p.errs...)
 }
@@ -476,6 +490,7 @@ func (c *Config) Masked() []string {
 		"RETENTION_REJECTION_DAYS=" + i(c.RetentionRejectionDays),
 		"SCHEDULER_ENABLED=" + b(c.SchedulerEnabled),
 		"HONOR_GPC=" + b(c.HonorGPC),
+		"GEOIP_COUNTRY_CSV=" + strings.Join(c.CountryDatabase, ","),
 		"METRICS_ADDR=" + metrics,
 	}
 }

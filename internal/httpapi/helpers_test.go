@@ -100,7 +100,13 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e.pipe = ingest.New(ingest.Options{
+	var countries *ingest.Countries
+	if len(cfg.CountryDatabase) > 0 {
+		if countries, err = ingest.LoadCountries(cfg.CountryDatabase...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.pipe = ingest.New(ingest.Options{Countries: countries,
 		Store: e.store, Pepper: []byte("pepper-pepper-pepper-pepper-pepper"), DefaultProperty: cfg.RollupDefaultPropertyID,
 		HonorGPC: cfg.HonorGPC, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
 		Writer: ingest.WriterOptions{QueueSize: 1024, MaxBatch: 200, Workers: 2}, Logger: log, Now: now,

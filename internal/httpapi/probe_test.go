@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +87,31 @@ func TestTwoCapturesTwoConversions(t *testing.T) {
 			if r.PropertyID == e.cfg.RollupDefaultPropertyID && (r.NewLeads != 2 || r.Conversions != 2) {
 				t.Fatalf("newLeads %d, conversions %d; want 2 and 2", r.NewLeads, r.Conversions)
 			}
+		}
+	})
+}
+
+// TestCountryFromTheDatabase: with an IP→country database the country is
+// the database's for the caller's address (never the raw address, which
+// is not kept); without one, only the client's hint, never a guess.
+func TestCountryFromTheDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "countries.csv")
+	if err := os.WriteFile(db, []byte("127.0.0.0,127.0.0.255,ZZ\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open("GEOIP_COUNTRY_CSV=" + db)
+		a := e.do("POST", "/v1/events", `{"anonId":"visitor-geo-001","eventType":"page_view","path":"/","traffic":{"countryCode":"ca"}}`).expect(t, 202, "")
+		b := e.do("POST", "/v1/events", `{"anonId":"visitor-geo-001","eventType":"page_view","path":"/b"}`, "From-Peer: 127.0.1.5").expect(t, 202, "")
+		for ev, want := range map[any]any{a.Body["eventId"]: "ZZ", b.Body["eventId"]: nil} {
+			if got := e.rows(`SELECT country_code FROM events WHERE id = ?`, ev)[0][0]; got != want {
+				t.Errorf("country %v, want %v", got, want)
+			}
+		}
+		plain := open()
+		c := plain.do("POST", "/v1/events", `{"anonId":"visitor-geo-002","eventType":"page_view","path":"/","traffic":{"countryCode":"ca"}}`).expect(t, 202, "")
+		if got := plain.rows(`SELECT country_code FROM events WHERE id = ?`, c.Body["eventId"])[0][0]; got != "CA" {
+			t.Errorf("without a database: %v, want the client's CA", got)
 		}
 	})
 }

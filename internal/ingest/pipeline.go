@@ -33,6 +33,7 @@ type Options struct {
 	Pepper          []byte // IP_HASH_PEPPER
 	DefaultProperty string
 	HonorGPC        bool
+	Countries       *Countries // nil: no IP→country database
 	Rules           marketing.SessionRules
 	Writer          WriterOptions
 	Logger          *slog.Logger
@@ -201,6 +202,12 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 		siteHost = u
 	}
 	refHost := HostOf(in.Referrer)
+	// The country comes from the database when one is configured (the IP
+	// is forgotten right after), else from the client's hint, never a guess.
+	country := in.Traffic.CountryCode
+	if cc := p.opt.Countries.Lookup(req.IP); cc != "" {
+		country = cc
+	}
 	device := agent.Device
 	if in.Traffic.DeviceType != "" {
 		device = in.Traffic.DeviceType
@@ -214,7 +221,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 		EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
 		ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
 		TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
-		DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: in.Traffic.CountryCode,
+		DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: country,
 		// The tracker's form_submit is never a conversion: lead capture
 		// records its own. Custom events may flag themselves.
 		IsConversion: in.Traffic.IsConversion != nil && *in.Traffic.IsConversion && in.EventType != "form_submit" && in.EventType != "page_view",
