@@ -22,13 +22,14 @@ type EventLog interface {
 // SessionStore holds the sessions derived from the event log.
 type SessionStore interface {
 	// Sessionize materialises the sessions of the events appended since its
-	// last run, at most about limit events a call, in one transaction: it
-	// finds the visitors that have new events, derives each one's sessions
-	// again from the session before its earliest new event onwards (so a
-	// late event lands where its time says), replaces those sessions and
-	// moves its cursor. Concurrent calls (any process) do not overlap: one
-	// returns with Busy set. Pending is how many events were waiting when
-	// it started, Done how many it took.
+	// last run (at most about limit of them a call): it finds the visitors
+	// that have new events, derives each one's sessions again from the
+	// session before its earliest new event onwards (so a late event lands
+	// where its time says), replaces those sessions (a few hundred visitors
+	// a transaction, so memory stays bounded) and then moves its cursor. A
+	// run that dies before the cursor moves is done again by the next.
+	// Concurrent calls (any process) do not overlap: one returns with Busy
+	// set; More says events wait beyond limit.
 	Sessionize(ctx context.Context, rules SessionRules, limit int) (SessionizeResult, error)
 	// ResetSessions drops every materialised session and the cursor, so
 	// the next runs derive everything from the log again.

@@ -169,8 +169,10 @@ func CaptureTouch(events []SessionEvent, ev *PendingEvent, rules SessionRules) C
 			same = append(same, e)
 		}
 	}
+	// Stores keep milliseconds (PostgreSQL microseconds): compare at that.
+	at := ev.OccurredAt.Truncate(time.Millisecond)
 	for _, s := range DeriveSessions(same, rules) {
-		if !ev.OccurredAt.Before(s.StartedAt) && !ev.OccurredAt.After(s.EndedAt) {
+		if !at.Before(s.StartedAt.Truncate(time.Millisecond)) && !at.After(s.EndedAt.Truncate(time.Millisecond)) {
 			return CaptureAttribution{SessionID: s.ID, Touch: Touch{LandingPath: s.LandingPath, ReferrerHost: s.ReferrerHost,
 				TrafficSource: s.TrafficSource, UTM: s.UTM}}
 		}

@@ -64,8 +64,12 @@ type LeadStore interface {
 	// SetConsent records a consent change for a lead found by id or by
 	// normalised email (ENOTFOUND when neither matches).
 	SetConsent(ctx context.Context, ch ConsentChange) error
-	// DeleteLead erases a lead: see ErasureKeeps.
-	DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error
+	// DeleteLead erases a lead: the lead, its links, its submissions and
+	// its capture events go, and the sessions those events were in are
+	// derived again without them (rules), in the same transaction; the
+	// ledger stays under emailHash with only the proof of consent, and a
+	// suppression is added. ENOTFOUND when the address is unknown.
+	DeleteLead(ctx context.Context, email, emailHash string, rules SessionRules, now time.Time) error
 	// Leads streams leads matching f, newest first, to fn.
 	Leads(ctx context.Context, f LeadFilter, fn func(*Lead) error) error
 	// LeadDetail returns one lead with everything linked to it.

@@ -286,6 +286,9 @@ func (c *Config) Warnings() []string {
 	if c.AdminAPIKey == "" {
 		w = append(w, "ADMIN_API_KEY is unset in production: every admin route (leads, erasure, export, metrics summary) answers 503 admin_auth_not_configured")
 	}
+	if c.PublicURL == "" {
+		w = append(w, "PUBLIC_URL is unset in production: unsubscribe links are built from each request's Host header (https assumed); set it to the backend's public origin")
+	}
 	return w
 }
 

@@ -119,15 +119,16 @@ func TestWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := strings.Join(c.Warnings(), "\n")
-	if !strings.Contains(w, "CORS_ALLOWED_ORIGINS") || !strings.Contains(w, "ADMIN_API_KEY") {
-		t.Fatalf("production without origins or admin key warns:\n%s", w)
+	if !strings.Contains(w, "CORS_ALLOWED_ORIGINS") || !strings.Contains(w, "ADMIN_API_KEY") || !strings.Contains(w, "PUBLIC_URL") {
+		t.Fatalf("production without origins, admin key or public URL warns:\n%s", w)
 	}
-	c, err = Load(env(append(prod, "CORS_ALLOWED_ORIGINS", "https://www.example.com", "ADMIN_API_KEY", strings.Repeat("k", 24))...))
+	c, err = Load(env(append(prod, "CORS_ALLOWED_ORIGINS", "https://www.example.com", "ADMIN_API_KEY", strings.Repeat("k", 24),
+		"PUBLIC_URL", "https://marketing.example.com")...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if w := c.Warnings(); len(w) != 0 {
-		t.Fatalf("warnings with both set: %v", w)
+		t.Fatalf("warnings with all three set: %v", w)
 	}
 	c, err = Load(env())
 	if err != nil {

@@ -404,7 +404,8 @@ func (s *server) handleLeadsDelete() http.Handler {
 		if !ok {
 			return
 		}
-		if err := s.Store.DeleteLead(r.Context(), email, s.Pipeline.EmailHash(email), s.Now().UTC()); err != nil {
+		rules := marketing.SessionRules{Inactivity: s.Config.SessionInactivity}
+		if err := s.Store.DeleteLead(r.Context(), email, s.Pipeline.EmailHash(email), rules, s.Now().UTC()); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

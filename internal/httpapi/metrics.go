@@ -83,8 +83,8 @@ func (s *server) handleMetricsSummary() http.Handler {
 		property := strings.TrimSpace(q.Get("propertyId"))
 		if property == "" {
 			property = s.Config.RollupDefaultPropertyID
-		} else if len(property) > 128 {
-			is.Add("propertyId", "must be at most 128 characters")
+		} else if len(property) > 128 || !marketing.Storable(property) {
+			is.Add("propertyId", "must be at most 128 characters without NUL")
 		}
 		compare := false
 		if v := q.Get("compareTo"); v != "" {

@@ -41,6 +41,7 @@ func TestNULIsRefusedAtValidation(t *testing.T) {
 			t.Fatalf("form post with a NUL: %d", r.Status)
 		}
 		e.do("GET", "/v1/admin/leads?source=%00", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+		e.do("GET", "/v1/metrics/summary?from=2026-11-01&to=2026-11-02&propertyId=%00", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
 		e.do("GET", "/v1/admin/leads/%00", "", "x-admin-key: "+adminKey).expect(t, 404, "not_found")
 		e.do("GET", "/v1/admin/leads/not-a-lead", "", "x-admin-key: "+adminKey).expect(t, 404, "not_found")
 		e.do("POST", "/v1/leads/unsubscribe", `{"email":"nul@example.com","reason":"a\u0000"}`, "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")

@@ -200,4 +200,10 @@ func TestSecurityHeaders(t *testing.T) {
 	if r.Header.Get("Access-Control-Allow-Origin") != site || !strings.Contains(vary, "Origin") || !strings.Contains(vary, "Accept-Encoding") {
 		t.Errorf("tracker: allow-origin %q, Vary %q", r.Header.Get("Access-Control-Allow-Origin"), vary)
 	}
+	// Fetched without an Origin too: a cached copy must not answer a
+	// request that has one.
+	r = e.do("GET", "/v1/tracker.js", "")
+	if vary := strings.Join(r.Header.Values("Vary"), ","); !strings.Contains(vary, "Origin") {
+		t.Errorf("tracker without Origin: Vary %q", vary)
+	}
 }

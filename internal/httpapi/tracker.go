@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,12 @@ func (s *server) handleTracker() http.Handler {
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("Cache-Control", "public, max-age=3600")
 		h.Set("ETag", a.ETag)
-		h.Add("Vary", "Accept-Encoding") // after Origin, when cors set it: the answer to one origin is not another's
+		// Origin always (cors added it when the request had one): a cached
+		// copy fetched without Origin must not answer a request with one.
+		if !slices.Contains(h.Values("Vary"), "Origin") {
+			h.Add("Vary", "Origin")
+		}
+		h.Add("Vary", "Accept-Encoding")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.ETag) {

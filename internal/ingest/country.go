@@ -98,7 +98,9 @@ func (c *Countries) add(line string) error {
 	return nil
 }
 
-func be32(b [4]byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b [4]byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // Ranges is how many ranges were loaded.
 func (c *Countries) Ranges() int { return len(c.v4) + len(c.v6) }

@@ -136,7 +136,9 @@ type Outcome struct {
 
 // Events ingests the events of one request.
 func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.EventInput) (Outcome, error) {
-	now := p.opt.Now().UTC()
+	// Milliseconds: what every store keeps, so an event read back is the
+	// event written (a capture finds its own session by its time).
+	now := p.opt.Now().UTC().Truncate(time.Millisecond)
 	firstProperty := p.PropertyOf(inputs[0].Traffic.PropertyID, req.Origin)
 	agent := p.agents.Parse(req.UserAgent)
 	if agent.Bot {
@@ -195,7 +197,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 	}
 	occurred, trusted := now, false
 	if in.Timestamp != nil && !in.Timestamp.Before(now.Add(-24*time.Hour)) && !in.Timestamp.After(now.Add(5*time.Minute)) {
-		occurred, trusted = *in.Timestamp, true
+		occurred, trusted = in.Timestamp.Truncate(time.Millisecond), true
 	}
 	siteHost := HostOf(req.Origin)
 	if u := HostOf(in.URL); u != "" {
@@ -243,7 +245,9 @@ func (p *Pipeline) EmailHash(email string) string { return p.Hash("email\x00" + 
 // Lead records one lead capture in one transaction (no batching: each
 // capture is its own unit of consent evidence).
 func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput, heuristicWindow time.Duration) (marketing.LeadResult, error) {
-	now := p.opt.Now().UTC()
+	// Milliseconds: what every store keeps, so an event read back is the
+	// event written (a capture finds its own session by its time).
+	now := p.opt.Now().UTC().Truncate(time.Millisecond)
 	path := in.Path
 	if path == "" {
 		path = "/"

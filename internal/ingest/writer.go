@@ -175,11 +175,16 @@ func concat(batch []*job, n int) []marketing.PendingEvent {
 func (w *Writer) answer(batch []*job, n int, took time.Duration, res []marketing.EventResult, err error) {
 	w.observe(BatchStats{Events: n, Requests: len(batch), Duration: took, Err: err})
 	if err != nil && len(batch) > 1 && marketing.ErrorCode(err) != marketing.EUNAVAILABLE {
-		// One request's events must not fail the others: retry them alone.
+		// One request's events must not fail the others: retry each request
+		// alone, all at once, so each waits for one more round trip (as
+		// many at a time as the store has connections), not for the others.
 		w.log.Error("event batch failed; retrying its requests one by one", "events", n, "err", err)
+		var wg sync.WaitGroup
 		for _, j := range batch {
-			w.flush([]*job{j}, len(j.events))
+			wg.Add(1)
+			go func() { defer wg.Done(); w.flush([]*job{j}, len(j.events)) }()
 		}
+		wg.Wait()
 		return
 	}
 	if err != nil {

@@ -76,3 +76,49 @@ func TestWriterQueueFullAndDrain(t *testing.T) {
 		t.Fatalf("write after Close: %v", err)
 	}
 }
+
+// TestWriterIsolatesABadRequest: a request whose event the store refuses
+// (a value no column allows) fails alone; the requests batched with it are
+// stored, and the refusal is a bug (EINTERNAL), not an outage.
+func TestWriterIsolatesABadRequest(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g := &gated{Store: db, gate: make(chan struct{})}
+	w := ingest.NewWriter(g, marketing.SessionRules{Inactivity: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ingest.WriterOptions{QueueSize: 16, MaxBatch: 100, Workers: 1})
+	defer w.Close()
+	now := time.Now()
+	type out struct {
+		anon string
+		err  error
+	}
+	done := make(chan out, 4)
+	submit := func(anon, source string) {
+		e := storetest.Event(anon, "page_view", "/", now)
+		e.TrafficSource = source
+		_, err := w.Write([]marketing.PendingEvent{e})
+		done <- out{anon, err}
+	}
+	go submit("visitor-first", "direct") // taken alone; the worker waits at the gate
+	time.Sleep(50 * time.Millisecond)
+	go submit("visitor-good-1", "direct")
+	go submit("visitor-bad-01", "not-a-source")
+	go submit("visitor-good-2", "direct")
+	time.Sleep(50 * time.Millisecond)
+	close(g.gate)
+	for range 4 {
+		o := <-done
+		switch {
+		case o.anon == "visitor-bad-01" && marketing.ErrorCode(o.err) != marketing.EINTERNAL:
+			t.Errorf("the bad request: %v, want an internal error", o.err)
+		case o.anon != "visitor-bad-01" && o.err != nil:
+			t.Errorf("%s failed with the bad one: %v", o.anon, o.err)
+		}
+	}
+}

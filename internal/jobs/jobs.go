@@ -103,16 +103,23 @@ func (r *Runner) Sessionize(ctx context.Context) (marketing.SessionizeResult, er
 	}
 }
 
-// SessionizeLoop keeps sessions within about every of the log, in serve.
+// SessionizeLoop keeps sessions up to date in serve: a run every `every`,
+// or, when runs are slow (a late event makes its visitor's whole visit be
+// derived again, so a flood of late events costs more), three times the
+// last run's duration, at most maxSessionizeWait: the sessionizer then
+// takes more events a run for the same reads, and never more than about a
+// third of the time.
 func (r *Runner) SessionizeLoop(ctx context.Context, every time.Duration) {
+	wait := every
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-time.After(wait):
 		}
 		start := time.Now()
 		res, err := r.Sessionize(ctx)
+		took := time.Since(start)
 		if err != nil && ctx.Err() == nil {
 			r.o.Log.Error("sessionize", "err", err)
 		}
@@ -121,10 +128,14 @@ func (r *Runner) SessionizeLoop(ctx context.Context, every time.Duration) {
 			if err != nil {
 				status = marketing.JobFailed
 			}
-			r.o.OnJob("sessionize", status, time.Since(start))
+			r.o.OnJob("sessionize", status, took)
 		}
+		wait = min(max(every, 3*took), maxSessionizeWait)
 	}
 }
+
+// maxSessionizeWait bounds the pause between sessionizer runs.
+const maxSessionizeWait = 30 * time.Second
 
 // BuildDay computes a day's rollup rows without storing them (the summary
 // uses it for today, which is not rolled up yet). It brings the sessions

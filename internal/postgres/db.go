@@ -46,8 +46,10 @@ func Open(ctx context.Context, url, directURL string) (*DB, error) {
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("postgres: parse DATABASE_URL: %w", err))
 	}
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
+	// Two event writers, the sessionizer (a run holds one connection and
+	// uses another), lead captures and reads share the pool.
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "marketing"

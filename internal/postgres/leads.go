@@ -99,10 +99,14 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		if heuristic {
 			// Other visitors seen from the same address and agent inside the
 			// window, in materialised sessions (the sessionizer runs every
-			// few seconds), the most recent 20.
+			// few seconds): the 20 most recent of their latest 100 sessions,
+			// read in the index's order (an office behind one address has
+			// thousands; this never sorts them).
 			b2.Queue(`INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
 				SELECT `+lead+`, v, 'same_ip_ua_window', 0.35, $5 FROM (
-					SELECT visitor_id AS v FROM sessions WHERE ip_ua_hash = $2 AND ended_at >= $3 AND visitor_id <> $4
+					SELECT visitor_id AS v FROM (
+						SELECT visitor_id, ended_at FROM sessions WHERE ip_ua_hash = $2 AND ended_at >= $3 AND visitor_id <> $4
+						ORDER BY ended_at DESC LIMIT 100) recent
 					GROUP BY visitor_id ORDER BY max(ended_at) DESC LIMIT 20) x
 				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
 				in.Email, c.Event.IPUAHash, c.Now.Add(-c.HeuristicWindow), c.Event.VisitorID, c.Now)
@@ -239,7 +243,7 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 // time, wording hash and source only; a suppression. The lead, its links,
 // its submissions and its capture events go (a capture event's time equals
 // its ledger row's, so it would lead back to the visitor).
-func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
+func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules marketing.SessionRules, now time.Time) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id FROM leads WHERE email_normalized = $1 FOR UPDATE`, email).Scan(&id)
@@ -261,6 +265,21 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 		for i, sub := range subs {
 			keys[i] = marketing.CaptureDedupeKey(sub)
 		}
+		// The visits the capture events were in, to derive again after.
+		rows, err = tx.Query(ctx, `SELECT visitor_id, property_id, min(occurred_at) FROM events WHERE dedupe_key = ANY($1::bytea[]) GROUP BY 1, 2`, keys)
+		if err != nil {
+			return fmt.Errorf("postgres: erase lead: %w", err)
+		}
+		var vs, ps []string
+		var mins []time.Time
+		var v, p string
+		var m time.Time
+		if _, err := pgx.ForEachRow(rows, []any{&v, &p, &m}, func() error {
+			vs, ps, mins = append(vs, v), append(ps, p), append(mins, m)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("postgres: erase lead: %w", err)
+		}
 		var b pgx.Batch
 		b.Queue(`INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'erasure', $2) ON CONFLICT (email_hash) DO NOTHING`, emailHash, now)
 		b.Queue(`DELETE FROM events WHERE dedupe_key = ANY($1::bytea[])`, keys)
@@ -270,7 +289,12 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 		b.Queue(`DELETE FROM lead_identities WHERE lead_id = $1`, id)
 		b.Queue(`DELETE FROM leads WHERE id = $1`, id)
 		if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
-			return unavailable(fmt.Errorf("postgres: erase lead: %w", err))
+			return fmt.Errorf("postgres: erase lead: %w", err)
+		}
+		if len(vs) > 0 {
+			if _, err := rederive(ctx, tx, vs, ps, mins, rules); err != nil {
+				return fmt.Errorf("postgres: erase lead: derive sessions again: %w", err)
+			}
 		}
 		return nil
 	})

@@ -286,7 +286,7 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 
 // sessionizeGroups is how many visitors one write transaction of a
 // sessionizer run derives again.
-const sessionizeGroups = 500
+const sessionizeGroups = 250
 
 // sessionGroup is a visitor on a property with new events, the earliest at min.
 type sessionGroup struct {
@@ -445,13 +445,23 @@ func (db *DB) sessions(ctx context.Context, where string, args ...any) ([]market
 }
 
 // unavailable classifies a failure of the database itself (busy past the
-// timeout, disk full or unreadable, closed) as EUNAVAILABLE: with SQLite
-// every error below the domain's own is the file or the process, not the
-// request. Every store method passes its errors through here, so every
-// route answers an outage the same way.
+// timeout, out of memory, read-only, an I/O error, disk full, a file that
+// cannot be opened, a closed handle) as EUNAVAILABLE, so the caller answers
+// 503 and the client retries; an error SQLite raised about the statement
+// itself (a constraint, a type) stays internal: it is a bug. Every store
+// method passes its errors through here, so every route answers an outage
+// the same way.
 func unavailable(err error) error {
 	if err == nil || marketing.ErrorCode(err) != marketing.EINTERNAL || errors.Is(err, context.Canceled) {
 		return err
+	}
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		switch coded.Code() & 0xff { // the primary result code
+		case 5, 6, 7, 8, 10, 11, 13, 14, 26: // BUSY LOCKED NOMEM READONLY IOERR CORRUPT FULL CANTOPEN NOTADB
+		default:
+			return err
+		}
 	}
 	return fmt.Errorf("%w: %w", marketing.Errorf(marketing.EUNAVAILABLE, "database unavailable"), err)
 }

@@ -77,10 +77,13 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		}
 		if c.HeuristicWindow > 0 && c.Event.IPUAHash != "" {
 			// Other visitors seen from the same address and agent inside the
-			// window, in materialised sessions, the most recent 20.
+			// window, in materialised sessions: the 20 most recent of their
+			// latest 100 sessions, read in the index's order.
 			r, err := tx.ExecContext(ctx, `INSERT INTO lead_identities (lead_id, visitor_id, link_source, confidence, linked_at)
 				SELECT ?1, v, 'same_ip_ua_window', 0.35, ?4 FROM (
-					SELECT visitor_id AS v FROM sessions WHERE ip_ua_hash = ?2 AND ended_at >= ?3 AND visitor_id <> ?5
+					SELECT visitor_id AS v FROM (
+						SELECT visitor_id, ended_at FROM sessions WHERE ip_ua_hash = ?2 AND ended_at >= ?3 AND visitor_id <> ?5
+						ORDER BY ended_at DESC LIMIT 100)
 					GROUP BY visitor_id ORDER BY max(ended_at) DESC LIMIT 20)
 				WHERE true
 				ON CONFLICT (lead_id, visitor_id, link_source) DO NOTHING`,
@@ -188,7 +191,7 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 }
 
 // DeleteLead erases a lead (see the PostgreSQL store for what stays).
-func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
+func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules marketing.SessionRules, now time.Time) error {
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM leads WHERE email_normalized = ?`, email).Scan(&id)
@@ -214,9 +217,20 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 		if err := rows.Close(); err != nil {
 			return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
 		}
+		// The visits the capture events were in, to derive again after.
+		var groups []sessionGroup
 		for _, k := range keys {
+			var g sessionGroup
+			err := tx.QueryRowContext(ctx, `SELECT visitor_id, property_id, occurred_at FROM events WHERE dedupe_key = ?`, k).Scan(&g.v, &g.p, &g.min)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("sqlite: erase lead: %w", err)
+			}
+			groups = append(groups, g)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE dedupe_key = ?`, k); err != nil {
-				return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
+				return false, fmt.Errorf("sqlite: erase lead: %w", err)
 			}
 		}
 		steps := []struct {
@@ -233,6 +247,11 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 		for _, st := range steps {
 			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
 				return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
+			}
+		}
+		if len(groups) > 0 {
+			if _, err := rederive(ctx, tx, groups, rules); err != nil {
+				return false, fmt.Errorf("sqlite: erase lead: derive sessions again: %w", err)
 			}
 		}
 		return true, nil

@@ -513,7 +513,9 @@ func Lead(email, anon, status, wording string, at time.Time) *marketing.LeadCapt
 
 func testLeads(t *testing.T, s marketing.Store) {
 	ctx := context.Background()
-	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	// Nanoseconds on purpose: the stores keep less, and attribution must
+	// still find the capture's session.
+	now := time.Now().Add(-time.Hour)
 	write(t, s, Event("visitor-lead-a", "page_view", "/pricing", now.Add(-5*time.Minute)))
 	r1, err := s.CaptureLead(ctx, Lead("a@example.com", "visitor-lead-a", "express", "I agree", now))
 	if err != nil {
@@ -571,7 +573,7 @@ func testLeads(t *testing.T, s marketing.Store) {
 	if len(listed) != 1 || listed[0] != "b@example.com" {
 		t.Fatalf("pending leads %v", listed)
 	}
-	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", now); err != nil {
+	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", rules, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LeadIDByEmail(ctx, "a@example.com"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
@@ -581,7 +583,7 @@ func testLeads(t *testing.T, s marketing.Store) {
 	if err != nil || !suppressed || len(ledger) != 3 {
 		t.Fatalf("after erasure: %d ledger rows, suppressed %v, %v", len(ledger), suppressed, err)
 	}
-	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+	if err := s.DeleteLead(ctx, "a@example.com", "hash:a@example.com", rules, now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
 		t.Fatalf("second erasure: %v", err)
 	}
 	// Two captures from one visitor, form and path within a second: two
@@ -632,7 +634,7 @@ func testLeadsNeverUndone(t *testing.T, s marketing.Store) {
 	if d.ConsentStatus != marketing.ConsentWithdrawn || len(d.Submissions) != 3 {
 		t.Fatalf("an express capture undid a withdrawal: %s, %d submissions (the capture is kept as one)", d.ConsentStatus, len(d.Submissions))
 	}
-	if err := s.DeleteLead(ctx, "keep@example.com", "hash:keep@example.com", now.Add(4*time.Minute)); err != nil {
+	if err := s.DeleteLead(ctx, "keep@example.com", "hash:keep@example.com", rules, now.Add(4*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	back, err := s.CaptureLead(ctx, Lead("keep@example.com", "visitor-stranger", "express", "I agree", now.Add(5*time.Minute)))
@@ -665,7 +667,8 @@ func testErasure(t *testing.T, s marketing.Store) {
 	if err := s.SetConsent(ctx, marketing.ConsentChange{Email: "gone@example.com", Status: "withdrawn", Source: "unsubscribe", Reason: "too many emails", IPHash: "iphash", Now: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteLead(ctx, "gone@example.com", "hash:gone@example.com", now.Add(2*time.Minute)); err != nil {
+	sessionize(t, s) // materialised sessions hold the capture's event
+	if err := s.DeleteLead(ctx, "gone@example.com", "hash:gone@example.com", rules, now.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	ledger, _, err := s.Subject(ctx, "hash:gone@example.com")
@@ -683,6 +686,11 @@ func testErasure(t *testing.T, s marketing.Store) {
 		for _, e := range evs {
 			if e.OccurredAt.Equal(row.At) {
 				t.Errorf("an event at the ledger row's time %v survives: %+v", row.At, e)
+			}
+		}
+		for _, ss := range sessionsOf(t, s, "v:visitor-erase") {
+			if ss.EndedAt.Equal(row.At) || ss.StartedAt.Equal(row.At) || ss.Converted {
+				t.Errorf("a session still holds the capture at the ledger row's time %v: %+v", row.At, ss)
 			}
 		}
 	}
