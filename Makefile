@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/altcontext/marketing/internal/cli.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test check lint fuzz bench demo clean
+.PHONY: run build image test check lint fuzz bench demo clean
 
 ## run: start the server on the embedded SQLite default (./data/marketing.db, port 3000)
 run:
@@ -13,6 +13,18 @@ run:
 ## build: a static binary in bin/marketing
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/marketing ./cmd/marketing
+
+## image: the container image, built offline with podman: the binary is built
+## here and the Dockerfile's final stage takes it from bin/image (ROOTFS=context)
+IMAGE  ?= localhost/marketing:$(VERSION)
+PODMAN ?= podman
+image:
+	rm -rf bin/image
+	mkdir -p bin/image/root/app bin/image/root/etc/ssl/certs bin/image/data
+	mkdir -m 1777 bin/image/root/tmp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/image/root/app/marketing ./cmd/marketing
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/root/etc/ssl/certs/
+	$(PODMAN) build --build-arg ROOTFS=context -f Dockerfile -t $(IMAGE) bin/image
 
 ## test: every test, PostgreSQL included (a throwaway cluster, or TEST_DATABASE_URL)
 test:
