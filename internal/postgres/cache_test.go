@@ -78,7 +78,7 @@ func TestPipelinedBatchBehindAFailedOne(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	open := func() *DB {
-		db, err := Open(ctx, url, "")
+		db, err := Open(ctx, url, pgtest.Direct(url))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +273,8 @@ func TestCapturesAmidEvents(t *testing.T) {
 func migrated(t *testing.T) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDatabase(t), "")
+	url := pgtest.NewDatabase(t)
+	db, err := Open(ctx, url, pgtest.Direct(url))
 	if err != nil {
 		t.Fatal(err)
 	}
