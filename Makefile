@@ -26,11 +26,18 @@ image:
 	cp /etc/ssl/certs/ca-certificates.crt bin/image/root/etc/ssl/certs/
 	$(PODMAN) build --build-arg ROOTFS=context -f Dockerfile -t $(IMAGE) bin/image
 
+# POOLER_KNOWN_FAILURES: tests of the event writer's pipeline (named prepared
+# statements, transactions pipelined on one connection), which PgBouncer in
+# transaction mode breaks. Empty it once the writer is pooler-safe.
+POOLER_KNOWN_FAILURES := TestCapturesAmidEvents|TestStore/EventsTwoProcesses|TestTwoServersOneVisitor
+
 ## test: every test, PostgreSQL included (a throwaway cluster, or TEST_DATABASE_URL)
 test:
 	$(GO) test -race -count=1 ./...
 	@echo "--- the store conformance suite on PostgreSQL, verbosely, to show it ran:"
 	@$(GO) test -count=1 -run 'TestStore$$' -v ./internal/postgres | grep -E '^(--- |    --- |ok|FAIL)'
+	@echo "--- the PostgreSQL store and HTTP tests again, through PgBouncer in transaction mode (DATABASE_URL on Fly Managed Postgres):"
+	PGTEST_POOLER=pgbouncer $(GO) test -count=1 -skip '$(POOLER_KNOWN_FAILURES)' ./internal/postgres ./internal/httpapi
 
 ## lint: gofmt, go vet, staticcheck
 lint:
