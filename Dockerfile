@@ -32,6 +32,7 @@ RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/altcontext/marketing/internal/cli.Version=${VERSION}" \
       -o /out/root/app/marketing ./cmd/marketing \
  && mkdir -p /out/root/etc/ssl/certs /out/data \
+ && chown 65532:65532 /out/data \
  && cp /etc/ssl/certs/ca-certificates.crt /out/root/etc/ssl/certs/ \
  && mkdir -m 1777 /out/root/tmp
 
