@@ -17,7 +17,9 @@
 #
 # Only the stage ROOTFS names is built (BuildKit, and podman/buildah with
 # their default --skip-unused-stages): a docker build never reads a context
-# for `context`, `make image` never pulls golang. Both lay the tree out as
+# for `context`, `make image` never pulls golang. (Buildah 1.28 resolves
+# FROM ${ROOTFS} from --build-arg only: spell out ROOTFS=build there.)
+# Both lay the tree out as
 #   /out/root/   app/marketing, etc/ssl/certs/ca-certificates.crt, tmp/ (1777)
 #   /out/data/   empty; owned by the image's user in the final stage
 ARG ROOTFS=build
