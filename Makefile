@@ -9,7 +9,7 @@ DEMO_API_PORT  ?= 3000
 DEMO_SITE_PORT ?= 8080
 DEMO_DB        ?= ./data/demo.db
 
-.PHONY: run build test check lint fuzz bench demo clean clean-data
+.PHONY: run build image test check lint fuzz bench demo clean clean-data
 
 ## run: start the server on the embedded SQLite default (./data/marketing.db, port 3000)
 # The built binary, not `go run`, as the terminal's foreground job: Ctrl-C
@@ -21,11 +21,25 @@ run: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/marketing ./cmd/marketing
 
+## image: the container image, built offline with podman: the binary is built
+## here and the Dockerfile's final stage takes it from bin/image (ROOTFS=context)
+IMAGE  ?= localhost/marketing:$(VERSION)
+PODMAN ?= podman
+image:
+	rm -rf bin/image
+	mkdir -p bin/image/root/app bin/image/root/etc/ssl/certs bin/image/data
+	mkdir -m 1777 bin/image/root/tmp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/image/root/app/marketing ./cmd/marketing
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/root/etc/ssl/certs/
+	$(PODMAN) build --build-arg ROOTFS=context -f Dockerfile -t $(IMAGE) bin/image
+
 ## test: every test, PostgreSQL included (a throwaway cluster, or TEST_DATABASE_URL)
 test:
 	$(GO) test -race -count=1 ./...
 	@echo "--- the store conformance suite on PostgreSQL, verbosely, to show it ran:"
 	@$(GO) test -count=1 -run 'TestStore$$' -v ./internal/postgres | grep -E '^(--- |    --- |ok|FAIL)'
+	@echo "--- the PostgreSQL store and HTTP tests again, through PgBouncer in transaction mode (DATABASE_URL on Fly Managed Postgres):"
+	PGTEST_POOLER=pgbouncer $(GO) test -count=1 ./internal/postgres ./internal/httpapi
 
 ## lint: gofmt, go vet, staticcheck
 lint:

@@ -9,7 +9,8 @@
 // fdatasync'ed (group commit): what it allows an endpoint that acknowledges
 // only what is stored. It reports events/s, p50/p99 latency, the server's
 // peak RSS (VmHWM), the ingest/ceiling ratios, and compares 202 answers with
-// rows stored.
+// rows stored. Asked for (-only pooled, "pooled mixed"), it drives events
+// through PgBouncer in transaction mode, as on Fly Managed Postgres.
 package main
 
 import (
@@ -64,7 +65,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, poison, hop, mixed, \"hop mixed\", healthz, two, writers, provisional, sessionize, leads, summary (default all)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, poison, hop, mixed, \"hop mixed\", pooled, \"pooled mixed\", healthz, two, writers, provisional, sessionize, leads, summary (default all but the pooled ones)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -83,7 +84,7 @@ var pgStats = func(string) {}
 
 // stored reports whether a scenario's 202s must equal the rows it added.
 func stored(target string) bool {
-	return target == "events" || target == "hop" || target == "poison" || target == "two servers" || strings.HasSuffix(target, "mixed")
+	return target == "events" || target == "hop" || target == "poison" || target == "pooled" || target == "two servers" || strings.HasSuffix(target, "mixed")
 }
 
 // notes are the lines of the event-log scenarios, printed after the table.
@@ -199,7 +200,7 @@ func run(binary string, d time.Duration, stores []string) error {
 }
 
 func benchStore(binary, work, script, store string, d time.Duration) ([]result, error) {
-	var dbURL, hopURL string
+	var dbURL, hopURL, poolURL string
 	var count func() (int64, error)
 	settle := func() {}
 	switch store {
@@ -222,6 +223,16 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		}
 		defer hop.Close()
 		hopURL = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", hop.Addr())
+		if selected["pooled"] || selected["pooled mixed"] {
+			// pooled: the same database through PgBouncer in transaction
+			// mode, as DATABASE_URL is on Fly Managed Postgres.
+			pooler, err := pgtest.StartPooler(dbURL)
+			if err != nil {
+				return nil, err
+			}
+			defer pooler.Stop()
+			poolURL = pooler.URL("postgres")
+		}
 		if opts.Params != nil {
 			// BENCH_PGSTATS=1: after each scenario, the statements that
 			// took the most time in it (a diagnostic, not part of the report).
@@ -300,15 +311,20 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	for _, sc := range []struct {
 		target string
 		conns  int
-	}{{"events", 64}, {"poison", 64}, {"events", 256}, {"hop", 64}, {"mixed", 64}, {"hop mixed", 64}, {"healthz", 64}} {
+	}{{"events", 64}, {"poison", 64}, {"events", 256}, {"hop", 64}, {"mixed", 64}, {"hop mixed", 64}, {"pooled", 64}, {"pooled mixed", 64}, {"healthz", 64}} {
 		hopped, mixed := strings.HasPrefix(sc.target, "hop"), strings.HasSuffix(sc.target, "mixed")
-		if !want(sc.target) || hopped && hopURL == "" {
+		pooled := strings.HasPrefix(sc.target, "pooled")
+		if !want(sc.target) || hopped && hopURL == "" || pooled && !selected[sc.target] {
 			continue
 		}
 		senv := env
 		if hopped {
 			senv = append(slices.Clone(env), "DATABASE_URL="+hopURL) // the later one counts
 			fmt.Printf("%s: through a TCP proxy that delays each direction by %s\n", store, hopDelay)
+		}
+		if pooled {
+			senv = append(slices.Clone(env), "DATABASE_URL="+poolURL, "DIRECT_DATABASE_URL="+dbURL)
+			fmt.Printf("%s: through PgBouncer in transaction mode\n", store)
 		}
 		srv, err := startServer(binary, senv, filepath.Join(work, store+"-serve.log"))
 		if err != nil {
@@ -389,6 +405,9 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			lr.Store, lr.Target = store, "leads amid events"
 			if hopped {
 				lr.Target = "leads amid events, hop"
+			}
+			if pooled {
+				lr.Target = "leads amid events, pooled"
 			}
 			fmt.Printf("  lead captures: p50 %s, p99 %s, 200s %d, others %d; event rows less captures %d\n", lr.P50, lr.P99, lr.Accepted, lr.Other, r.Rows)
 			results = append(results, r, lr)

@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The image has no zoneinfo files; REPORT_TIMEZONE loads from the
+	// binary's own copy (about 450 KB).
+	_ "time/tzdata"
 
 	"github.com/altcontext/marketing/internal/cli"
 )

@@ -304,7 +304,7 @@ func TestNoRawIPOrUserAgentStored(t *testing.T) {
 func TestTwoServersOneVisitor(t *testing.T) {
 	a := newEnv(t, "postgres")
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	db, err := postgres.Open(context.Background(), a.cfg.DatabaseURL, "")
+	db, err := postgres.Open(context.Background(), a.cfg.DatabaseURL, a.cfg.DirectDatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}

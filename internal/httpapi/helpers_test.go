@@ -73,6 +73,7 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 		vals["DATABASE_URL"] = "sqlite:" + filepath.Join(t.TempDir(), "m.db")
 	default:
 		vals["DATABASE_URL"] = pgtest.NewDatabase(t)
+		vals["DIRECT_DATABASE_URL"] = pgtest.Direct(vals["DATABASE_URL"]) // past the pooler, with PGTEST_POOLER
 	}
 	for _, v := range vars {
 		k, val, _ := strings.Cut(v, "=")
@@ -90,7 +91,7 @@ func newEnvClock(t *testing.T, backend string, now func() time.Time, vars ...str
 		}
 		e.store, e.db = db, db.SQL()
 	} else {
-		db, err := postgres.Open(ctx, cfg.DatabaseURL, "")
+		db, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DirectDatabaseURL)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -198,27 +198,57 @@ func freePort() (int, error) {
 // envURL names the variable through which Main hands the server to tests.
 const envURL = "TEST_DATABASE_URL"
 
+// EnvPooler names the variable that puts a pooler between the tests and
+// the server: PGTEST_POOLER=pgbouncer runs PgBouncer in transaction mode
+// in front of it, and NewDatabase hands out URLs through it.
+const EnvPooler = "PGTEST_POOLER"
+
+// envPoolerURL names the variable through which Run hands the pooler to
+// NewDatabase.
+const envPoolerURL = "TEST_POOLER_URL"
+
+// Pooled reports whether NewDatabase hands out URLs through a pooler.
+func Pooled() bool { return os.Getenv(EnvPooler) != "" }
+
 // Main runs a package's tests with a PostgreSQL available and exits.
 func Main(m *testing.M) { os.Exit(Run(m)) }
 
 // Run runs a package's tests with a PostgreSQL available: the one in
-// TEST_DATABASE_URL, or a throwaway cluster for the whole package.
+// TEST_DATABASE_URL, or a throwaway cluster for the whole package; with
+// PGTEST_POOLER=pgbouncer, also a PgBouncer in front of it.
 func Run(m *testing.M) int {
-	if os.Getenv(envURL) != "" {
-		return m.Run()
+	if os.Getenv(envURL) == "" {
+		c, err := Start(Options{})
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				fmt.Fprintln(os.Stderr, "pgtest: CI=true and no PostgreSQL:", err)
+				return 1
+			}
+			fmt.Fprintln(os.Stderr, "pgtest: no PostgreSQL, its tests will be skipped:", err)
+			return m.Run()
+		}
+		os.Setenv(envURL, c.URL("postgres"))
+		defer os.Unsetenv(envURL)
+		defer c.Stop()
 	}
-	c, err := Start(Options{})
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "pgtest: CI=true and no PostgreSQL:", err)
+	if p := os.Getenv(EnvPooler); p != "" {
+		if p != "pgbouncer" {
+			fmt.Fprintf(os.Stderr, "pgtest: %s=%s: the one pooler known is pgbouncer\n", EnvPooler, p)
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "pgtest: no PostgreSQL, its tests will be skipped:", err)
-		return m.Run()
+		pooler, err := StartPooler(os.Getenv(envURL))
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				fmt.Fprintln(os.Stderr, "pgtest: CI=true and no PgBouncer:", err)
+				return 1
+			}
+			fmt.Fprintln(os.Stderr, "pgtest: no PgBouncer, the tests through it will be skipped:", err)
+			return m.Run()
+		}
+		os.Setenv(envPoolerURL, pooler.URL(databaseOf(os.Getenv(envURL))))
+		defer os.Unsetenv(envPoolerURL)
+		defer pooler.Stop()
 	}
-	os.Setenv(envURL, c.URL("postgres"))
-	defer os.Unsetenv(envURL)
-	defer c.Stop()
 	return m.Run()
 }
 
@@ -265,7 +295,29 @@ func NewDatabase(t testing.TB) string {
 		defer conn.Close(ctx)
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
+	if Pooled() {
+		pooled := os.Getenv(envPoolerURL)
+		if pooled == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI=true, %s set and no PgBouncer running (pgtest.Run starts it)", EnvPooler)
+			}
+			t.Skipf("%s set and no PgBouncer running", EnvPooler)
+		}
+		return withDatabase(pooled, name)
+	}
 	return withDatabase(admin, name)
+}
+
+// Direct is the direct URL of a database NewDatabase handed out: the same
+// database on the server itself, bypassing the pooler, for what needs a
+// session (migrations take a session-level advisory lock). Without a
+// pooler it is u.
+func Direct(u string) string {
+	pooled := os.Getenv(envPoolerURL)
+	if pooled == "" || !strings.HasPrefix(u, pooled[:strings.LastIndex(pooled, "/")+1]) {
+		return u
+	}
+	return withDatabase(os.Getenv(envURL), databaseOf(u))
 }
 
 func withDatabase(u, name string) string {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,17 @@ func Open(ctx context.Context, url, directURL string) (*DB, error) {
 	// uses another), lead captures and reads share the pool.
 	if cfg.MaxConns < 16 {
 		cfg.MaxConns = 16
+	}
+	// A directURL other than url says url is a pooler (PgBouncer in
+	// transaction mode on Fly Managed Postgres): a server connection is
+	// ours for one transaction, and PgBouncer before 1.21 keeps no
+	// prepared statements across them. There, unless the URL names a
+	// default_query_exec_mode, each statement is parsed unnamed in the
+	// round trip that runs it, its description cached here. Direct, pgx
+	// keeps its named prepared statements, planned once per connection and
+	// cheaper (docs/deploy.md has the numbers).
+	if directURL != "" && directURL != url && !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "marketing"

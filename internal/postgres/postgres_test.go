@@ -16,7 +16,7 @@ func open(t *testing.T) (marketing.Store, func() marketing.Store) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	handle := func() marketing.Store {
-		db, err := postgres.Open(context.Background(), url, "")
+		db, err := postgres.Open(context.Background(), url, pgtest.Direct(url))
 		if err != nil {
 			t.Fatal(err)
 		}
