@@ -18,6 +18,9 @@ type Store interface {
 	LeadStore
 	RollupStore
 	JobStore
+	SiteStore
+	KeyStore
+	AuditLog
 }
 
 // Database is the connection and its schema.

@@ -1,0 +1,60 @@
+-- Times are UTC milliseconds since the epoch, as in 0001.
+-- Sites (registered properties), API keys and the audit log (issue #17).
+-- A site's id is the property id its events carry; with no site
+-- registered, properties stay free-form (zero configuration).
+CREATE TABLE sites (
+    id         text PRIMARY KEY,
+    name       text NOT NULL,
+    time_zone  text NOT NULL DEFAULT '',
+    created_at integer NOT NULL,
+    updated_at integer NOT NULL
+);
+
+-- A domain belongs to one site: an Origin's host finds its site here.
+CREATE TABLE site_domains (
+    domain   text PRIMARY KEY,
+    site_id  text NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    position integer NOT NULL -- the first domain is the site's own
+);
+CREATE INDEX site_domains_site_idx ON site_domains (site_id);
+
+-- The exact browser origins CORS allows for a site.
+CREATE TABLE site_origins (
+    site_id  text NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    origin   text NOT NULL,
+    position integer NOT NULL,
+    PRIMARY KEY (site_id, origin)
+);
+
+-- API keys: only the SHA-256 of the whole key is stored; prefix is the
+-- public half that finds it. Scopes and sites are comma-separated lists of
+-- fixed vocabularies (site ids never hold a comma).
+CREATE TABLE api_keys (
+    id           text PRIMARY KEY,
+    prefix       text NOT NULL UNIQUE,
+    secret_hash  text NOT NULL,
+    label        text NOT NULL DEFAULT '',
+    scopes       text NOT NULL,
+    sites        text NOT NULL DEFAULT '',
+    created_by   text NOT NULL DEFAULT '',
+    created_at   integer NOT NULL,
+    expires_at   integer,
+    revoked_at   integer,
+    last_used_at integer
+);
+
+-- Admin actions, kept like the consent ledger (never purged). Subjects are
+-- named by pseudonym only.
+CREATE TABLE audit_log (
+    id      text PRIMARY KEY,
+    at      integer NOT NULL,
+    actor   text NOT NULL,
+    action  text NOT NULL,
+    target  text NOT NULL DEFAULT '',
+    site_id text NOT NULL DEFAULT '',
+    detail  text NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_log_at_idx ON audit_log (at DESC);
+
+-- The zone a rollup row's day was counted in ('' for rows built before).
+ALTER TABLE daily_metric_rollups ADD COLUMN time_zone text NOT NULL DEFAULT '';

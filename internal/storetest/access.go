@@ -1,0 +1,192 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/altcontext/marketing"
+)
+
+func testSites(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	list, err := s.Sites(ctx)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("fresh store: sites %v, %v", list, err)
+	}
+	a := &marketing.Site{Domains: []string{"www.Example.com", "example.org"}, Name: "Example", TimeZone: "America/Toronto", Created: now, Updated: now}
+	if err := a.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != "example.com" || !reflect.DeepEqual(a.Domains, []string{"example.com", "example.org"}) || len(a.Origins) != 4 {
+		t.Fatalf("normalised %+v", a)
+	}
+	if err := s.CreateSite(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := &marketing.Site{ID: "tokyo", Domains: []string{"example.jp"}, Origins: []string{"https://shop.example.jp"}, TimeZone: "Asia/Tokyo", Created: now, Updated: now}
+	if err := b.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSite(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// A domain belongs to one site; an id to one site.
+	dup := &marketing.Site{ID: "other", Domains: []string{"example.org"}, Created: now, Updated: now}
+	if err := s.CreateSite(ctx, dup); marketing.ErrorCode(err) != marketing.ECONFLICT {
+		t.Fatalf("duplicate domain: want ECONFLICT, got %v", err)
+	}
+	dup = &marketing.Site{ID: "tokyo", Domains: []string{"example.net"}, Created: now, Updated: now}
+	if err := s.CreateSite(ctx, dup); marketing.ErrorCode(err) != marketing.ECONFLICT {
+		t.Fatalf("duplicate id: want ECONFLICT, got %v", err)
+	}
+	got, err := s.Site(ctx, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, a) {
+		t.Fatalf("site read back\n got %+v\nwant %+v", got, a)
+	}
+	b.Name, b.Domains, b.Updated = "Tokyo shop", []string{"example.jp", "example.co.jp"}, now.Add(time.Minute)
+	if err := s.UpdateSite(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	list, err = s.Sites(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != "example.com" || !reflect.DeepEqual(list[1], *b) {
+		t.Fatalf("sites %+v, %v", list, err)
+	}
+	if err := s.UpdateSite(ctx, &marketing.Site{ID: "missing", Name: "x"}); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("update missing: %v", err)
+	}
+	b.Domains = []string{"example.com"}
+	if err := s.UpdateSite(ctx, b); marketing.ErrorCode(err) != marketing.ECONFLICT {
+		t.Fatalf("update onto another site's domain: %v", err)
+	}
+	if err := s.DeleteSite(ctx, "tokyo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Site(ctx, "tokyo"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("deleted site: %v", err)
+	}
+	if err := s.DeleteSite(ctx, "tokyo"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("delete twice: %v", err)
+	}
+	// The deleted site's domains are free again.
+	again := &marketing.Site{ID: "tokyo2", Domains: []string{"example.jp"}, Created: now, Updated: now}
+	if err := s.CreateSite(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testKeys(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	k, secret := marketing.NewAPIKey(now)
+	k.Scopes, k.Sites, k.Label, k.Expires, k.CreatedBy = []string{"stats:read", "leads:read"}, []string{"example.com"}, "reporting", now.Add(time.Hour), "root"
+	if err := s.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := marketing.SplitAPIKey(secret); !ok || p != k.Prefix {
+		t.Fatalf("secret %q does not split to %q", secret, k.Prefix)
+	}
+	got, err := s.KeyByPrefix(ctx, k.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, k) || got.Hash != marketing.HashSecret(secret) {
+		t.Fatalf("key read back\n got %+v\nwant %+v", got, k)
+	}
+	if !got.Active(now) || got.Active(now.Add(2*time.Hour)) {
+		t.Fatal("expiry not honoured")
+	}
+	if _, err := s.KeyByPrefix(ctx, "mk_000000000000"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("unknown prefix: %v", err)
+	}
+	dup := *k
+	dup.ID = marketing.NewID(now)
+	if err := s.CreateKey(ctx, &dup); marketing.ErrorCode(err) != marketing.ECONFLICT {
+		t.Fatalf("duplicate prefix: %v", err)
+	}
+	if err := s.TouchKey(ctx, k.ID, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RevokeKey(ctx, k.Prefix, now.Add(2*time.Minute))
+	if err != nil || !r.Revoked.Equal(now.Add(2*time.Minute)) || !r.LastUsed.Equal(now.Add(time.Minute)) || r.Active(now) {
+		t.Fatalf("revoked %+v, %v", r, err)
+	}
+	r, err = s.RevokeKey(ctx, k.ID, now.Add(time.Hour))
+	if err != nil || !r.Revoked.Equal(now.Add(2*time.Minute)) {
+		t.Fatalf("revoked twice %+v, %v", r, err)
+	}
+	if _, err := s.RevokeKey(ctx, "nope", now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+	k2, _ := marketing.NewAPIKey(now.Add(time.Second))
+	k2.Scopes = []string{"sites:admin"}
+	if err := s.CreateKey(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Keys(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != k2.ID || list[1].Sites[0] != "example.com" || list[0].Sites != nil {
+		t.Fatalf("keys %+v, %v", list, err)
+	}
+}
+
+func testAudit(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	entries := []marketing.AuditEntry{
+		{At: now, Actor: "root", Action: marketing.AuditSiteCreate, Target: "site:a", SiteID: "a"},
+		{At: now.Add(time.Second), Actor: "key:mk_1", Action: marketing.AuditLeadErase, Target: "email:h"},
+		{At: now.Add(2 * time.Second), Actor: "root", Action: marketing.AuditSiteUpdate, Target: "site:b", SiteID: "b", Detail: "name"},
+	}
+	for _, e := range entries {
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.AuditEntries(ctx, nil, 10)
+	if err != nil || len(all) != 3 || all[0].SiteID != "b" || all[0].Detail != "name" || !all[0].At.Equal(now.Add(2*time.Second)) || all[2].ID == "" {
+		t.Fatalf("all entries %+v, %v", all, err)
+	}
+	onlyA, err := s.AuditEntries(ctx, []string{"a"}, 10)
+	if err != nil || len(onlyA) != 2 || onlyA[0].Action != marketing.AuditLeadErase || onlyA[1].SiteID != "a" {
+		t.Fatalf("site a's entries %+v, %v", onlyA, err)
+	}
+	if one, err := s.AuditEntries(ctx, nil, 1); err != nil || len(one) != 1 {
+		t.Fatalf("limit: %+v, %v", one, err)
+	}
+}
+
+func testLeadsByProperty(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	for i, p := range []string{"site-a", "site-b"} {
+		c := Lead(p+"@example.com", "visitor-"+p, "express", "I agree", now.Add(time.Duration(i)*time.Second))
+		c.Event.PropertyID = p
+		if _, err := s.CaptureLead(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(props []string) []string {
+		var out []string
+		if err := s.Leads(ctx, marketing.LeadFilter{Properties: props}, func(l *marketing.Lead) error {
+			out = append(out, l.PropertyID+"="+l.Email)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := list(nil); len(got) != 2 {
+		t.Fatalf("every lead: %v", got)
+	}
+	if got := list([]string{"site-a"}); !reflect.DeepEqual(got, []string{"site-a=site-a@example.com"}) {
+		t.Fatalf("site-a's leads: %v", got)
+	}
+	if got := list([]string{}); len(got) != 0 {
+		t.Fatalf("no property: %v", got)
+	}
+}
