@@ -114,3 +114,19 @@ func (k *APIKey) Validate() error {
 func (k *APIKey) Active(now time.Time) bool {
 	return k.Revoked.IsZero() && (k.Expires.IsZero() || now.Before(k.Expires))
 }
+
+// ParseExpiry reads a key's expiry: a day (YYYY-MM-DD, the key stops
+// working at 00:00 UTC that day) or an RFC 3339 time, after now.
+func ParseExpiry(s string, now time.Time) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t, err = time.Parse(time.DateOnly, s)
+	}
+	if err != nil {
+		return time.Time{}, &ValidationError{Issues: []Issue{{Path: "expiresAt", Message: "must be a day (YYYY-MM-DD) or an RFC 3339 time"}}}
+	}
+	if !t.After(now) {
+		return time.Time{}, &ValidationError{Issues: []Issue{{Path: "expiresAt", Message: "must be in the future"}}}
+	}
+	return t.UTC().Truncate(time.Millisecond), nil
+}

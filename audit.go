@@ -25,7 +25,6 @@ const (
 	AuditLeadErase       = "lead.erase"
 	AuditLeadUnsubscribe = "lead.unsubscribe"
 	AuditLeadsExport     = "leads.export"
-	AuditLeadView        = "lead.view"
 	AuditPrivacyExport   = "privacy.export"
 	AuditKeyCreate       = "key.create"
 	AuditKeyRevoke       = "key.revoke"
@@ -43,8 +42,8 @@ const (
 type AuditLog interface {
 	// Audit appends an entry (its ID and At are set when empty).
 	Audit(ctx context.Context, e AuditEntry) error
-	// AuditEntries lists entries newest first: of the given sites and of
-	// no site when sites is non-nil, all of them when it is nil.
+	// AuditEntries lists entries newest first: only those of the given
+	// sites when sites is non-nil, all of them when it is nil.
 	AuditEntries(ctx context.Context, sites []string, limit int) ([]AuditEntry, error)
 }
 

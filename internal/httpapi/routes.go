@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/altcontext/marketing"
+
 // routes lists the whole API surface.
 func (s *server) routes() {
 	s.mux.Handle("GET /v1/healthz", s.limited(classDefault, s.handleHealthz()))
@@ -12,11 +14,23 @@ func (s *server) routes() {
 	s.mux.Handle("GET /v1/leads/thanks", s.limited(classDefault, s.handleLeadsThanks()))
 	s.mux.Handle("GET /v1/leads/unsubscribe", s.limited(classUnsubscribe, s.handleUnsubscribePage()))
 	s.mux.Handle("POST /v1/leads/unsubscribe", s.handleUnsubscribe()) // limits itself: a valid token per lead, the rest per IP
-	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.adminOnly(s.handleLeadsDelete())))
+	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.require(marketing.ScopeLeadsWrite, s.handleLeadsDelete())))
 
-	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.adminOnly(s.handleMetricsSummary())))
+	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.require(marketing.ScopeStatsRead, s.handleMetricsSummary())))
 
-	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.adminOnly(s.handleAdminLeads())))
-	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.adminOnly(s.handleAdminLead())))
-	s.mux.Handle("GET /v1/admin/privacy/export", s.limited(classDefault, s.adminOnly(s.handlePrivacyExport())))
+	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleAdminLeads())))
+	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleAdminLead())))
+	s.mux.Handle("GET /v1/admin/privacy/export", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handlePrivacyExport())))
+
+	s.mux.Handle("GET /v1/admin/sites", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSitesList())))
+	s.mux.Handle("POST /v1/admin/sites", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteCreate())))
+	s.mux.Handle("GET /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteGet())))
+	s.mux.Handle("PATCH /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteUpdate())))
+	s.mux.Handle("DELETE /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteDelete())))
+
+	s.mux.Handle("GET /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeysList())))
+	s.mux.Handle("POST /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyCreate())))
+	s.mux.Handle("POST /v1/admin/keys/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyRevoke())))
+
+	s.mux.Handle("GET /v1/admin/audit", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleAuditList())))
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +39,9 @@ type Deps struct {
 	UnsubscribeSecret []byte
 	Version           string
 	Now               func() time.Time
+	// Sites is the cached view of the registered sites (nil: the
+	// pipeline's).
+	Sites *ingest.SiteIndex
 }
 
 type server struct {
@@ -60,12 +62,16 @@ const (
 	classDelete      = "delete"
 	classMetrics     = "metrics"
 	classDefault     = "default"
+	classAPIKey      = "api_key" // keyed by the key's prefix
 )
 
 // NewServer builds the whole HTTP API.
 func NewServer(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Sites == nil && d.Pipeline != nil {
+		d.Sites = d.Pipeline.Sites
 	}
 	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux()}
 	c := d.Config
@@ -78,6 +84,7 @@ func NewServer(d Deps) http.Handler {
 		classDelete:      newLimiter(10, m, d.Now),
 		classMetrics:     newLimiter(60, m, d.Now),
 		classDefault:     newLimiter(c.RateLimitMax, m, d.Now),
+		classAPIKey:      newLimiter(c.RateLimitMax, m, d.Now),
 	}
 	s.routes()
 	return s
@@ -257,11 +264,17 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 // is counted under: the origin is the caller's word, not one of ours.
 const foreignProperty = "(foreign)"
 
-// originAllowed: a listed origin, or the backend's own (scheme and host),
-// compared as browsers send them (no default port, no trailing slash).
+// originAllowed: an origin of a registered site, one listed in
+// CORS_ALLOWED_ORIGINS, or the backend's own (scheme and host), compared
+// as browsers send them (no default port, no trailing slash).
 func (s *server) originAllowed(origin string, r *http.Request) bool {
+	_, ok := s.listedOrigin(origin)
+	return ok || origin != "" && s.ownOriginIs(origin, r)
+}
+
+func (s *server) ownOriginIs(origin string, r *http.Request) bool {
 	o, ok := config.NormalizeOrigin(origin)
-	return ok && (slices.Contains(s.Config.CORSAllowedOrigins, o) || o == s.ownOrigin(r))
+	return ok && o == s.ownOrigin(r)
 }
 
 // ownOrigin is the backend's public origin: PUBLIC_URL when set. Unset, it

@@ -19,12 +19,12 @@ func (db *DB) Audit(ctx context.Context, e marketing.AuditEntry) error {
 	return nil
 }
 
-// AuditEntries lists entries newest first, of the given sites (and of no
-// site) when sites is non-nil.
+// AuditEntries lists entries newest first, only those of the given sites
+// when sites is non-nil.
 func (db *DB) AuditEntries(ctx context.Context, sites []string, limit int) ([]marketing.AuditEntry, error) {
 	var filter []string // nil is NULL: every entry
 	if sites != nil {
-		filter = append([]string{""}, sites...)
+		filter = append([]string{}, sites...)
 	}
 	rows, err := db.pool.Query(ctx, `SELECT id, at, actor, action, target, site_id, detail FROM audit_log
 		WHERE $1::text[] IS NULL OR site_id = ANY ($1) ORDER BY at DESC, id DESC LIMIT $2`, filter, limit)

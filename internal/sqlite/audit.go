@@ -18,12 +18,12 @@ func (db *DB) Audit(ctx context.Context, e marketing.AuditEntry) error {
 	return nil
 }
 
-// AuditEntries lists entries newest first, of the given sites (and of no
-// site) when sites is non-nil.
+// AuditEntries lists entries newest first, only those of the given sites
+// when sites is non-nil.
 func (db *DB) AuditEntries(ctx context.Context, sites []string, limit int) ([]marketing.AuditEntry, error) {
 	var filter any // NULL: every entry
 	if sites != nil {
-		b, _ := json.Marshal(append([]string{""}, sites...))
+		b, _ := json.Marshal(append([]string{}, sites...))
 		filter = string(b)
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT id, at, actor, action, target, site_id, detail FROM audit_log
