@@ -35,6 +35,17 @@ commands:
                    refresh the PostgreSQL materialized view (concurrently)
   retention purge [--dry-run]
                    delete what is older than the retention windows, in batches
+  sites add DOMAIN [--name N] [--timezone TZ] [--origin URL]... [--domain D]... [--id ID]
+                   register a site; its events carry its id (default: the domain)
+  sites list       list the registered sites
+  sites update ID [--name N] [--timezone TZ] [--origin URL]... [--domain D]...
+                   change a site (a repeated flag replaces the whole list)
+  sites remove ID  unregister a site (its data stays under its id)
+  keys create --scope SCOPE[,SCOPE] [--site ID]... [--expires DATE] [--label L]
+                   create an API key; its secret alone on standard output
+  keys list        list API keys (never their secrets)
+  keys revoke ID-OR-PREFIX
+                   revoke an API key
   config check     print the effective configuration, secrets masked
   secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
@@ -105,6 +116,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return rollupsRefreshView(ctx, cfg, stdout, stderr)
 	case cmd == "retention" && len(rest) >= 1 && rest[0] == "purge":
 		return retentionPurge(ctx, cfg, rest[1:], stdout, stderr)
+	case cmd == "sites":
+		return sitesCmd(ctx, cfg, rest, stdout, stderr)
+	case cmd == "keys":
+		return keysCmd(ctx, cfg, rest, stdout, stderr)
 	case cmd == "config" && len(rest) == 1 && rest[0] == "check":
 		for _, line := range cfg.Masked() {
 			fmt.Fprintln(stdout, line)

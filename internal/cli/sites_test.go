@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run runs the binary in-process against env and returns stdout.
+func run(t *testing.T, env map[string]string, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), append([]string{"marketing"}, args...), func(k string) string { return env[k] }, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestSitesAndKeysCommands(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "APP_ENV": "test", "METRICS_ADDR": ""}
+	must := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := run(t, env, "", args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+	out := must("sites", "add", "www.Example.com", "--name", "Example", "--timezone", "America/Toronto", "--origin", "https://www.example.com")
+	if !strings.Contains(out, "example.com") || !strings.Contains(out, "America/Toronto") {
+		t.Fatalf("sites add printed %q", out)
+	}
+	must("sites", "add", "--id", "tokyo", "example.jp", "--timezone", "Asia/Tokyo")
+	if _, _, err := run(t, env, "", "sites", "add", "example.jp"); err == nil {
+		t.Fatal("a taken domain was registered twice")
+	}
+	if _, _, err := run(t, env, "", "sites", "add", "example.net", "--timezone", "Nowhere/Else"); err == nil {
+		t.Fatal("a bad zone was accepted")
+	}
+	must("sites", "update", "tokyo", "--name", "Tokyo shop")
+	out = must("sites", "list")
+	if !strings.Contains(out, "Tokyo shop") || !strings.Contains(out, "https://www.example.com") || strings.Count(out, "\n") != 3 {
+		t.Fatalf("sites list:\n%s", out)
+	}
+
+	secret, stderr, err := run(t, env, "", "keys", "create", "--scope", "stats:read,leads:read", "--site", "tokyo", "--label", "reporting", "--expires", "2999-01-01")
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	secret = strings.TrimSpace(secret)
+	if !strings.HasPrefix(secret, "mk_") || len(secret) != 3+12+1+64 || strings.Contains(stderr, secret) {
+		t.Fatalf("keys create: stdout %q, stderr %q", secret, stderr)
+	}
+	if _, _, err := run(t, env, "", "keys", "create", "--scope", "everything"); err == nil {
+		t.Fatal("an unknown scope was accepted")
+	}
+	if _, _, err := run(t, env, "", "keys", "create", "--scope", "stats:read", "--site", "missing"); err == nil {
+		t.Fatal("an unknown site was accepted")
+	}
+	out = must("keys", "list")
+	if !strings.Contains(out, secret[:15]) || strings.Contains(out, secret[16:]) || !strings.Contains(out, "active") {
+		t.Fatalf("keys list:\n%s", out)
+	}
+	must("keys", "revoke", secret[:15])
+	if out = must("keys", "list"); !strings.Contains(out, "revoked") {
+		t.Fatalf("keys list after revoke:\n%s", out)
+	}
+	must("sites", "remove", "tokyo")
+	if out = must("sites", "list"); strings.Contains(out, "tokyo") {
+		t.Fatalf("removed site still listed:\n%s", out)
+	}
+}
