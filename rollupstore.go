@@ -62,7 +62,8 @@ type PropertyValue struct {
 // percentiles.
 type DayRollup struct {
 	PropertyID         string
-	Day                string // YYYY-MM-DD in REPORT_TIMEZONE
+	Day                string // YYYY-MM-DD in TimeZone
+	TimeZone           string // the IANA zone the day was counted in (the site's, else REPORT_TIMEZONE); stored, not read back
 	UniqueVisitors     int64
 	ReturningVisitors  int64
 	PageViews          int64

@@ -2,10 +2,15 @@ package httpapi_test
 
 import (
 	"context"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/storetest"
 )
 
 // mustSite registers a site as root.
@@ -221,4 +226,45 @@ func TestKeysScopesAndSites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPerSiteTimeZones is acceptance 3: a Toronto site and a Tokyo site on
+// the same events get their own day boundaries; the all-properties row
+// keeps REPORT_TIMEZONE (UTC here).
+func TestPerSiteTimeZones(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		e.mustSite(`{"domains":["toronto.example"],"timeZone":"America/Toronto"}`)
+		e.mustSite(`{"domains":["tokyo.example"],"timeZone":"Asia/Tokyo"}`)
+		var evs []marketing.PendingEvent
+		for _, p := range []string{"toronto.example", "tokyo.example"} {
+			for i, at := range []string{"2026-01-21T14:00:00Z", "2026-01-21T23:30:00Z", "2026-01-22T02:00:00Z"} {
+				ts, _ := time.Parse(time.RFC3339, at)
+				ev := storetest.Event(p+"-visitor-"+strconv.Itoa(i), "page_view", "/", ts)
+				ev.PropertyID = p
+				evs = append(evs, ev)
+			}
+		}
+		if _, err := e.store.AppendEvents(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+		e.sessionize()
+		if _, err := e.jobs.Rollup(context.Background(), "2026-01-20", "2026-01-23"); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range e.rows(`SELECT property_id, day, total_page_views, time_zone FROM daily_metric_rollups WHERE total_page_views > 0`) {
+			got[toString(r[0])+" "+toString(r[1])[:10]] = toString(r[2]) + " " + toString(r[3])
+		}
+		want := map[string]string{
+			"toronto.example 2026-01-21": "3 America/Toronto",
+			"tokyo.example 2026-01-21":   "1 Asia/Tokyo",
+			"tokyo.example 2026-01-22":   "2 Asia/Tokyo",
+			"default 2026-01-21":         "4 UTC",
+			"default 2026-01-22":         "2 UTC",
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("page views per property and day\n got %v\nwant %v", got, want)
+		}
+	})
 }
