@@ -21,6 +21,7 @@ type Store interface {
 	SiteStore
 	KeyStore
 	AuditLog
+	UserStore
 }
 
 // Database is the connection and its schema.

@@ -190,3 +190,103 @@ func testLeadsByProperty(t *testing.T, s marketing.Store) {
 		t.Fatalf("no property: %v", got)
 	}
 }
+
+func testUsers(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	u := &marketing.User{ID: marketing.NewID(now), Email: "owner@example.com", PasswordHash: "$argon2id$x", Created: now, Updated: now,
+		Roles: []marketing.SiteRole{{SiteID: marketing.AllSites, Role: marketing.RoleOwner}}}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	dup := *u
+	dup.ID = marketing.NewID(now)
+	if err := s.CreateUser(ctx, &dup); marketing.ErrorCode(err) != marketing.ECONFLICT {
+		t.Fatalf("duplicate email: %v", err)
+	}
+	got, err := s.UserByEmail(ctx, "owner@example.com")
+	if err != nil || !reflect.DeepEqual(got, u) {
+		t.Fatalf("user read back\n got %+v, %v\nwant %+v", got, err, u)
+	}
+	if _, err := s.UserByEmail(ctx, "nobody@example.com"); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("unknown email: %v", err)
+	}
+	v := &marketing.User{ID: marketing.NewID(now), Email: "viewer@example.com", PasswordHash: "h", Created: now, Updated: now, Roles: []marketing.SiteRole{}}
+	if err := s.CreateUser(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, v.ID, "a.example", marketing.RoleViewer, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, v.ID, "b.example", marketing.RoleAdmin, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, v.ID, "b.example", marketing.RoleViewer, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, v.ID, "a.example", "", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, "missing", "a.example", marketing.RoleViewer, now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("role of a missing user: %v", err)
+	}
+	got, err = s.User(ctx, v.ID)
+	if err != nil || !reflect.DeepEqual(got.Roles, []marketing.SiteRole{{SiteID: "b.example", Role: marketing.RoleViewer}}) {
+		t.Fatalf("roles %+v, %v", got, err)
+	}
+	list, err := s.Users(ctx)
+	if err != nil || len(list) != 2 || list[0].Email != "owner@example.com" || len(list[0].Roles) != 1 {
+		t.Fatalf("users %+v, %v", list, err)
+	}
+
+	// Login sessions: lookup by token hash, sliding, listing, ending.
+	mk := func(token string, at time.Time) *marketing.LoginSession {
+		ls := &marketing.LoginSession{ID: marketing.NewID(at), TokenHash: marketing.HashSecret(token), UserID: u.ID,
+			Created: at, LastSeen: at, Expires: at.Add(14 * 24 * time.Hour), UserAgent: "Firefox on Linux"}
+		if err := s.CreateLoginSession(ctx, ls); err != nil {
+			t.Fatal(err)
+		}
+		return ls
+	}
+	a, b := mk("token-a", now), mk("token-b", now.Add(time.Second))
+	old := mk("token-old", now.Add(-30*24*time.Hour))
+	got1, err := s.LoginSession(ctx, a.TokenHash)
+	if err != nil || !reflect.DeepEqual(got1, a) {
+		t.Fatalf("session read back %+v, %v", got1, err)
+	}
+	if err := s.TouchLoginSession(ctx, a.TokenHash, now.Add(time.Hour), now.Add(15*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got1, _ = s.LoginSession(ctx, a.TokenHash); !got1.Expires.Equal(now.Add(15 * 24 * time.Hour)) {
+		t.Fatalf("slid %+v", got1)
+	}
+	live, err := s.LoginSessions(ctx, u.ID, now)
+	if err != nil || len(live) != 2 || live[0].ID != b.ID {
+		t.Fatalf("live sessions %+v, %v (expired %s)", live, err, old.ID)
+	}
+	if err := s.DeleteLoginSession(ctx, b.TokenHash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginSession(ctx, b.TokenHash); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("ended session: %v", err)
+	}
+	if n, err := s.DeleteLoginSessions(ctx, u.ID); err != nil || n != 2 {
+		t.Fatalf("sign out everywhere: %d, %v", n, err)
+	}
+	mk("token-c", now)
+	if err := s.SetPassword(ctx, u.ID, "$argon2id$new", now); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := s.LoginSessions(ctx, u.ID, now); len(live) != 0 {
+		t.Fatalf("a new password left sessions %+v", live)
+	}
+	if got, _ := s.User(ctx, u.ID); got.PasswordHash != "$argon2id$new" {
+		t.Fatalf("password not replaced: %+v", got)
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("delete twice: %v", err)
+	}
+}

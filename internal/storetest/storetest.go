@@ -56,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, migrated(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, migrated(t)) })
 	t.Run("LeadsByProperty", func(t *testing.T) { testLeadsByProperty(t, migrated(t)) })
+	t.Run("Users", func(t *testing.T) { testUsers(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {

@@ -1,4 +1,5 @@
--- Sites (registered properties), API keys and the audit log (issue #17).
+-- Sites (registered properties), API keys, the audit log, users with roles
+-- per site and their login sessions (issue #17).
 -- A site's id is the property id its events carry; with no site
 -- registered, properties stay free-form (zero configuration).
 CREATE TABLE sites (
@@ -57,3 +58,32 @@ CREATE INDEX audit_log_at_idx ON audit_log (at DESC);
 
 -- The zone a rollup row's day was counted in ('' for rows built before).
 ALTER TABLE daily_metric_rollups ADD COLUMN time_zone text NOT NULL DEFAULT '';
+
+-- People who log in. Passwords are argon2id PHC strings.
+CREATE TABLE users (
+    id            text PRIMARY KEY,
+    email         text NOT NULL UNIQUE,
+    password_hash text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+);
+
+-- A user's role per site; site_id '*' is every site.
+CREATE TABLE user_roles (
+    user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    site_id text NOT NULL,
+    role    text NOT NULL,
+    PRIMARY KEY (user_id, site_id)
+);
+
+-- Login sessions: only the SHA-256 of the cookie's token is stored.
+CREATE TABLE login_sessions (
+    id           text PRIMARY KEY,
+    token_hash   text NOT NULL UNIQUE,
+    user_id      text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_agent   text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL
+);
+CREATE INDEX login_sessions_user_idx ON login_sessions (user_id);
