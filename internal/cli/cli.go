@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/altcontext/marketing"
@@ -46,6 +47,14 @@ commands:
   keys list        list API keys (never their secrets)
   keys revoke ID-OR-PREFIX
                    revoke an API key
+  users add EMAIL --role owner|admin|viewer [--site ID]
+                   create a user (password: first line of standard input, or prompted)
+  users list       list users and their roles
+  users remove EMAIL-OR-ID
+  users reset-password EMAIL-OR-ID
+                   replace a password (read as for add); signs the user out everywhere
+  users set-role EMAIL-OR-ID --role owner|admin|viewer|none [--site ID]
+                   give or take away a role (default: on every site)
   config check     print the effective configuration, secrets masked
   secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
@@ -74,8 +83,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return 1
 }
 
-// Run dispatches a subcommand.
+// Run dispatches a subcommand, reading standard input where a command
+// needs it (a password).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return RunInput(ctx, args, getenv, os.Stdin, stdout, stderr)
+}
+
+// RunInput is Run with standard input as a parameter.
+func RunInput(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return &ExitError{Code: 2, Err: errors.New("no command given")}
@@ -120,6 +135,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return sitesCmd(ctx, cfg, rest, stdout, stderr)
 	case cmd == "keys":
 		return keysCmd(ctx, cfg, rest, stdout, stderr)
+	case cmd == "users":
+		return usersCmd(ctx, cfg, rest, stdin, stdout, stderr)
 	case cmd == "config" && len(rest) == 1 && rest[0] == "check":
 		for _, line := range cfg.Masked() {
 			fmt.Fprintln(stdout, line)

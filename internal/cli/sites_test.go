@@ -12,7 +12,7 @@ import (
 func run(t *testing.T, env map[string]string, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := Run(context.Background(), append([]string{"marketing"}, args...), func(k string) string { return env[k] }, &out, &errb)
+	err := RunInput(context.Background(), append([]string{"marketing"}, args...), func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), err
 }
 
@@ -68,5 +68,42 @@ func TestSitesAndKeysCommands(t *testing.T) {
 	must("sites", "remove", "tokyo")
 	if out = must("sites", "list"); strings.Contains(out, "tokyo") {
 		t.Fatalf("removed site still listed:\n%s", out)
+	}
+}
+
+func TestUsersCommands(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "APP_ENV": "test", "METRICS_ADDR": ""}
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		out, stderr, err := run(t, env, stdin, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+	out := must("a long enough password\n", "users", "add", "Owner@Example.com", "--role", "owner")
+	if !strings.Contains(out, "owner@example.com") || !strings.Contains(out, "every site") {
+		t.Fatalf("users add printed %q", out)
+	}
+	if _, _, err := run(t, env, "short\n", "users", "add", "v@example.com", "--role", "viewer"); err == nil {
+		t.Fatal("a short password was accepted")
+	}
+	if _, _, err := run(t, env, "a long enough password\n", "users", "add", "v@example.com", "--role", "viewer", "--site", "missing"); err == nil {
+		t.Fatal("a role on an unregistered site was accepted")
+	}
+	if _, _, err := run(t, env, "a long enough password\n", "users", "add", "owner@example.com", "--role", "viewer"); err == nil {
+		t.Fatal("an email was registered twice")
+	}
+	must("", "sites", "add", "example.org")
+	must("another long password\n", "users", "add", "v@example.com", "--role", "viewer", "--site", "example.org")
+	must("", "users", "set-role", "v@example.com", "--role", "admin", "--site", "example.org")
+	out = must("", "users", "list")
+	if !strings.Contains(out, "owner@*") || !strings.Contains(out, "admin@example.org") || strings.Contains(out, "argon2") {
+		t.Fatalf("users list:\n%s", out)
+	}
+	must("a third long password\n", "users", "reset-password", "v@example.com")
+	must("", "users", "remove", "v@example.com")
+	if out = must("", "users", "list"); strings.Contains(out, "v@example.com") {
+		t.Fatalf("removed user listed:\n%s", out)
 	}
 }
