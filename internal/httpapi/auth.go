@@ -22,9 +22,13 @@ type principal struct {
 	// site, registered or not, and to the all-properties figures.
 	grants map[string][]string
 	keyID  string
+	// A logged-in user's account, session (token hash) and CSRF token.
+	user        *marketing.User
+	sessionHash string
+	csrf        string
 }
 
-const allSites = "*"
+const allSites = marketing.AllSites
 
 const principalKey ctxKey = 1
 
@@ -83,8 +87,8 @@ func principalOf(r *http.Request) *principal {
 }
 
 // authenticate finds the caller from its credentials: x-admin-key or
-// Authorization: Bearer with ADMIN_API_KEY (root), or Bearer with an API
-// key. It answers 401 for missing or bad credentials (503 when no root key
+// Authorization: Bearer with ADMIN_API_KEY (root), Bearer with an API
+// key, or a login session's cookie. It answers 401 for missing or bad credentials (503 when no root key
 // is configured and none of ours was presented) and 429 past a key's rate
 // limit, and returns nil when it has answered.
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) *principal {
@@ -98,6 +102,11 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) *principal
 	presented := r.Header.Get("x-admin-key")
 	if presented == "" {
 		presented = bearer
+	}
+	if presented == "" {
+		if c, err := r.Cookie(s.sessionCookie()); err == nil && c.Value != "" {
+			return s.authenticateSession(w, r, c.Value)
+		}
 	}
 	if s.AdminKey == "" {
 		writeProblem(w, http.StatusServiceUnavailable, "admin_auth_not_configured", nil)
@@ -188,4 +197,13 @@ func (s *server) audit(r *http.Request, action, target, site, detail string) {
 	if err != nil {
 		s.log.Error("write the audit log", "request_id", requestID(r), "action", action, "err", err)
 	}
+}
+
+// signedIn wraps a handler for any authenticated caller.
+func (s *server) signedIn(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := s.authenticate(w, r); p != nil {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		}
+	})
 }

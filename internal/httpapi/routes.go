@@ -32,5 +32,12 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyCreate())))
 	s.mux.Handle("POST /v1/admin/keys/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyRevoke())))
 
+	s.mux.Handle("GET /login", s.limited(classDefault, s.handleLoginPage()))
+	s.mux.Handle("POST /login", s.handleLogin()) // limits itself: per client IP and per account
+	s.mux.Handle("POST /logout", s.limited(classDefault, s.sessionOnly(s.handleLogout())))
+	s.mux.Handle("GET /v1/me", s.limited(classDefault, s.signedIn(s.handleMe())))
+	s.mux.Handle("GET /v1/me/sessions", s.limited(classDefault, s.sessionOnly(s.handleMySessions())))
+	s.mux.Handle("POST /v1/me/sessions/revoke-all", s.limited(classDefault, s.sessionOnly(s.handleRevokeAll())))
+
 	s.mux.Handle("GET /v1/admin/audit", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleAuditList())))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/altcontext/marketing/internal/ingest"
 	"github.com/altcontext/marketing/internal/jobs"
 	"github.com/altcontext/marketing/internal/monitor"
+	"github.com/altcontext/marketing/internal/password"
 )
 
 // Deps are everything the server needs, passed explicitly.
@@ -42,27 +43,33 @@ type Deps struct {
 	// Sites is the cached view of the registered sites (nil: the
 	// pipeline's).
 	Sites *ingest.SiteIndex
+	// Passwords hashes and checks login passwords (nil: two at a time).
+	Passwords *password.Hasher
 }
 
 type server struct {
 	Deps
-	log    *slog.Logger
-	mux    *http.ServeMux
-	limits map[string]*limiter
+	log *slog.Logger
+	mux *http.ServeMux
+	// crossOrigin refuses cross-site state changes made with a cookie.
+	crossOrigin *http.CrossOriginProtection
+	limits      map[string]*limiter
 	// refusals keeps a flood of 403s and 429s to a few log lines.
 	refusals refusalLog
 }
 
 // Rate-limit classes.
 const (
-	classEvents      = "events"
-	classLeads       = "leads"
-	classLeadEmail   = "lead_email" // keyed by the address's hash and the IP
-	classUnsubscribe = "unsubscribe"
-	classDelete      = "delete"
-	classMetrics     = "metrics"
-	classDefault     = "default"
-	classAPIKey      = "api_key" // keyed by the key's prefix
+	classEvents       = "events"
+	classLeads        = "leads"
+	classLeadEmail    = "lead_email" // keyed by the address's hash and the IP
+	classUnsubscribe  = "unsubscribe"
+	classDelete       = "delete"
+	classMetrics      = "metrics"
+	classDefault      = "default"
+	classAPIKey       = "api_key" // keyed by the key's prefix
+	classLoginIP      = "login_ip"
+	classLoginAccount = "login_account" // keyed by the hash of the address tried
 )
 
 // NewServer builds the whole HTTP API.
@@ -73,18 +80,23 @@ func NewServer(d Deps) http.Handler {
 	if d.Sites == nil && d.Pipeline != nil {
 		d.Sites = d.Pipeline.Sites
 	}
-	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux()}
+	if d.Passwords == nil {
+		d.Passwords = password.New(2)
+	}
+	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection()}
 	c := d.Config
 	m := time.Minute
 	s.limits = map[string]*limiter{
-		classEvents:      newLimiter(c.RateLimitEventsPerMinute, m, d.Now),
-		classLeads:       newLimiter(c.RateLimitLeadsPerMinute, m, d.Now),
-		classLeadEmail:   newLimiter(5, time.Hour, d.Now),
-		classUnsubscribe: newLimiter(12, m, d.Now),
-		classDelete:      newLimiter(10, m, d.Now),
-		classMetrics:     newLimiter(60, m, d.Now),
-		classDefault:     newLimiter(c.RateLimitMax, m, d.Now),
-		classAPIKey:      newLimiter(c.RateLimitMax, m, d.Now),
+		classEvents:       newLimiter(c.RateLimitEventsPerMinute, m, d.Now),
+		classLeads:        newLimiter(c.RateLimitLeadsPerMinute, m, d.Now),
+		classLeadEmail:    newLimiter(5, time.Hour, d.Now),
+		classUnsubscribe:  newLimiter(12, m, d.Now),
+		classDelete:       newLimiter(10, m, d.Now),
+		classMetrics:      newLimiter(60, m, d.Now),
+		classDefault:      newLimiter(c.RateLimitMax, m, d.Now),
+		classAPIKey:       newLimiter(c.RateLimitMax, m, d.Now),
+		classLoginIP:      newLimiter(loginsPerMinute, m, d.Now),
+		classLoginAccount: newLimiter(loginsPerMinute, m, d.Now),
 	}
 	s.routes()
 	return s
