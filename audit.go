@@ -35,6 +35,8 @@ const (
 	AuditUserRole        = "user.role"
 	AuditUserRemove      = "user.remove"
 	AuditUserPassword    = "user.password"
+	AuditShareCreate     = "share.create"
+	AuditShareRevoke     = "share.revoke"
 )
 
 // AuditLog records admin actions. Entries are kept like the consent

@@ -22,6 +22,7 @@ type Store interface {
 	KeyStore
 	AuditLog
 	UserStore
+	SharedLinkStore
 }
 
 // Database is the connection and its schema.

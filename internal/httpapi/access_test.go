@@ -268,3 +268,58 @@ func TestPerSiteTimeZones(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedLinks: a link shows one site's figures to whoever holds it,
+// behind its password when it has one, until it expires or is revoked.
+func TestSharedLinks(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			c := &clock{t: time.Now()}
+			e := newEnvClock(t, backend, c.now)
+			root := "x-admin-key: " + adminKey
+			e.mustSite(`{"domains":["a.example"]}`)
+			e.mustSite(`{"domains":["b.example"]}`)
+			e.do("POST", "/v1/events", `{"eventType":"page_view","path":"/"}`, "Origin: https://a.example").expect(t, 202, "")
+			e.do("POST", "/v1/events", `[{"eventType":"page_view","path":"/"},{"eventType":"page_view","path":"/b"}]`, "Origin: https://b.example").expect(t, 202, "")
+			adminB := e.mustKey(`{"scopes":["sites:admin"],"sites":["b.example"]}`, root)
+			e.do("POST", "/v1/admin/sites/a.example/shares", `{}`, bearer(adminB)).expect(t, 404, "not_found")
+
+			r := e.do("POST", "/v1/admin/sites/a.example/shares", `{"label":"client","filter":{"page":"/pricing"},"expiresAt":"`+
+				c.now().Add(48*time.Hour).UTC().Format(time.RFC3339)+`"}`, root).expect(t, 201, "")
+			open, openID := r.Body["token"].(string), r.Body["share"].(map[string]any)["id"].(string)
+			day := c.now().UTC().Format(time.DateOnly)
+			q := "?from=" + day + "&to=" + day + "&propertyId=b.example"
+			got := e.do("GET", "/v1/shared/"+open+"/summary"+q, "").expect(t, 200, "")
+			// Site A's one page view, though the query asks for site B's two.
+			if !strings.Contains(got.Raw, `"totalPageViews":{"value":1,`) || got.Header.Get("X-Share-Filter") != `{"page":"/pricing"}` {
+				t.Fatalf("shared summary %v %s", got.Header, got.Raw)
+			}
+			e.do("GET", "/v1/shared/"+flipLast(open)+"/summary"+q, "").expect(t, 404, "not_found")
+
+			r = e.do("POST", "/v1/admin/sites/a.example/shares", `{"password":"client password"}`, root).expect(t, 201, "")
+			locked := r.Body["token"].(string)
+			e.do("GET", "/v1/shared/"+locked+"/summary"+q, "").expect(t, 401, "unauthorized")
+			e.do("POST", "/v1/shared/"+locked+"/unlock", `{"password":"wrong"}`).expect(t, 401, "unauthorized")
+			u := e.do("POST", "/v1/shared/"+locked+"/unlock", `{"password":"client password"}`).expect(t, 200, "")
+			ck := cookieOf(u, "marketing_share")
+			if ck == nil || !ck.HttpOnly {
+				t.Fatalf("unlock cookie %v", u.Header)
+			}
+			e.do("GET", "/v1/shared/"+locked+"/summary"+q, "", "Cookie: marketing_share="+ck.Value).expect(t, 200, "")
+			e.do("GET", "/v1/shared/"+locked+"/summary"+q, "", "Cookie: marketing_share="+flipLast(ck.Value)).expect(t, 401, "unauthorized")
+
+			list := e.do("GET", "/v1/admin/sites/a.example/shares", "", root).expect(t, 200, "")
+			if strings.Contains(list.Raw, open) || strings.Contains(list.Raw, "argon2") || len(list.Body["shares"].([]any)) != 2 {
+				t.Fatalf("share list %s", list.Raw)
+			}
+			e.do("POST", "/v1/admin/shares/"+openID+"/revoke", "", bearer(adminB)).expect(t, 404, "not_found")
+			e.do("POST", "/v1/admin/shares/"+openID+"/revoke", "", root).expect(t, 200, "")
+			e.do("GET", "/v1/shared/"+open+"/summary"+q, "").expect(t, 404, "not_found")
+			c.add(25 * time.Hour) // the unlock cookie has lapsed
+			e.do("GET", "/v1/shared/"+locked+"/summary"+q, "", "Cookie: marketing_share="+ck.Value).expect(t, 401, "unauthorized")
+			if n := e.count(`SELECT count(*) FROM audit_log WHERE action IN ('share.create', 'share.revoke')`); n != 3 {
+				t.Fatalf("%d share actions audited, want 3", n)
+			}
+		})
+	}
+}

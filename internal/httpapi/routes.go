@@ -28,6 +28,12 @@ func (s *server) routes() {
 	s.mux.Handle("PATCH /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteUpdate())))
 	s.mux.Handle("DELETE /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteDelete())))
 
+	s.mux.Handle("GET /v1/admin/sites/{id}/shares", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSharesList())))
+	s.mux.Handle("POST /v1/admin/sites/{id}/shares", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleShareCreate())))
+	s.mux.Handle("POST /v1/admin/shares/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleShareRevoke())))
+	s.mux.Handle("GET /v1/shared/{token}/summary", s.limited(classMetrics, s.handleSharedSummary()))
+	s.mux.Handle("POST /v1/shared/{token}/unlock", s.handleShareUnlock()) // limits itself, like logins
+
 	s.mux.Handle("GET /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeysList())))
 	s.mux.Handle("POST /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyCreate())))
 	s.mux.Handle("POST /v1/admin/keys/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyRevoke())))

@@ -290,3 +290,45 @@ func testUsers(t *testing.T, s marketing.Store) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
+
+func testSharedLinks(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := &marketing.SharedLink{ID: marketing.NewID(now), TokenHash: marketing.HashSecret("token-a"), SiteID: "a.example", Label: "client",
+		PasswordHash: "$argon2id$x", HasPassword: true, Filter: `{"page":"/pricing"}`, CreatedBy: "root", Created: now, Expires: now.Add(time.Hour)}
+	if err := s.CreateSharedLink(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := &marketing.SharedLink{ID: marketing.NewID(now.Add(time.Second)), TokenHash: marketing.HashSecret("token-b"), SiteID: "a.example",
+		CreatedBy: "user:x", Created: now.Add(time.Second)}
+	if err := s.CreateSharedLink(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SharedLinkByToken(ctx, a.TokenHash)
+	if err != nil || !reflect.DeepEqual(got, a) {
+		t.Fatalf("link read back\n got %+v, %v\nwant %+v", got, err, a)
+	}
+	if _, err := s.SharedLinkByToken(ctx, marketing.HashSecret("nope")); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if err := s.RevokeSharedLink(ctx, b.ID, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSharedLink(ctx, b.ID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.SharedLink(ctx, b.ID)
+	if err != nil || !got.Revoked.Equal(now.Add(time.Minute)) || got.Active(now) || got.HasPassword {
+		t.Fatalf("revoked link %+v, %v", got, err)
+	}
+	if err := s.RevokeSharedLink(ctx, "missing", now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+	list, err := s.SharedLinks(ctx, "a.example")
+	if err != nil || len(list) != 2 || list[0].ID != b.ID {
+		t.Fatalf("links %+v, %v", list, err)
+	}
+	if list, _ := s.SharedLinks(ctx, "b.example"); len(list) != 0 {
+		t.Fatalf("another site's links %+v", list)
+	}
+}

@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, migrated(t)) })
 	t.Run("LeadsByProperty", func(t *testing.T) { testLeadsByProperty(t, migrated(t)) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, migrated(t)) })
+	t.Run("SharedLinks", func(t *testing.T) { testSharedLinks(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {

@@ -87,3 +87,19 @@ CREATE TABLE login_sessions (
     expires_at   timestamptz NOT NULL
 );
 CREATE INDEX login_sessions_user_idx ON login_sessions (user_id);
+
+-- Shared links: a read-only view of one site's figures. Only the SHA-256
+-- of the URL's token is stored; the optional password is argon2id.
+CREATE TABLE shared_links (
+    id            text PRIMARY KEY,
+    token_hash    text NOT NULL UNIQUE,
+    site_id       text NOT NULL,
+    label         text NOT NULL DEFAULT '',
+    password_hash text NOT NULL DEFAULT '',
+    filter        text NOT NULL DEFAULT '',
+    created_by    text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    expires_at    timestamptz,
+    revoked_at    timestamptz
+);
+CREATE INDEX shared_links_site_idx ON shared_links (site_id);
