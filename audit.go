@@ -35,6 +35,7 @@ const (
 	AuditUserRole        = "user.role"
 	AuditUserRemove      = "user.remove"
 	AuditUserPassword    = "user.password"
+	AuditUserTOTP        = "user.totp"
 	AuditShareCreate     = "share.create"
 	AuditShareRevoke     = "share.revoke"
 )

@@ -43,8 +43,12 @@ type User struct {
 	Email        string     `json:"email"`
 	PasswordHash string     `json:"-"`
 	Roles        []SiteRole `json:"roles"`
-	Created      time.Time  `json:"createdAt"`
-	Updated      time.Time  `json:"updatedAt"`
+	// TOTPSecret is the second factor's shared secret (base32), pending
+	// until TOTPEnabled.
+	TOTPSecret  string    `json:"-"`
+	TOTPEnabled bool      `json:"totpEnabled"`
+	Created     time.Time `json:"createdAt"`
+	Updated     time.Time `json:"updatedAt"`
 }
 
 // SiteRole is a user's role on one site (AllSites: every site).
@@ -82,6 +86,20 @@ type UserStore interface {
 	// SetRole gives a user a role on a site, replacing the one it had
 	// there; role "" takes it away.
 	SetRole(ctx context.Context, userID, siteID, role string, now time.Time) error
+
+	// SetTOTPSecret stores a pending second-factor secret, replacing any
+	// (a second factor in use is replaced only after DisableTOTP).
+	SetTOTPSecret(ctx context.Context, userID, secret string, now time.Time) error
+	// EnableTOTP turns the pending secret on and replaces the recovery
+	// codes (SHA-256 hashes).
+	EnableTOTP(ctx context.Context, userID string, recoveryHashes []string, now time.Time) error
+	// DisableTOTP removes the second factor and its recovery codes.
+	DisableTOTP(ctx context.Context, userID string, now time.Time) error
+	// UseTOTPStep records a code's time step: false when that step or a
+	// later one was used already (no code counts twice).
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// UseRecoveryCode spends a recovery code: false when unknown or spent.
+	UseRecoveryCode(ctx context.Context, userID, codeHash string, now time.Time) (bool, error)
 
 	// CreateLoginSession stores a new login session.
 	CreateLoginSession(ctx context.Context, s *LoginSession) error

@@ -53,6 +53,8 @@ commands:
   users remove EMAIL-OR-ID
   users reset-password EMAIL-OR-ID
                    replace a password (read as for add); signs the user out everywhere
+  users disable-totp EMAIL-OR-ID
+                   remove a user's second factor (a lost authenticator)
   users set-role EMAIL-OR-ID --role owner|admin|viewer|none [--site ID]
                    give or take away a role (default: on every site)
   config check     print the effective configuration, secrets masked

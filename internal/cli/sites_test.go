@@ -102,6 +102,7 @@ func TestUsersCommands(t *testing.T) {
 		t.Fatalf("users list:\n%s", out)
 	}
 	must("a third long password\n", "users", "reset-password", "v@example.com")
+	must("", "users", "disable-totp", "v@example.com")
 	must("", "users", "remove", "v@example.com")
 	if out = must("", "users", "list"); strings.Contains(out, "v@example.com") {
 		t.Fatalf("removed user listed:\n%s", out)

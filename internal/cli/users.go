@@ -61,7 +61,7 @@ func findUser(ctx context.Context, store marketing.Store, ref string) (*marketin
 
 // usersCmd runs `marketing users add|list|remove|reset-password|set-role`.
 func usersCmd(ctx context.Context, cfg *config.Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	usage := &ExitError{Code: 2, Err: errors.New("usage: marketing users add EMAIL --role ROLE [--site ID] | list | remove EMAIL | reset-password EMAIL | set-role EMAIL --role ROLE|none [--site ID]")}
+	usage := &ExitError{Code: 2, Err: errors.New("usage: marketing users add EMAIL --role ROLE [--site ID] | list | remove EMAIL | reset-password EMAIL | disable-totp EMAIL | set-role EMAIL --role ROLE|none [--site ID]")}
 	if len(args) == 0 {
 		return usage
 	}
@@ -168,6 +168,19 @@ func usersCmd(ctx context.Context, cfg *config.Config, args []string, stdin io.R
 				return err
 			}
 			fmt.Fprintf(stdout, "password of user %s replaced; its sessions are signed out\n", u.ID)
+			return nil
+		case sub == "disable-totp" && len(pos) == 1:
+			u, err := findUser(ctx, store, pos[0])
+			if err != nil {
+				return err
+			}
+			if err := store.DisableTOTP(ctx, u.ID, now); err != nil {
+				return err
+			}
+			if err := audit(ctx, store, marketing.AuditUserTOTP, "user:"+u.ID, "", "disabled"); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "second factor of user %s removed\n", u.ID)
 			return nil
 		case sub == "set-role" && len(pos) == 1:
 			if role == "none" {

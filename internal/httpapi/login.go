@@ -162,6 +162,7 @@ var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
 <input type="hidden" name="csrf_token" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
 <p><label for="email">Email</label><br><input id="email" name="email" type="email" autocomplete="username" required value="{{.Email}}"></p>
 <p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required></p>
+<p><label for="code">Authentication code (when your account has one)</label><br><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code"></p>
 <p><button type="submit">Sign in</button></p></form></body></html>`))
 
 type loginPage struct{ CSRF, Next, Email, Error string }
@@ -215,12 +216,13 @@ func (s *server) handleLogin() http.Handler {
 			Email    string `json:"email"`
 			Password string `json:"password"`
 			Next     string `json:"next"`
+			Code     string `json:"code"` // TOTP or recovery code, when the account has a second factor
 			CSRF     string `json:"-"`
 		}
 		form := kind == bodyForm
 		if form {
 			v, _ := url.ParseQuery(string(body))
-			f.Email, f.Password, f.Next, f.CSRF = v.Get("email"), v.Get("password"), v.Get("next"), v.Get("csrf_token")
+			f.Email, f.Password, f.Next, f.CSRF, f.Code = v.Get("email"), v.Get("password"), v.Get("next"), v.Get("csrf_token"), v.Get("code")
 			c, err := r.Cookie(s.csrfCookie())
 			if err != nil || !sameSecret(f.CSRF, c.Value) {
 				writeProblem(w, http.StatusForbidden, "forbidden", nil)
@@ -257,6 +259,28 @@ func (s *server) handleLogin() http.Handler {
 		match, err := s.Passwords.Verify(r.Context(), stored, f.Password)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		problem := ""
+		if match && u.TOTPEnabled {
+			if problem = "totp_required"; f.Code != "" {
+				ok, err := s.secondFactor(r.Context(), u, f.Code)
+				if err != nil {
+					s.storeError(w, r, err)
+					return
+				}
+				if problem = "totp_invalid"; ok {
+					problem = ""
+				}
+			}
+		}
+		if problem != "" {
+			s.Metrics.Login(problem)
+			if form {
+				s.renderLogin(w, http.StatusUnauthorized, loginPage{Next: f.Next, Email: f.Email, Error: "Enter the current code of your authenticator app, or a recovery code."})
+				return
+			}
+			writeProblem(w, http.StatusUnauthorized, problem, nil)
 			return
 		}
 		if !match {

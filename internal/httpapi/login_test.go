@@ -13,6 +13,7 @@ import (
 
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/password"
+	"github.com/altcontext/marketing/internal/twofactor"
 )
 
 const testPassword = "correct horse battery staple"
@@ -274,4 +275,60 @@ func TestLoginTiming(t *testing.T) {
 		t.Fatalf("median login: known %v, unknown %v; median difference %v (%.0f%%)", k, u, dm, rel*100)
 	}
 	t.Logf("median login: known %v, unknown %v; median difference %v", k, u, dm)
+}
+
+// TestTOTP: the optional second factor, its single-use codes and its
+// recovery codes.
+func TestTOTP(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			c := &clock{t: time.Now()}
+			e := newEnvClock(t, backend, c.now)
+			e.mustUser("owner@example.com", "*=owner")
+			tok, csrf := e.login("owner@example.com")
+			auth := []string{"Cookie: marketing_session=" + tok, "X-CSRF-Token: " + csrf}
+			e.do("POST", "/v1/me/totp", "", auth[0]).expect(t, 403, "forbidden")
+			r := e.do("POST", "/v1/me/totp", "", auth...).expect(t, 200, "")
+			secret := r.Body["secret"].(string)
+			if !strings.HasPrefix(r.Body["otpauthUrl"].(string), "otpauth://totp/") {
+				t.Fatalf("begin %s", r.Raw)
+			}
+			code := func() string {
+				s, err := twofactor.Code(secret, c.now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			e.do("POST", "/v1/me/totp/confirm", `{"code":"000000"}`, auth...).expect(t, 400, "invalid_request")
+			r = e.do("POST", "/v1/me/totp/confirm", `{"code":"`+code()+`"}`, auth...).expect(t, 200, "")
+			recovery := r.Body["recoveryCodes"].([]any)
+			if len(recovery) != 10 {
+				t.Fatalf("confirm %s", r.Raw)
+			}
+			login := func(extra string) resp {
+				c.add(time.Minute) // a fresh login budget and a new time step
+				return e.do("POST", "/login", `{"email":"owner@example.com","password":"`+testPassword+`"`+extra+`}`)
+			}
+			login("").expect(t, 401, "totp_required")
+			login(`,"code":"000000"`).expect(t, 401, "totp_invalid")
+			cur := code()
+			e.do("POST", "/login", `{"email":"owner@example.com","password":"`+testPassword+`","code":"`+cur+`"}`).expect(t, 200, "")
+			e.do("POST", "/login", `{"email":"owner@example.com","password":"`+testPassword+`","code":"`+cur+`"}`).expect(t, 401, "totp_invalid")
+			rc := recovery[0].(string)
+			login(`,"code":"`+strings.ToUpper(rc)+`"`).expect(t, 200, "")
+			login(`,"code":"`+rc+`"`).expect(t, 401, "totp_invalid")
+			e.do("POST", "/login", `{"email":"owner@example.com","password":"wrong password","code":"`+code()+`"}`).expect(t, 401, "unauthorized")
+			if strings.Contains(e.dump(), rc) {
+				t.Fatal("a recovery code is stored in clear")
+			}
+
+			e.do("POST", "/v1/me/totp/disable", `{"code":"000000"}`, auth...).expect(t, 400, "invalid_request")
+			e.do("POST", "/v1/me/totp/disable", `{"code":"`+recovery[1].(string)+`"}`, auth...).expect(t, 200, "")
+			login("").expect(t, 200, "")
+			if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'user.totp'`); n != 2 {
+				t.Fatalf("%d second-factor changes audited, want 2", n)
+			}
+		})
+	}
 }

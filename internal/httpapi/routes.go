@@ -44,6 +44,9 @@ func (s *server) routes() {
 	s.mux.Handle("GET /v1/me", s.limited(classDefault, s.signedIn(s.handleMe())))
 	s.mux.Handle("GET /v1/me/sessions", s.limited(classDefault, s.sessionOnly(s.handleMySessions())))
 	s.mux.Handle("POST /v1/me/sessions/revoke-all", s.limited(classDefault, s.sessionOnly(s.handleRevokeAll())))
+	s.mux.Handle("POST /v1/me/totp", s.limited(classDefault, s.sessionOnly(s.handleTOTPBegin())))
+	s.mux.Handle("POST /v1/me/totp/confirm", s.limited(classDefault, s.sessionOnly(s.handleTOTPConfirm())))
+	s.mux.Handle("POST /v1/me/totp/disable", s.limited(classDefault, s.sessionOnly(s.handleTOTPDisable())))
 
 	s.mux.Handle("GET /v1/admin/audit", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleAuditList())))
 }

@@ -61,7 +61,7 @@ func (db *DB) Users(ctx context.Context) ([]marketing.User, error) {
 }
 
 func (db *DB) users(ctx context.Context, where string, arg any) ([]marketing.User, error) {
-	rows, err := db.pool.Query(ctx, `SELECT u.id, u.email, u.password_hash, u.created_at, u.updated_at,
+	rows, err := db.pool.Query(ctx, `SELECT u.id, u.email, u.password_hash, u.totp_secret, u.totp_enabled_at IS NOT NULL, u.created_at, u.updated_at,
 			coalesce((SELECT array_agg(r.site_id ORDER BY r.site_id) FROM user_roles r WHERE r.user_id = u.id), '{}'),
 			coalesce((SELECT array_agg(r.role ORDER BY r.site_id) FROM user_roles r WHERE r.user_id = u.id), '{}')
 		FROM users u WHERE `+where+` ORDER BY u.email`, arg)
@@ -71,7 +71,7 @@ func (db *DB) users(ctx context.Context, where string, arg any) ([]marketing.Use
 	out := []marketing.User{}
 	var u marketing.User
 	var sites, roles []string
-	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.PasswordHash, &u.Created, &u.Updated, &sites, &roles}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&u.ID, &u.Email, &u.PasswordHash, &u.TOTPSecret, &u.TOTPEnabled, &u.Created, &u.Updated, &sites, &roles}, func() error {
 		u.Created, u.Updated, u.Roles = u.Created.UTC(), u.Updated.UTC(), []marketing.SiteRole{}
 		for i := range sites {
 			u.Roles = append(u.Roles, marketing.SiteRole{SiteID: sites[i], Role: roles[i]})
@@ -214,4 +214,83 @@ func (db *DB) LoginSessions(ctx context.Context, userID string, now time.Time) (
 		out = append(out, *s)
 	}
 	return out, unavailable(rows.Err())
+}
+
+// SetTOTPSecret stores a pending second-factor secret.
+func (db *DB) SetTOTPSecret(ctx context.Context, userID, secret string, now time.Time) error {
+	return db.userExec(ctx, "set totp secret", `UPDATE users SET totp_secret = $1, totp_enabled_at = NULL, updated_at = $2 WHERE id = $3`, secret, now, userID)
+}
+
+func (db *DB) userExec(ctx context.Context, what, q string, args ...any) error {
+	tag, err := db.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return unavailable(fmt.Errorf("postgres: %s: %w", what, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return marketing.Errorf(marketing.ENOTFOUND, "no such user")
+	}
+	return nil
+}
+
+// EnableTOTP turns the pending secret on with fresh recovery codes.
+func (db *DB) EnableTOTP(ctx context.Context, userID string, recoveryHashes []string, now time.Time) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET totp_enabled_at = $1, updated_at = $1 WHERE id = $2 AND totp_secret <> ''`, now, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return marketing.Errorf(marketing.ENOTFOUND, "no pending second factor")
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM user_recovery_codes WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		for _, h := range recoveryHashes {
+			if _, err := tx.Exec(ctx, `INSERT INTO user_recovery_codes (user_id, code_hash) VALUES ($1, $2)`, userID, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && marketing.ErrorCode(err) == marketing.EINTERNAL {
+		return unavailable(fmt.Errorf("postgres: enable totp: %w", err))
+	}
+	return err
+}
+
+// DisableTOTP removes the second factor and its recovery codes.
+func (db *DB) DisableTOTP(ctx context.Context, userID string, now time.Time) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET totp_secret = '', totp_enabled_at = NULL, totp_last_step = 0, updated_at = $1 WHERE id = $2`, now, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return marketing.Errorf(marketing.ENOTFOUND, "no such user")
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM user_recovery_codes WHERE user_id = $1`, userID)
+		return err
+	})
+	if err != nil && marketing.ErrorCode(err) == marketing.EINTERNAL {
+		return unavailable(fmt.Errorf("postgres: disable totp: %w", err))
+	}
+	return err
+}
+
+// UseTOTPStep records a code's time step unless it or a later one was used.
+func (db *DB) UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1`, step, userID)
+	if err != nil {
+		return false, unavailable(fmt.Errorf("postgres: use totp step: %w", err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UseRecoveryCode spends a recovery code.
+func (db *DB) UseRecoveryCode(ctx context.Context, userID, codeHash string, now time.Time) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE user_recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL`, now, userID, codeHash)
+	if err != nil {
+		return false, unavailable(fmt.Errorf("postgres: use recovery code: %w", err))
+	}
+	return tag.RowsAffected() == 1, nil
 }

@@ -58,7 +58,8 @@ func (db *DB) oneUser(ctx context.Context, where string, arg any) (*marketing.Us
 func (db *DB) Users(ctx context.Context) ([]marketing.User, error) { return db.users(ctx, `1 = ?`, 1) }
 
 func (db *DB) users(ctx context.Context, where string, arg any) ([]marketing.User, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, email, password_hash, created_at, updated_at FROM users WHERE `+where+` ORDER BY email`, arg)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, email, password_hash, totp_secret, totp_enabled_at IS NOT NULL, created_at, updated_at
+		FROM users WHERE `+where+` ORDER BY email`, arg)
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("sqlite: read users: %w", err))
 	}
@@ -68,7 +69,7 @@ func (db *DB) users(ctx context.Context, where string, arg any) ([]marketing.Use
 	for rows.Next() {
 		var u marketing.User
 		var c, up int64
-		if err := rows.Scan(&u.ID, &u.Email, &u.PasswordHash, &c, &up); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.TOTPSecret, &u.TOTPEnabled, &c, &up); err != nil {
 			return nil, unavailable(fmt.Errorf("sqlite: read users: %w", err))
 		}
 		u.Created, u.Updated, u.Roles = fromMS(c), fromMS(up), []marketing.SiteRole{}
@@ -237,4 +238,85 @@ func (db *DB) LoginSessions(ctx context.Context, userID string, now time.Time) (
 		out = append(out, *s)
 	}
 	return out, unavailable(rows.Err())
+}
+
+// SetTOTPSecret stores a pending second-factor secret.
+func (db *DB) SetTOTPSecret(ctx context.Context, userID, secret string, now time.Time) error {
+	return db.userExec(ctx, "set totp secret", `UPDATE users SET totp_secret = ?, totp_enabled_at = NULL, updated_at = ? WHERE id = ?`, secret, ms(now), userID)
+}
+
+func (db *DB) userExec(ctx context.Context, what, q string, args ...any) error {
+	res, err := db.write.ExecContext(ctx, q, args...)
+	if err != nil {
+		return unavailable(fmt.Errorf("sqlite: %s: %w", what, err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return marketing.Errorf(marketing.ENOTFOUND, "no such user")
+	}
+	return nil
+}
+
+// EnableTOTP turns the pending secret on with fresh recovery codes.
+func (db *DB) EnableTOTP(ctx context.Context, userID string, recoveryHashes []string, now time.Time) error {
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_enabled_at = ?, updated_at = ? WHERE id = ? AND totp_secret <> ''`, ms(now), ms(now), userID)
+		if err != nil {
+			return false, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return false, marketing.Errorf(marketing.ENOTFOUND, "no pending second factor")
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_recovery_codes WHERE user_id = ?`, userID); err != nil {
+			return false, err
+		}
+		for _, h := range recoveryHashes {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO user_recovery_codes (user_id, code_hash) VALUES (?, ?)`, userID, h); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if err != nil && marketing.ErrorCode(err) == marketing.EINTERNAL {
+		return unavailable(fmt.Errorf("sqlite: enable totp: %w", err))
+	}
+	return err
+}
+
+// DisableTOTP removes the second factor and its recovery codes.
+func (db *DB) DisableTOTP(ctx context.Context, userID string, now time.Time) error {
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_enabled_at = NULL, totp_last_step = 0, updated_at = ? WHERE id = ?`, ms(now), userID)
+		if err != nil {
+			return false, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return false, marketing.Errorf(marketing.ENOTFOUND, "no such user")
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM user_recovery_codes WHERE user_id = ?`, userID)
+		return true, err
+	})
+	if err != nil && marketing.ErrorCode(err) == marketing.EINTERNAL {
+		return unavailable(fmt.Errorf("sqlite: disable totp: %w", err))
+	}
+	return err
+}
+
+// UseTOTPStep records a code's time step unless it or a later one was used.
+func (db *DB) UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, userID, step)
+	if err != nil {
+		return false, unavailable(fmt.Errorf("sqlite: use totp step: %w", err))
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// UseRecoveryCode spends a recovery code.
+func (db *DB) UseRecoveryCode(ctx context.Context, userID, codeHash string, now time.Time) (bool, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE user_recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL`, ms(now), userID, codeHash)
+	if err != nil {
+		return false, unavailable(fmt.Errorf("sqlite: use recovery code: %w", err))
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

@@ -332,3 +332,53 @@ func testSharedLinks(t *testing.T, s marketing.Store) {
 		t.Fatalf("another site's links %+v", list)
 	}
 }
+
+func testTOTP(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	u := &marketing.User{ID: marketing.NewID(now), Email: "two@example.com", PasswordHash: "h", Created: now, Updated: now}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableTOTP(ctx, u.ID, nil, now); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("enable without a secret: %v", err)
+	}
+	if err := s.SetTOTPSecret(ctx, u.ID, "JBSWY3DPEHPK3PXP", now); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.User(ctx, u.ID); got.TOTPSecret != "JBSWY3DPEHPK3PXP" || got.TOTPEnabled {
+		t.Fatalf("pending %+v", got)
+	}
+	if err := s.EnableTOTP(ctx, u.ID, []string{"h1", "h2"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.UserByEmail(ctx, u.Email); !got.TOTPEnabled {
+		t.Fatalf("enabled %+v", got)
+	}
+	for i, c := range []struct {
+		step int64
+		want bool
+	}{{100, true}, {100, false}, {99, false}, {101, true}} {
+		if ok, err := s.UseTOTPStep(ctx, u.ID, c.step); err != nil || ok != c.want {
+			t.Fatalf("step %d (%d): %v, %v", c.step, i, ok, err)
+		}
+	}
+	if ok, err := s.UseRecoveryCode(ctx, u.ID, "h1", now); !ok || err != nil {
+		t.Fatalf("recovery code: %v %v", ok, err)
+	}
+	if ok, _ := s.UseRecoveryCode(ctx, u.ID, "h1", now); ok {
+		t.Fatal("a recovery code was used twice")
+	}
+	if ok, _ := s.UseRecoveryCode(ctx, u.ID, "nope", now); ok {
+		t.Fatal("an unknown recovery code was accepted")
+	}
+	if err := s.DisableTOTP(ctx, u.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.User(ctx, u.ID); got.TOTPSecret != "" || got.TOTPEnabled {
+		t.Fatalf("disabled %+v", got)
+	}
+	if ok, _ := s.UseRecoveryCode(ctx, u.ID, "h2", now); ok {
+		t.Fatal("a recovery code outlived its factor")
+	}
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("LeadsByProperty", func(t *testing.T) { testLeadsByProperty(t, migrated(t)) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, migrated(t)) })
 	t.Run("SharedLinks", func(t *testing.T) { testSharedLinks(t, migrated(t)) })
+	t.Run("TOTP", func(t *testing.T) { testTOTP(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {

@@ -64,6 +64,12 @@ CREATE TABLE users (
     id            text PRIMARY KEY,
     email         text NOT NULL UNIQUE,
     password_hash text NOT NULL,
+    -- TOTP second factor: the shared secret (base32; pending until
+    -- confirmed, then totp_enabled_at is set) and the last time step used,
+    -- so that no code is accepted twice.
+    totp_secret     text NOT NULL DEFAULT '',
+    totp_enabled_at timestamptz,
+    totp_last_step  bigint NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL,
     updated_at    timestamptz NOT NULL
 );
@@ -74,6 +80,14 @@ CREATE TABLE user_roles (
     site_id text NOT NULL,
     role    text NOT NULL,
     PRIMARY KEY (user_id, site_id)
+);
+
+-- Single-use recovery codes of the TOTP factor, as SHA-256.
+CREATE TABLE user_recovery_codes (
+    user_id   text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash text NOT NULL,
+    used_at   timestamptz,
+    PRIMARY KEY (user_id, code_hash)
 );
 
 -- Login sessions: only the SHA-256 of the cookie's token is stored.
