@@ -323,3 +323,23 @@ func TestSharedLinks(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsWriteKey: a server-side sender's key must hold events:write
+// on the properties it writes; without a key, events work as before.
+func TestEventsWriteKey(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	root := "x-admin-key: " + adminKey
+	e.mustSite(`{"domains":["a.example"]}`)
+	e.mustSite(`{"domains":["b.example"]}`)
+	writer := e.mustKey(`{"scopes":["events:write"],"sites":["a.example"]}`, root)
+	reader := e.mustKey(`{"scopes":["stats:read"]}`, root)
+	ev := func(p string) string { return `{"eventType":"page_view","path":"/","propertyId":"` + p + `"}` }
+	e.do("POST", "/v1/events", ev("a.example"), bearer(writer)).expect(t, 202, "")
+	e.do("POST", "/v1/events", ev("b.example"), bearer(writer)).expect(t, 403, "forbidden")
+	e.do("POST", "/v1/events", ev("a.example"), bearer(reader)).expect(t, 403, "forbidden")
+	e.do("POST", "/v1/events", ev("a.example"), bearer(flipLast(writer))).expect(t, 401, "unauthorized")
+	e.do("POST", "/v1/events", ev("b.example")).expect(t, 202, "")
+	if n := e.count(`SELECT count(*) FROM events`); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+}
