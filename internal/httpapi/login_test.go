@@ -332,3 +332,30 @@ func TestTOTP(t *testing.T) {
 		})
 	}
 }
+
+// TestUserRolesAPI: owners change roles (audited); a site's owner only on
+// its site; a viewer never.
+func TestUserRolesAPI(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.mustSite(`{"domains":["a.example"]}`)
+	e.mustSite(`{"domains":["b.example"]}`)
+	e.mustUser("owner@example.com", "*=owner")
+	ownerA := e.mustUser("owner-a@example.com", "a.example=owner")
+	v := e.mustUser("viewer@example.com", "a.example=viewer")
+	tok, csrf := e.login("owner-a@example.com")
+	auth := []string{"Cookie: marketing_session=" + tok, "X-CSRF-Token: " + csrf}
+	e.do("GET", "/v1/admin/users", "", auth...).expect(t, 403, "forbidden")
+	e.do("POST", "/v1/admin/users/"+v.ID+"/role", `{"siteId":"a.example","role":"admin"}`, auth...).expect(t, 200, "")
+	e.do("POST", "/v1/admin/users/"+v.ID+"/role", `{"siteId":"b.example","role":"viewer"}`, auth...).expect(t, 403, "forbidden")
+	e.do("POST", "/v1/admin/users/"+v.ID+"/role", `{"role":"viewer"}`, auth...).expect(t, 403, "forbidden")
+	vt, vcsrf := e.login("viewer@example.com")
+	e.do("POST", "/v1/admin/users/"+ownerA.ID+"/role", `{"siteId":"a.example","role":""}`, "Cookie: marketing_session="+vt, "X-CSRF-Token: "+vcsrf).expect(t, 403, "forbidden")
+	r := e.do("GET", "/v1/admin/users", "", "x-admin-key: "+adminKey).expect(t, 200, "")
+	if strings.Contains(r.Raw, "argon2") || len(r.Body["users"].([]any)) != 3 {
+		t.Fatalf("users %s", r.Raw)
+	}
+	rows := e.rows(`SELECT actor, target, site_id, detail FROM audit_log WHERE action = 'user.role'`)
+	if len(rows) != 1 || toString(rows[0][0]) != "user:"+ownerA.ID || toString(rows[0][1]) != "user:"+v.ID || toString(rows[0][3]) != "role=admin" {
+		t.Fatalf("audit %v", rows)
+	}
+}

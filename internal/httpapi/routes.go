@@ -48,5 +48,8 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/me/totp/confirm", s.limited(classDefault, s.sessionOnly(s.handleTOTPConfirm())))
 	s.mux.Handle("POST /v1/me/totp/disable", s.limited(classDefault, s.sessionOnly(s.handleTOTPDisable())))
 
+	s.mux.Handle("GET /v1/admin/users", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleUsersList())))
+	s.mux.Handle("POST /v1/admin/users/{id}/role", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleUserRole())))
+
 	s.mux.Handle("GET /v1/admin/audit", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleAuditList())))
 }
