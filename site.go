@@ -148,15 +148,3 @@ func (s *Site) Normalize() error {
 	s.Origins = origins
 	return is.Err()
 }
-
-// Location is the site's reporting zone, or def when it has none.
-func (s *Site) Location(def *time.Location) *time.Location {
-	if s.TimeZone == "" {
-		return def
-	}
-	loc, err := time.LoadLocation(s.TimeZone)
-	if err != nil {
-		return def
-	}
-	return loc
-}

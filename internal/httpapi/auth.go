@@ -21,7 +21,6 @@ type principal struct {
 	// grants are the scopes held per site id; allSites applies to every
 	// site, registered or not, and to the all-properties figures.
 	grants map[string][]string
-	keyID  string
 	// A logged-in user's account, session (token hash) and CSRF token.
 	user        *marketing.User
 	sessionHash string
@@ -70,7 +69,7 @@ func (p *principal) sitesFor(scope string) []string {
 }
 
 func keyPrincipal(k *marketing.APIKey) *principal {
-	p := &principal{actor: "key:" + k.Prefix, keyID: k.ID, grants: map[string][]string{}}
+	p := &principal{actor: "key:" + k.Prefix, grants: map[string][]string{}}
 	if len(k.Sites) == 0 {
 		p.grants[allSites] = k.Scopes
 	}

@@ -129,9 +129,3 @@ func (x *SiteIndex) ByOrigin(origin string) (string, bool) {
 	id, ok := x.snapshot().origins[origin]
 	return id, ok
 }
-
-// Site returns a registered site by id.
-func (x *SiteIndex) Site(id string) (*marketing.Site, bool) {
-	s, ok := x.snapshot().sites[id]
-	return s, ok
-}
