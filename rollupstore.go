@@ -124,5 +124,8 @@ type Retention struct {
 	Rollups    string    // daily rollups before this day (YYYY-MM-DD)
 	Rejections time.Time // ingest rejection counters
 	Salts      time.Time // cookieless visitor salts
-	BatchSize  int
+	// LoginSessions removes login sessions that expired before it (zero:
+	// none).
+	LoginSessions time.Time
+	BatchSize     int
 }

@@ -241,7 +241,9 @@ func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, erro
 		Rollups:    AddDays(r.Today(), -r.o.RollupDays),
 		Rejections: now.AddDate(0, 0, -r.o.RejectionDays),
 		Salts:      now.Add(-48 * time.Hour),
-		BatchSize:  r.o.PurgeBatch,
+		// Expired login sessions can never be used again.
+		LoginSessions: now,
+		BatchSize:     r.o.PurgeBatch,
 	}
 	counts, err := r.o.Store.Purge(ctx, ret, dryRun)
 	if err != nil || dryRun {

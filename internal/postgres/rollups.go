@@ -253,6 +253,9 @@ var purgeSteps = []struct {
 	{"visitor_salts", `SELECT count(*) FROM visitor_salts WHERE created_at < $1`,
 		`DELETE FROM visitor_salts WHERE day IN (SELECT day FROM visitor_salts WHERE created_at < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Salts }},
+	{"login_sessions", `SELECT count(*) FROM login_sessions WHERE expires_at < $1`,
+		`DELETE FROM login_sessions WHERE id IN (SELECT id FROM login_sessions WHERE expires_at < $1 LIMIT $2)`,
+		func(r marketing.Retention) any { return r.LoginSessions }},
 }
 
 // Purge deletes (or counts) what retention removes, a batch per

@@ -214,6 +214,7 @@ var purgeSteps = []struct {
 	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }},
 	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }},
+	{"login_sessions", `expires_at < ?`, "id", func(r marketing.Retention) any { return ms(r.LoginSessions) }},
 }
 
 // Purge deletes (or counts) what retention removes, a batch per transaction.

@@ -264,13 +264,24 @@ func testUsers(t *testing.T, s marketing.Store) {
 	if err != nil || len(live) != 2 || live[0].ID != b.ID {
 		t.Fatalf("live sessions %+v, %v (expired %s)", live, err, old.ID)
 	}
+	// Retention removes expired sessions only.
+	ret := marketing.Retention{Rollups: "0001-01-01", LoginSessions: now, BatchSize: 10}
+	if dry, err := s.Purge(ctx, ret, true); err != nil || dry["login_sessions"] != 1 {
+		t.Fatalf("dry purge %v, %v", dry, err)
+	}
+	if done, err := s.Purge(ctx, ret, false); err != nil || done["login_sessions"] != 1 {
+		t.Fatalf("purge %v, %v", done, err)
+	}
+	if _, err := s.LoginSession(ctx, old.TokenHash); marketing.ErrorCode(err) != marketing.ENOTFOUND {
+		t.Fatalf("expired session kept: %v", err)
+	}
 	if err := s.DeleteLoginSession(ctx, b.TokenHash); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LoginSession(ctx, b.TokenHash); marketing.ErrorCode(err) != marketing.ENOTFOUND {
 		t.Fatalf("ended session: %v", err)
 	}
-	if n, err := s.DeleteLoginSessions(ctx, u.ID); err != nil || n != 2 {
+	if n, err := s.DeleteLoginSessions(ctx, u.ID); err != nil || n != 1 {
 		t.Fatalf("sign out everywhere: %d, %v", n, err)
 	}
 	mk("token-c", now)
