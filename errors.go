@@ -10,11 +10,13 @@ import (
 
 // Error codes. Each maps to exactly one HTTP status in internal/httpapi.
 const (
-	EINVALID     = "invalid"     // the caller sent something wrong
-	ENOTFOUND    = "not_found"   // the thing asked for does not exist
-	ECONFLICT    = "conflict"    // the request contradicts the stored state
-	EUNAVAILABLE = "unavailable" // a dependency is down or the queue is full; retry later
-	EINTERNAL    = "internal"    // a bug or an unexpected failure
+	EINVALID      = "invalid"      // the caller sent something wrong
+	EUNAUTHORIZED = "unauthorized" // no valid credentials
+	EFORBIDDEN    = "forbidden"    // valid credentials without the right
+	ENOTFOUND     = "not_found"    // the thing asked for does not exist
+	ECONFLICT     = "conflict"     // the request contradicts the stored state
+	EUNAVAILABLE  = "unavailable"  // a dependency is down or the queue is full; retry later
+	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
 // Error is a domain error: a code a program can act on and a message a

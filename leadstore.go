@@ -94,6 +94,7 @@ type Lead struct {
 	LastCapturedAt  time.Time `json:"lastCapturedAt"`
 	FirstTouch      Touch     `json:"firstTouch"`
 	LastTouch       Touch     `json:"lastTouch"`
+	PropertyID      string    `json:"propertyId,omitempty"` // of the first capture
 }
 
 // Identity links a lead to a visitor.
@@ -149,6 +150,9 @@ type LeadFilter struct {
 	AfterTime     time.Time
 	AfterID       string
 	Limit         int // 0: no limit
+	// Properties, when non-nil, keeps only leads first captured on one of
+	// them (a principal restricted to some sites).
+	Properties []string
 }
 
 // CaptureAttribution is the session a capture's event belongs to, derived

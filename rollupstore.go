@@ -62,7 +62,8 @@ type PropertyValue struct {
 // percentiles.
 type DayRollup struct {
 	PropertyID         string
-	Day                string // YYYY-MM-DD in REPORT_TIMEZONE
+	Day                string // YYYY-MM-DD in TimeZone
+	TimeZone           string // the IANA zone the day was counted in (the site's, else REPORT_TIMEZONE); stored, not read back
 	UniqueVisitors     int64
 	ReturningVisitors  int64
 	PageViews          int64
@@ -123,5 +124,8 @@ type Retention struct {
 	Rollups    string    // daily rollups before this day (YYYY-MM-DD)
 	Rejections time.Time // ingest rejection counters
 	Salts      time.Time // cookieless visitor salts
-	BatchSize  int
+	// LoginSessions removes login sessions that expired before it (zero:
+	// none).
+	LoginSessions time.Time
+	BatchSize     int
 }

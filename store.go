@@ -18,6 +18,11 @@ type Store interface {
 	LeadStore
 	RollupStore
 	JobStore
+	SiteStore
+	KeyStore
+	AuditLog
+	UserStore
+	SharedLinkStore
 }
 
 // Database is the connection and its schema.

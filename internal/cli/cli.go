@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/altcontext/marketing"
@@ -39,6 +40,27 @@ commands:
                    refresh the PostgreSQL materialized view (concurrently)
   retention purge [--dry-run]
                    delete what is older than the retention windows, in batches
+  sites add DOMAIN [--name N] [--timezone TZ] [--origin URL]... [--domain D]... [--id ID]
+                   register a site; its events carry its id (default: the domain)
+  sites list       list the registered sites
+  sites update ID [--name N] [--timezone TZ] [--origin URL]... [--domain D]...
+                   change a site (a repeated flag replaces the whole list)
+  sites remove ID  unregister a site (its data stays under its id)
+  keys create --scope SCOPE[,SCOPE] [--site ID]... [--expires DATE] [--label L]
+                   create an API key; its secret alone on standard output
+  keys list        list API keys (never their secrets)
+  keys revoke ID-OR-PREFIX
+                   revoke an API key
+  users add EMAIL --role owner|admin|viewer [--site ID]
+                   create a user (password: first line of standard input, or prompted)
+  users list       list users and their roles
+  users remove EMAIL-OR-ID
+  users reset-password EMAIL-OR-ID
+                   replace a password (read as for add); signs the user out everywhere
+  users disable-totp EMAIL-OR-ID
+                   remove a user's second factor (a lost authenticator)
+  users set-role EMAIL-OR-ID --role owner|admin|viewer|none [--site ID]
+                   give or take away a role (default: on every site)
   config check     print the effective configuration, secrets masked
   secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
@@ -78,9 +100,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 // command is a subcommand that needs the configuration.
 type command func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error
 
-// Run dispatches a subcommand. Arguments are checked before the
-// environment, so a mistyped command is reported as such.
+// Run dispatches a subcommand, reading standard input where a command
+// needs it (a password). Arguments are checked before the environment, so
+// a mistyped command is reported as such.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return RunInput(ctx, args, getenv, os.Stdin, stdout, stderr)
+}
+
+// RunInput is Run with standard input as a parameter.
+func RunInput(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return usageError("no command given")
@@ -103,7 +131,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "IP_HASH_PEPPER=%s\nADMIN_API_KEY=%s\n", randomHex(32), randomHex(24))
 		return nil
 	}
-	run, err := route(cmd, rest, stderr)
+	run, err := route(cmd, rest, stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -116,7 +144,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // route finds the subcommand args name, or a usage error naming what the
 // command accepts.
-func route(cmd string, rest []string, stderr io.Writer) (command, error) {
+func route(cmd string, rest []string, stdin io.Reader, stderr io.Writer) (command, error) {
 	noArgs := func(name string, c command) (command, error) {
 		if len(rest) > 0 {
 			hint := ""
@@ -172,6 +200,18 @@ func route(cmd string, rest []string, stderr io.Writer) (command, error) {
 		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 			return retentionPurge(ctx, cfg, subArgs, stdout, stderr)
 		}, nil
+	case "sites":
+		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+			return sitesCmd(ctx, cfg, rest, stdout, stderr)
+		}, nil
+	case "keys":
+		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+			return keysCmd(ctx, cfg, rest, stdout, stderr)
+		}, nil
+	case "users":
+		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+			return usersCmd(ctx, cfg, rest, stdin, stdout, stderr)
+		}, nil
 	case "config":
 		if sub != "check" || len(subArgs) > 0 {
 			return nil, usageError("usage: marketing config check (got %q)", strings.Join(rest, " "))
@@ -179,7 +219,7 @@ func route(cmd string, rest []string, stderr io.Writer) (command, error) {
 		return configCheck, nil
 	}
 	fmt.Fprint(stderr, usage)
-	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, retention, config, secrets, version, help)", cmd)
+	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, retention, sites, keys, users, config, secrets, version, help)", cmd)
 }
 
 // configCheck prints the effective configuration, secrets masked, and

@@ -113,6 +113,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		adminKey = randomHex(24)
 		fmt.Fprintf(stderr, "ADMIN_API_KEY is not set; this run's admin key (send it as x-admin-key): %s\n", adminKey)
 	}
+	if users, err := store.Users(ctx); err == nil && len(users) == 0 {
+		// On the terminal, never in the logs: nobody can log in yet.
+		fmt.Fprintln(stderr, "No user can log in yet; create the first owner with: marketing users add you@example.com --role owner")
+	}
 
 	// Two writers on PostgreSQL: appends take no lock, so a batch can
 	// commit while the next one is sent. One on SQLite, which has one

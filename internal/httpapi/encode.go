@@ -61,6 +61,10 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 		writeProblem(w, http.StatusBadRequest, "invalid_request", []marketing.Issue{{Path: "", Message: marketing.ErrorMessage(err)}})
+	case marketing.EUNAUTHORIZED:
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
+	case marketing.EFORBIDDEN:
+		writeProblem(w, http.StatusForbidden, "forbidden", nil)
 	case marketing.ENOTFOUND:
 		writeProblem(w, http.StatusNotFound, "not_found", nil)
 	case marketing.ECONFLICT:

@@ -35,6 +35,21 @@ func (s *server) handleEvents() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		// A server-side sender may present a key: then it must hold
+		// events:write on every property it writes to. Browsers send no
+		// Authorization header, so the beacon path never gets here.
+		if r.Header.Get("Authorization") != "" {
+			p := s.authenticate(w, r)
+			if p == nil {
+				return
+			}
+			for i := range inputs {
+				if !p.can(marketing.ScopeEventsWrite, s.Pipeline.PropertyOf(inputs[i].Traffic.PropertyID, origin)) {
+					writeProblem(w, http.StatusForbidden, "forbidden", nil)
+					return
+				}
+			}
+		}
 		out, err := s.Pipeline.Events(r.Context(), ingest.Request{
 			IP: s.clientIP(r), UserAgent: r.UserAgent(), Origin: origin,
 			GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1",

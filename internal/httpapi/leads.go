@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -116,7 +115,6 @@ func (s *server) redirectAfterPost(w http.ResponseWriter, r *http.Request, redir
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// listedOrigin returns origin as listed in CORS_ALLOWED_ORIGINS, if it is.
 // formError answers a plain HTML form's invalid post with a page a visitor
 // can read (the JSON envelope would be shown raw), saying what was wrong
 // and linking back to the form when it is on an allowed origin. Other
@@ -156,9 +154,18 @@ func fieldLabel(path string) string {
 	return "The field " + strconv.Quote(path)
 }
 
+// listedOrigin returns origin normalised when it is listed in
+// CORS_ALLOWED_ORIGINS or belongs to a registered site.
 func (s *server) listedOrigin(origin string) (string, bool) {
 	o, ok := config.NormalizeOrigin(origin)
-	return o, ok && slices.Contains(s.Config.CORSAllowedOrigins, o)
+	if !ok {
+		return "", false
+	}
+	if slices.Contains(s.Config.CORSAllowedOrigins, o) {
+		return o, true
+	}
+	_, ok = s.Sites.ByOrigin(o)
+	return o, ok
 }
 
 // safePath accepts "/x…" but not "//host", "/\host" or anything with a
@@ -319,9 +326,16 @@ func (s *server) handleUnsubscribe() http.Handler {
 			}
 			ch.LeadID = id
 		case f.Email != "":
-			if !s.admin(w, r) {
+			// Unsubscribing a person by address concerns every site.
+			p := s.authenticate(w, r)
+			if p == nil {
 				return
 			}
+			if !p.can(marketing.ScopeLeadsWrite, "") {
+				writeProblem(w, http.StatusForbidden, "forbidden", nil)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
 			email, ok := marketing.NormalizeEmail(f.Email)
 			if !ok {
 				s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "email", Message: "must be a valid email address"}}})
@@ -340,36 +354,14 @@ func (s *server) handleUnsubscribe() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if ch.Email != "" {
+			s.audit(r, marketing.AuditLeadUnsubscribe, "email:"+s.Pipeline.EmailHash(ch.Email), "", "")
+		}
 		if html {
 			writePage(w, http.StatusOK, page{Title: "You are unsubscribed", Message: "You will not receive our emails any more."})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "found": true})
-	})
-}
-
-// admin checks the x-admin-key header in constant time. It answers 503 when
-// no key is configured (production without ADMIN_API_KEY) and 401 otherwise.
-func (s *server) admin(w http.ResponseWriter, r *http.Request) bool {
-	if s.AdminKey == "" {
-		writeProblem(w, http.StatusServiceUnavailable, "admin_auth_not_configured", nil)
-		return false
-	}
-	got := sha256.Sum256([]byte(r.Header.Get("x-admin-key")))
-	want := sha256.Sum256([]byte(s.AdminKey))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
-		return false
-	}
-	return true
-}
-
-// adminOnly wraps a handler with the admin check.
-func (s *server) adminOnly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.admin(w, r) {
-			h.ServeHTTP(w, r)
-		}
 	})
 }
 
@@ -400,6 +392,11 @@ func (s *server) emailFromBody(w http.ResponseWriter, r *http.Request) (string, 
 // handleLeadsDelete is POST /v1/leads/delete (admin): erasure.
 func (s *server) handleLeadsDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Erasure concerns a person on every site.
+		if err := s.authorize(r, marketing.ScopeLeadsWrite, ""); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		email, ok := s.emailFromBody(w, r)
 		if !ok {
 			return
@@ -409,6 +406,7 @@ func (s *server) handleLeadsDelete() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		s.audit(r, marketing.AuditLeadErase, "email:"+s.Pipeline.EmailHash(email), "", "")
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "deleted": true})
 	})
 }
@@ -419,7 +417,8 @@ func (s *server) handleAdminLeads() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		is := marketing.NewIssues()
-		f := marketing.LeadFilter{ConsentStatus: q.Get("consentStatus"), Source: q.Get("source"), Limit: 50}
+		f := marketing.LeadFilter{ConsentStatus: q.Get("consentStatus"), Source: q.Get("source"), Limit: 50,
+			Properties: principalOf(r).sitesFor(marketing.ScopeLeadsRead)}
 		if !marketing.Storable(f.Source) || len(f.Source) > 255 {
 			is.Add("source", "must be at most 255 characters without NUL")
 		}
@@ -460,6 +459,7 @@ func (s *server) handleAdminLeads() http.Handler {
 		}
 		if wantsCSV(r) {
 			f.Limit = 0
+			s.audit(r, marketing.AuditLeadsExport, "leads", "", strings.Join(f.Properties, ","))
 			s.streamLeadsCSV(w, r, f)
 			return
 		}
@@ -595,6 +595,10 @@ func (s *server) handleAdminLead() http.Handler {
 			return
 		}
 		d, err := s.Store.LeadDetail(r.Context(), id)
+		if err == nil && !principalOf(r).can(marketing.ScopeLeadsRead, d.PropertyID) {
+			// Another site's lead is not there, as far as this caller knows.
+			err = marketing.Errorf(marketing.ENOTFOUND, "no such lead")
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -607,6 +611,11 @@ func (s *server) handleAdminLead() http.Handler {
 // held about one address (a PIPEDA access request).
 func (s *server) handlePrivacyExport() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An access request covers everything held about a person.
+		if err := s.authorize(r, marketing.ScopeLeadsRead, ""); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		email, ok := marketing.NormalizeEmail(r.URL.Query().Get("email"))
 		if !ok {
 			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "email", Message: "must be a valid email address"}}})
@@ -656,6 +665,7 @@ func (s *server) handlePrivacyExport() http.Handler {
 			}
 			out["visitors"] = visitors
 		}
+		s.audit(r, marketing.AuditPrivacyExport, "email:"+s.Pipeline.EmailHash(email), "", "")
 		w.Header().Set("Content-Disposition", `attachment; filename="privacy-export.json"`)
 		writeJSON(w, http.StatusOK, out)
 	})

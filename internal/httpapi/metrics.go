@@ -105,6 +105,10 @@ func (s *server) handleMetricsSummary() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if err := s.authorize(r, marketing.ScopeStatsRead, property); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		win := metrics.Window{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly)}
 		key := strings.Join([]string{property, win.From, win.To, boolString(compare), s.view()}, "|")
 		now := s.Now()

@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/altcontext/marketing"
+
 // routes lists the whole API surface.
 func (s *server) routes() {
 	s.mux.Handle("GET /v1/healthz", s.limited(classDefault, s.handleHealthz()))
@@ -12,11 +14,42 @@ func (s *server) routes() {
 	s.mux.Handle("GET /v1/leads/thanks", s.limited(classDefault, s.handleLeadsThanks()))
 	s.mux.Handle("GET /v1/leads/unsubscribe", s.limited(classUnsubscribe, s.handleUnsubscribePage()))
 	s.mux.Handle("POST /v1/leads/unsubscribe", s.handleUnsubscribe()) // limits itself: a valid token per lead, the rest per IP
-	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.adminOnly(s.handleLeadsDelete())))
+	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.require(marketing.ScopeLeadsWrite, s.handleLeadsDelete())))
 
-	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.adminOnly(s.handleMetricsSummary())))
+	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.require(marketing.ScopeStatsRead, s.handleMetricsSummary())))
 
-	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.adminOnly(s.handleAdminLeads())))
-	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.adminOnly(s.handleAdminLead())))
-	s.mux.Handle("GET /v1/admin/privacy/export", s.limited(classDefault, s.adminOnly(s.handlePrivacyExport())))
+	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleAdminLeads())))
+	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleAdminLead())))
+	s.mux.Handle("GET /v1/admin/privacy/export", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handlePrivacyExport())))
+
+	s.mux.Handle("GET /v1/admin/sites", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSitesList())))
+	s.mux.Handle("POST /v1/admin/sites", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteCreate())))
+	s.mux.Handle("GET /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteGet())))
+	s.mux.Handle("PATCH /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteUpdate())))
+	s.mux.Handle("DELETE /v1/admin/sites/{id}", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSiteDelete())))
+
+	s.mux.Handle("GET /v1/admin/sites/{id}/shares", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleSharesList())))
+	s.mux.Handle("POST /v1/admin/sites/{id}/shares", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleShareCreate())))
+	s.mux.Handle("POST /v1/admin/shares/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleShareRevoke())))
+	s.mux.Handle("GET /v1/shared/{token}/summary", s.limited(classMetrics, s.handleSharedSummary()))
+	s.mux.Handle("POST /v1/shared/{token}/unlock", s.handleShareUnlock()) // limits itself, like logins
+
+	s.mux.Handle("GET /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeysList())))
+	s.mux.Handle("POST /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyCreate())))
+	s.mux.Handle("POST /v1/admin/keys/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyRevoke())))
+
+	s.mux.Handle("GET /login", s.limited(classDefault, s.handleLoginPage()))
+	s.mux.Handle("POST /login", s.handleLogin()) // limits itself: per client IP and per account
+	s.mux.Handle("POST /logout", s.limited(classDefault, s.sessionOnly(s.handleLogout())))
+	s.mux.Handle("GET /v1/me", s.limited(classDefault, s.signedIn(s.handleMe())))
+	s.mux.Handle("GET /v1/me/sessions", s.limited(classDefault, s.sessionOnly(s.handleMySessions())))
+	s.mux.Handle("POST /v1/me/sessions/revoke-all", s.limited(classDefault, s.sessionOnly(s.handleRevokeAll())))
+	s.mux.Handle("POST /v1/me/totp", s.limited(classDefault, s.sessionOnly(s.handleTOTPBegin())))
+	s.mux.Handle("POST /v1/me/totp/confirm", s.limited(classDefault, s.sessionOnly(s.handleTOTPConfirm())))
+	s.mux.Handle("POST /v1/me/totp/disable", s.limited(classDefault, s.sessionOnly(s.handleTOTPDisable())))
+
+	s.mux.Handle("GET /v1/admin/users", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleUsersList())))
+	s.mux.Handle("POST /v1/admin/users/{id}/role", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleUserRole())))
+
+	s.mux.Handle("GET /v1/admin/audit", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleAuditList())))
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/altcontext/marketing/internal/ingest"
 	"github.com/altcontext/marketing/internal/jobs"
 	"github.com/altcontext/marketing/internal/monitor"
+	"github.com/altcontext/marketing/internal/password"
 )
 
 // Deps are everything the server needs, passed explicitly.
@@ -40,26 +40,36 @@ type Deps struct {
 	UnsubscribeSecret []byte
 	Version           string
 	Now               func() time.Time
+	// Sites is the cached view of the registered sites (nil: the
+	// pipeline's).
+	Sites *ingest.SiteIndex
+	// Passwords hashes and checks login passwords (nil: two at a time).
+	Passwords *password.Hasher
 }
 
 type server struct {
 	Deps
-	log    *slog.Logger
-	mux    *http.ServeMux
-	limits map[string]*limiter
+	log *slog.Logger
+	mux *http.ServeMux
+	// crossOrigin refuses cross-site state changes made with a cookie.
+	crossOrigin *http.CrossOriginProtection
+	limits      map[string]*limiter
 	// refusals keeps a flood of 403s and 429s to a few log lines.
 	refusals refusalLog
 }
 
 // Rate-limit classes.
 const (
-	classEvents      = "events"
-	classLeads       = "leads"
-	classLeadEmail   = "lead_email" // keyed by the address's hash and the IP
-	classUnsubscribe = "unsubscribe"
-	classDelete      = "delete"
-	classMetrics     = "metrics"
-	classDefault     = "default"
+	classEvents       = "events"
+	classLeads        = "leads"
+	classLeadEmail    = "lead_email" // keyed by the address's hash and the IP
+	classUnsubscribe  = "unsubscribe"
+	classDelete       = "delete"
+	classMetrics      = "metrics"
+	classDefault      = "default"
+	classAPIKey       = "api_key" // keyed by the key's prefix
+	classLoginIP      = "login_ip"
+	classLoginAccount = "login_account" // keyed by the hash of the address tried
 )
 
 // NewServer builds the whole HTTP API.
@@ -67,17 +77,26 @@ func NewServer(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux()}
+	if d.Sites == nil && d.Pipeline != nil {
+		d.Sites = d.Pipeline.Sites
+	}
+	if d.Passwords == nil {
+		d.Passwords = password.New(2)
+	}
+	s := &server{Deps: d, log: d.Logger, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection()}
 	c := d.Config
 	m := time.Minute
 	s.limits = map[string]*limiter{
-		classEvents:      newLimiter(c.RateLimitEventsPerMinute, m, d.Now),
-		classLeads:       newLimiter(c.RateLimitLeadsPerMinute, m, d.Now),
-		classLeadEmail:   newLimiter(5, time.Hour, d.Now),
-		classUnsubscribe: newLimiter(12, m, d.Now),
-		classDelete:      newLimiter(10, m, d.Now),
-		classMetrics:     newLimiter(60, m, d.Now),
-		classDefault:     newLimiter(c.RateLimitMax, m, d.Now),
+		classEvents:       newLimiter(c.RateLimitEventsPerMinute, m, d.Now),
+		classLeads:        newLimiter(c.RateLimitLeadsPerMinute, m, d.Now),
+		classLeadEmail:    newLimiter(5, time.Hour, d.Now),
+		classUnsubscribe:  newLimiter(12, m, d.Now),
+		classDelete:       newLimiter(10, m, d.Now),
+		classMetrics:      newLimiter(60, m, d.Now),
+		classDefault:      newLimiter(c.RateLimitMax, m, d.Now),
+		classAPIKey:       newLimiter(c.RateLimitMax, m, d.Now),
+		classLoginIP:      newLimiter(loginsPerMinute, m, d.Now),
+		classLoginAccount: newLimiter(loginsPerMinute, m, d.Now),
 	}
 	s.routes()
 	return s
@@ -257,11 +276,17 @@ func (s *server) cors(w http.ResponseWriter, r *http.Request) bool {
 // is counted under: the origin is the caller's word, not one of ours.
 const foreignProperty = "(foreign)"
 
-// originAllowed: a listed origin, or the backend's own (scheme and host),
-// compared as browsers send them (no default port, no trailing slash).
+// originAllowed: an origin of a registered site, one listed in
+// CORS_ALLOWED_ORIGINS, or the backend's own (scheme and host), compared
+// as browsers send them (no default port, no trailing slash).
 func (s *server) originAllowed(origin string, r *http.Request) bool {
+	_, ok := s.listedOrigin(origin)
+	return ok || origin != "" && s.ownOriginIs(origin, r)
+}
+
+func (s *server) ownOriginIs(origin string, r *http.Request) bool {
 	o, ok := config.NormalizeOrigin(origin)
-	return ok && (slices.Contains(s.Config.CORSAllowedOrigins, o) || o == s.ownOrigin(r))
+	return ok && o == s.ownOrigin(r)
 }
 
 // ownOrigin is the backend's public origin: PUBLIC_URL when set. Unset, it

@@ -40,6 +40,8 @@ type Options struct {
 	Now             func() time.Time
 	OnDrop          func(endpoint, reason string) // metrics hook, optional
 	OnStored        func(n int)                   // metrics hook, optional
+	// Sites maps origins to registered sites (nil: one over Store).
+	Sites *SiteIndex
 }
 
 // Pipeline is the event ingest path shared by every request.
@@ -47,11 +49,13 @@ type Pipeline struct {
 	opt      Options
 	writer   *Writer
 	Counters *Counters
-	agents   *Agents
-	salts    salts
-	stored   atomic.Int64
-	stop     context.CancelFunc
-	done     chan struct{}
+	// Sites is the cached origin → site lookup, shared with the HTTP layer.
+	Sites  *SiteIndex
+	agents *Agents
+	salts  salts
+	stored atomic.Int64
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 // New starts a pipeline (its writer and counter flusher).
@@ -59,8 +63,12 @@ func New(o Options) *Pipeline {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Sites == nil {
+		o.Sites = NewSiteIndex(o.Store, o.Logger, o.Now)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pipeline{
+		Sites:    o.Sites,
 		opt:      o,
 		writer:   NewWriter(o.Store, o.Rules, o.Logger, o.Writer),
 		Counters: NewCounters(o.Store, o.Logger, o.OnDrop),
@@ -108,13 +116,20 @@ type Request struct {
 	GPC       bool   // Sec-GPC: 1
 }
 
-// PropertyOf derives an event's property: the explicit id, else the host of
-// the request's Origin (the site), else the default.
+// PropertyOf derives an event's property. The registered site whose domain
+// is the Origin's host wins over anything the page says (a page cannot write
+// into another site's figures); otherwise the explicit id, else the
+// Origin's host, else the default: properties as they were before sites
+// existed, so ids already stored keep working.
 func (p *Pipeline) PropertyOf(explicit, origin string) string {
+	h := HostOf(origin)
+	if id, ok := p.Sites.ByHost(h); ok {
+		return id
+	}
 	if explicit != "" {
 		return explicit
 	}
-	if h := HostOf(origin); h != "" {
+	if h != "" {
 		if len(h) > 128 {
 			h = h[:128]
 		}

@@ -152,7 +152,53 @@ func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollu
 	if err != nil {
 		return nil, err
 	}
-	return metrics.Build(f, day, r.o.AllProperties, r.o.Now().UTC()), nil
+	now := r.o.Now().UTC()
+	rows := metrics.Build(f, day, r.o.AllProperties, now)
+	for i := range rows {
+		rows[i].TimeZone = r.o.Location.String()
+	}
+	// A site with its own zone has its rows built from its own day: one
+	// more pass per distinct zone, keeping only that zone's sites. The
+	// all-properties row stays in REPORT_TIMEZONE.
+	sites, err := r.o.Store.Sites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	zones := map[string]map[string]bool{}
+	for _, s := range sites {
+		if s.TimeZone != "" && s.TimeZone != r.o.Location.String() {
+			if zones[s.TimeZone] == nil {
+				zones[s.TimeZone] = map[string]bool{}
+			}
+			zones[s.TimeZone][s.ID] = true
+		}
+	}
+	for zone, ids := range zones {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			r.o.Log.Warn("a site's time zone is unknown here; its rollups use REPORT_TIMEZONE", "zone", zone)
+			continue
+		}
+		start, end, _ := metrics.DayBounds(day, loc)
+		f, err := r.o.Store.RollupFacts(ctx, start, end)
+		if err != nil {
+			return nil, err
+		}
+		kept := rows[:0]
+		for _, row := range rows {
+			if !ids[row.PropertyID] {
+				kept = append(kept, row)
+			}
+		}
+		rows = kept
+		for _, row := range metrics.Build(f, day, r.o.AllProperties, now) {
+			if ids[row.PropertyID] {
+				row.TimeZone = zone
+				rows = append(rows, row)
+			}
+		}
+	}
+	return rows, nil
 }
 
 // Rollup recomputes and stores the days from..to (inclusive). Re-running
@@ -207,7 +253,9 @@ func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, erro
 		Rollups:    AddDays(r.Today(), -r.o.RollupDays),
 		Rejections: now.AddDate(0, 0, -r.o.RejectionDays),
 		Salts:      now.Add(-48 * time.Hour),
-		BatchSize:  r.o.PurgeBatch,
+		// Expired login sessions can never be used again.
+		LoginSessions: now,
+		BatchSize:     r.o.PurgeBatch,
 	}
 	counts, err := r.o.Store.Purge(ctx, ret, dryRun)
 	if err != nil || dryRun {

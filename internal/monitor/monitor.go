@@ -25,6 +25,7 @@ type Metrics struct {
 	leads       prometheus.Counter
 	jobRuns     *prometheus.CounterVec
 	jobDuration *prometheus.HistogramVec
+	logins      *prometheus.CounterVec
 }
 
 // New registers every series; queueDepth reports the write queue.
@@ -50,7 +51,9 @@ func New(queueDepth func() float64) *Metrics {
 		Help: "Job runs by job and outcome."}, []string{"job", "status"})
 	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "marketing_job_duration_seconds",
 		Help: "Job run duration.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"job"})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.accepted, m.dropped, m.batchEvents, m.commit, m.leads, m.jobRuns, m.jobDuration} {
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marketing_login_attempts_total",
+		Help: "Login attempts by result (ok, invalid, rate_limited_ip, rate_limited_account)."}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.accepted, m.dropped, m.batchEvents, m.commit, m.leads, m.jobRuns, m.jobDuration, m.logins} {
 		f(c)
 	}
 	if queueDepth != nil {
@@ -115,4 +118,11 @@ func (m *Metrics) JobRun(job, status string, d time.Duration) {
 	}
 	m.jobRuns.WithLabelValues(job, status).Inc()
 	m.jobDuration.WithLabelValues(job).Observe(d.Seconds())
+}
+
+// Login records a login attempt's result.
+func (m *Metrics) Login(result string) {
+	if m != nil {
+		m.logins.WithLabelValues(result).Inc()
+	}
 }

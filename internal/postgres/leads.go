@@ -306,14 +306,16 @@ const leadColumns = `id, email_normalized, coalesce(name, ''), consent_status, c
 	coalesce(ft_landing_path, ''), coalesce(ft_referrer_host, ''), coalesce(ft_traffic_source, ''), coalesce(ft_utm_source, ''),
 	coalesce(ft_utm_medium, ''), coalesce(ft_utm_campaign, ''), coalesce(ft_utm_term, ''), coalesce(ft_utm_content, ''),
 	coalesce(lt_landing_path, ''), coalesce(lt_referrer_host, ''), coalesce(lt_traffic_source, ''), coalesce(lt_utm_source, ''),
-	coalesce(lt_utm_medium, ''), coalesce(lt_utm_campaign, ''), coalesce(lt_utm_term, ''), coalesce(lt_utm_content, '')`
+	coalesce(lt_utm_medium, ''), coalesce(lt_utm_campaign, ''), coalesce(lt_utm_term, ''), coalesce(lt_utm_content, ''),
+	coalesce(property_id, '')`
 
 func scanLead(row pgx.Row, l *marketing.Lead) error {
 	f, t := &l.FirstTouch, &l.LastTouch
 	return row.Scan(&l.ID, &l.Email, &l.Name, &l.ConsentStatus, &l.ConsentAt, &l.SourceChannel, &l.Locale,
 		&l.FirstCapturedAt, &l.LastCapturedAt,
 		&f.LandingPath, &f.ReferrerHost, &f.TrafficSource, &f.UTM.Source, &f.UTM.Medium, &f.UTM.Campaign, &f.UTM.Term, &f.UTM.Content,
-		&t.LandingPath, &t.ReferrerHost, &t.TrafficSource, &t.UTM.Source, &t.UTM.Medium, &t.UTM.Campaign, &t.UTM.Term, &t.UTM.Content)
+		&t.LandingPath, &t.ReferrerHost, &t.TrafficSource, &t.UTM.Source, &t.UTM.Medium, &t.UTM.Campaign, &t.UTM.Term, &t.UTM.Content,
+		&l.PropertyID)
 }
 
 // Leads streams leads matching f, newest first.
@@ -321,8 +323,13 @@ func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*market
 	q := `SELECT ` + leadColumns + ` FROM leads WHERE ($1 = '' OR consent_status = $1) AND ($2 = '' OR source_channel = $2)
 		AND ($3::timestamptz IS NULL OR first_captured_at >= $3)
 		AND ($4::timestamptz IS NULL OR (first_captured_at, id) < ($4, $5))
+		AND ($6::text[] IS NULL OR property_id = ANY ($6))
 		ORDER BY first_captured_at DESC, id DESC`
-	args := []any{f.ConsentStatus, f.Source, nullTime(f.Since), nullTime(f.AfterTime), f.AfterID}
+	var properties []string // nil is NULL: every property
+	if f.Properties != nil {
+		properties = append([]string{}, f.Properties...)
+	}
+	args := []any{f.ConsentStatus, f.Source, nullTime(f.Since), nullTime(f.AfterTime), f.AfterID, properties}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}

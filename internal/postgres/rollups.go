@@ -96,11 +96,11 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 			b.Queue(`INSERT INTO daily_metric_rollups (property_id, day, unique_visitors, returning_visitors, total_page_views,
 					total_entrances, total_exits, total_conversions, form_starts, form_submits, new_leads,
 					time_to_first_capture_sum_ms, time_to_first_capture_count, traffic_source_breakdown, top_landing_paths,
-					visitor_sketch, returning_sketch, generated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+					visitor_sketch, returning_sketch, generated_at, time_zone)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 				r.PropertyID, day, r.UniqueVisitors, r.ReturningVisitors, r.PageViews, r.Entrances, r.Exits, r.Conversions,
 				r.FormStarts, r.FormSubmits, r.NewLeads, r.TimeToCaptureSumMs, r.TimeToCaptureCount, string(sources), string(paths),
-				r.VisitorSketch, r.ReturningSketch, r.GeneratedAt)
+				r.VisitorSketch, r.ReturningSketch, r.GeneratedAt, r.TimeZone)
 			b.Queue(`INSERT INTO daily_ingest_rollups (property_id, day, events_accepted, events_rejected, leads_accepted, leads_rejected,
 					p95_ttfb_ms, ttfb_histogram, error_breakdown, generated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -258,6 +258,9 @@ var purgeSteps = []struct {
 	{"visitor_salts", `SELECT count(*) FROM visitor_salts WHERE created_at < $1`,
 		`DELETE FROM visitor_salts WHERE day IN (SELECT day FROM visitor_salts WHERE created_at < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Salts }},
+	{"login_sessions", `SELECT count(*) FROM login_sessions WHERE expires_at < $1`,
+		`DELETE FROM login_sessions WHERE id IN (SELECT id FROM login_sessions WHERE expires_at < $1 LIMIT $2)`,
+		func(r marketing.Retention) any { return r.LoginSessions }},
 }
 
 // Purge deletes (or counts) what retention removes, a batch per

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -264,14 +265,16 @@ const leadColumns = `id, email_normalized, coalesce(name, ''), consent_status, c
 	coalesce(ft_landing_path, ''), coalesce(ft_referrer_host, ''), coalesce(ft_traffic_source, ''), coalesce(ft_utm_source, ''),
 	coalesce(ft_utm_medium, ''), coalesce(ft_utm_campaign, ''), coalesce(ft_utm_term, ''), coalesce(ft_utm_content, ''),
 	coalesce(lt_landing_path, ''), coalesce(lt_referrer_host, ''), coalesce(lt_traffic_source, ''), coalesce(lt_utm_source, ''),
-	coalesce(lt_utm_medium, ''), coalesce(lt_utm_campaign, ''), coalesce(lt_utm_term, ''), coalesce(lt_utm_content, '')`
+	coalesce(lt_utm_medium, ''), coalesce(lt_utm_campaign, ''), coalesce(lt_utm_term, ''), coalesce(lt_utm_content, ''),
+	coalesce(property_id, '')`
 
 func scanLead(row scanner, l *marketing.Lead) error {
 	f, t := &l.FirstTouch, &l.LastTouch
 	var consentAt, first, last int64
 	err := row.Scan(&l.ID, &l.Email, &l.Name, &l.ConsentStatus, &consentAt, &l.SourceChannel, &l.Locale, &first, &last,
 		&f.LandingPath, &f.ReferrerHost, &f.TrafficSource, &f.UTM.Source, &f.UTM.Medium, &f.UTM.Campaign, &f.UTM.Term, &f.UTM.Content,
-		&t.LandingPath, &t.ReferrerHost, &t.TrafficSource, &t.UTM.Source, &t.UTM.Medium, &t.UTM.Campaign, &t.UTM.Term, &t.UTM.Content)
+		&t.LandingPath, &t.ReferrerHost, &t.TrafficSource, &t.UTM.Source, &t.UTM.Medium, &t.UTM.Campaign, &t.UTM.Term, &t.UTM.Content,
+		&l.PropertyID)
 	l.ConsentAt, l.FirstCapturedAt, l.LastCapturedAt = fromMS(consentAt), fromMS(first), fromMS(last)
 	return err
 }
@@ -281,11 +284,17 @@ func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*market
 	q := `SELECT ` + leadColumns + ` FROM leads WHERE (?1 = '' OR consent_status = ?1) AND (?2 = '' OR source_channel = ?2)
 		AND (?3 IS NULL OR first_captured_at >= ?3)
 		AND (?4 IS NULL OR (first_captured_at, id) < (?4, ?5))
+		AND (?6 IS NULL OR property_id IN (SELECT value FROM json_each(?6)))
 		ORDER BY first_captured_at DESC, id DESC`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := db.read.QueryContext(ctx, q, f.ConsentStatus, f.Source, nullMS(f.Since), nullMS(f.AfterTime), f.AfterID)
+	var properties any // NULL: every property
+	if f.Properties != nil {
+		b, _ := json.Marshal(f.Properties)
+		properties = string(b)
+	}
+	rows, err := db.read.QueryContext(ctx, q, f.ConsentStatus, f.Source, nullMS(f.Since), nullMS(f.AfterTime), f.AfterID, properties)
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlite: list leads: %w", err))
 	}

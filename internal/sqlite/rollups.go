@@ -84,11 +84,11 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 			if _, err := tx.ExecContext(ctx, `INSERT INTO daily_metric_rollups (property_id, day, unique_visitors, returning_visitors, total_page_views,
 					total_entrances, total_exits, total_conversions, form_starts, form_submits, new_leads,
 					time_to_first_capture_sum_ms, time_to_first_capture_count, traffic_source_breakdown, top_landing_paths,
-					visitor_sketch, returning_sketch, generated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					visitor_sketch, returning_sketch, generated_at, time_zone)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				r.PropertyID, day, r.UniqueVisitors, r.ReturningVisitors, r.PageViews, r.Entrances, r.Exits, r.Conversions,
 				r.FormStarts, r.FormSubmits, r.NewLeads, r.TimeToCaptureSumMs, r.TimeToCaptureCount, string(sources), string(paths),
-				r.VisitorSketch, r.ReturningSketch, ms(r.GeneratedAt)); err != nil {
+				r.VisitorSketch, r.ReturningSketch, ms(r.GeneratedAt), r.TimeZone); err != nil {
 				return false, err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO daily_ingest_rollups (property_id, day, events_accepted, events_rejected, leads_accepted, leads_rejected,
@@ -215,6 +215,7 @@ var purgeSteps = []struct {
 	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }},
 	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }},
+	{"login_sessions", `expires_at < ?`, "id", func(r marketing.Retention) any { return ms(r.LoginSessions) }},
 }
 
 // purgeName is how a purge step is reported (the same names as PostgreSQL's).

@@ -52,6 +52,13 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Leads", func(t *testing.T) { testLeads(t, migrated(t)) })
 	t.Run("LeadsNeverUndone", func(t *testing.T) { testLeadsNeverUndone(t, migrated(t)) })
 	t.Run("Erasure", func(t *testing.T) { testErasure(t, migrated(t)) })
+	t.Run("Sites", func(t *testing.T) { testSites(t, migrated(t)) })
+	t.Run("Keys", func(t *testing.T) { testKeys(t, migrated(t)) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, migrated(t)) })
+	t.Run("LeadsByProperty", func(t *testing.T) { testLeadsByProperty(t, migrated(t)) })
+	t.Run("Users", func(t *testing.T) { testUsers(t, migrated(t)) })
+	t.Run("SharedLinks", func(t *testing.T) { testSharedLinks(t, migrated(t)) })
+	t.Run("TOTP", func(t *testing.T) { testTOTP(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {

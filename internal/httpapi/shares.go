@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/altcontext/marketing"
+)
+
+// shareUnlockTTL is how long a shared link's password, once given, holds.
+const shareUnlockTTL = 24 * time.Hour
+
+// handleSharesList is GET /v1/admin/sites/{id}/shares.
+func (s *server) handleSharesList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		site := s.siteFor(w, r)
+		if site == nil {
+			return
+		}
+		links, err := s.Store.SharedLinks(r.Context(), site.ID)
+		if err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "shares": links})
+	})
+}
+
+// handleShareCreate is POST /v1/admin/sites/{id}/shares: {label, password,
+// expiresAt, filter}. The answer holds the link's URL path, shown once.
+func (s *server) handleShareCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		site := s.siteFor(w, r)
+		if site == nil {
+			return
+		}
+		var in struct {
+			Label     string          `json:"label"`
+			Password  string          `json:"password"`
+			ExpiresAt string          `json:"expiresAt"`
+			Filter    json.RawMessage `json:"filter"`
+		}
+		if !s.decodeJSON(w, r, &in) {
+			return
+		}
+		now := s.Now().UTC().Truncate(time.Millisecond)
+		token := newToken()
+		l := &marketing.SharedLink{ID: marketing.NewID(now), TokenHash: marketing.HashSecret(token), SiteID: site.ID,
+			Label: in.Label, CreatedBy: principalOf(r).actor, Created: now}
+		is := marketing.NewIssues()
+		if len([]rune(l.Label)) > 200 || !marketing.Storable(l.Label) {
+			is.Add("label", "must be at most 200 characters without NUL")
+		}
+		if len(in.Filter) > 0 && string(in.Filter) != "null" {
+			var obj map[string]any
+			if json.Unmarshal(in.Filter, &obj) != nil || len(in.Filter) > 2048 || !marketing.Storable(string(in.Filter)) {
+				is.Add("filter", "must be a JSON object of at most 2 KiB")
+			}
+			l.Filter = string(in.Filter)
+		}
+		if in.ExpiresAt != "" {
+			t, err := marketing.ParseExpiry(in.ExpiresAt, now)
+			if err != nil {
+				is.Add("expiresAt", "must be a future day (YYYY-MM-DD) or RFC 3339 time")
+			}
+			l.Expires = t
+		}
+		if in.Password != "" && (len([]rune(in.Password)) < 8 || len(in.Password) > 256) {
+			is.Add("password", "must be 8 to 256 characters")
+		}
+		if err := is.Err(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if in.Password != "" {
+			h, err := s.Passwords.Hash(r.Context(), in.Password)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			l.PasswordHash, l.HasPassword = h, true
+		}
+		if err := s.Store.CreateSharedLink(r.Context(), l); err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		s.audit(r, marketing.AuditShareCreate, "share:"+l.ID, site.ID, "")
+		writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "share": l, "token": token, "path": "/v1/shared/" + token + "/summary"})
+	})
+}
+
+// handleShareRevoke is POST /v1/admin/shares/{id}/revoke.
+func (s *server) handleShareRevoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l, err := s.Store.SharedLink(r.Context(), r.PathValue("id"))
+		if err == nil && !principalOf(r).can(marketing.ScopeSitesAdmin, l.SiteID) {
+			err = marketing.Errorf(marketing.ENOTFOUND, "no such shared link")
+		}
+		if err == nil {
+			err = s.Store.RevokeSharedLink(r.Context(), l.ID, s.Now().UTC().Truncate(time.Millisecond))
+		}
+		if err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		s.audit(r, marketing.AuditShareRevoke, "share:"+l.ID, l.SiteID, "")
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "revoked": true})
+	})
+}
+
+// shareCookie is the cookie that says a shared link's password was given:
+// an HMAC of the link's token and password hash, so it is worth nothing
+// for another link, and nothing once the password changes.
+const shareCookie = "marketing_share"
+
+func shareUnlock(token string, l *marketing.SharedLink, until int64) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("share-unlock\x00" + l.PasswordHash + "\x00" + time.Unix(until, 0).UTC().Format(time.RFC3339)))
+	return time.Unix(until, 0).UTC().Format("20060102T150405Z") + "." + hex.EncodeToString(m.Sum(nil))
+}
+
+// sharedLink finds the path's active link; unknown, revoked and expired
+// links are all 404 (a link's state is nobody else's business).
+func (s *server) sharedLink(w http.ResponseWriter, r *http.Request) (*marketing.SharedLink, string) {
+	token := r.PathValue("token")
+	l, err := s.Store.SharedLinkByToken(r.Context(), marketing.HashSecret(token))
+	if err == nil && !l.Active(s.Now()) {
+		err = marketing.Errorf(marketing.ENOTFOUND, "no such shared link")
+	}
+	if err != nil {
+		s.storeError(w, r, err)
+		return nil, ""
+	}
+	return l, token
+}
+
+// handleShareUnlock is POST /v1/shared/{token}/unlock {password}: limited
+// like logins, answered with a cookie for a day.
+func (s *server) handleShareUnlock() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.allowKey(w, classLoginIP, rateKey(s.clientIP(r))) {
+			return
+		}
+		l, token := s.sharedLink(w, r)
+		if l == nil {
+			return
+		}
+		if !s.allowKey(w, classLoginAccount, "share|"+l.ID) {
+			return
+		}
+		body, kind, ok := readBody(w, r, limitDefault, true)
+		if !ok {
+			return
+		}
+		var in struct {
+			Password string `json:"password"`
+		}
+		if kind == bodyForm {
+			v, _ := url.ParseQuery(string(body))
+			in.Password = v.Get("password")
+		} else {
+			_ = json.Unmarshal(body, &in)
+		}
+		match, err := s.Passwords.Verify(r.Context(), l.PasswordHash, in.Password)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !match {
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
+			return
+		}
+		until := s.Now().Add(shareUnlockTTL).Unix()
+		http.SetCookie(w, &http.Cookie{Name: shareCookie, Value: shareUnlock(token, l, until), Path: "/v1/shared/" + token + "/",
+			MaxAge: int(shareUnlockTTL / time.Second), HttpOnly: true, Secure: s.Config.Production(), SameSite: http.SameSiteLaxMode})
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+}
+
+// handleSharedSummary is GET /v1/shared/{token}/summary: the metrics
+// summary of the link's site, as GET /v1/metrics/summary answers it, for
+// whoever holds the link (and its password).
+func (s *server) handleSharedSummary() http.Handler {
+	summary := s.handleMetricsSummary()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l, token := s.sharedLink(w, r)
+		if l == nil {
+			return
+		}
+		if l.PasswordHash != "" && !s.shareUnlocked(r, token, l) {
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
+			return
+		}
+		q := r.URL.Query()
+		q.Set("propertyId", l.SiteID)
+		r2 := r.Clone(context.WithValue(r.Context(), principalKey, &principal{actor: "share:" + l.ID,
+			grants: map[string][]string{l.SiteID: {marketing.ScopeStatsRead}}}))
+		r2.URL.RawQuery = q.Encode()
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		if l.Filter != "" {
+			w.Header().Set("X-Share-Filter", l.Filter)
+		}
+		summary.ServeHTTP(w, r2)
+	})
+}
+
+func (s *server) shareUnlocked(r *http.Request, token string, l *marketing.SharedLink) bool {
+	c, err := r.Cookie(shareCookie)
+	if err != nil || len(c.Value) < 17 {
+		return false
+	}
+	until, err := time.Parse("20060102T150405Z", c.Value[:16])
+	if err != nil || !s.Now().Before(until) {
+		return false
+	}
+	return hmac.Equal([]byte(c.Value), []byte(shareUnlock(token, l, until.Unix())))
+}
