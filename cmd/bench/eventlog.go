@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -260,7 +261,7 @@ func benchTwoServers(binary string, env []string, work, script string, d time.Du
 		if err != nil {
 			return result{}, err
 		}
-		defer s.stop()
+		defer s.stop() // a no-op once stopped below
 		srvs = append(srvs, s)
 	}
 	type out struct {
@@ -295,7 +296,17 @@ func benchTwoServers(binary string, env []string, work, script string, d time.Du
 	for _, s := range srvs {
 		total.PeakRSSMB = math.Max(total.PeakRSSMB, peakRSS(s.cmd.Process.Pid))
 	}
-	fmt.Printf("  two servers: %.0f events/s combined, p99 %s\n", total.RPS, total.P99)
+	// Each server logs what it acknowledged when it stops: the exact count
+	// (wrk stops counting with requests in flight).
+	for _, s := range srvs {
+		s.stop()
+		logText, _ := os.ReadFile(s.log.Name())
+		if m := reAcked.FindSubmatch(logText); m != nil {
+			n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+			total.Acked += n
+		}
+	}
+	fmt.Printf("  two servers: %.0f events/s combined, p99 %s, %d acknowledged\n", total.RPS, total.P99, total.Acked)
 	return total, nil
 }
 

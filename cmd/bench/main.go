@@ -429,7 +429,7 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		if err != nil {
 			return nil, err
 		}
-		two.Rows, two.Acked = after-before, two.Accepted
+		two.Rows = after - before
 		results = append(results, two)
 	}
 	if store == "postgres" && want("writers") {
@@ -830,9 +830,10 @@ func cpuModel() string {
 
 // server is a running `marketing serve` under test.
 type server struct {
-	cmd *exec.Cmd
-	url string
-	log *os.File
+	cmd     *exec.Cmd
+	url     string
+	log     *os.File
+	stopped bool
 }
 
 // startServer runs serve on a free port with env, logging to logPath, and
@@ -859,7 +860,12 @@ func startServer(binary string, env []string, logPath string) (*server, error) {
 }
 
 // stop sends SIGTERM and waits: the server drains and logs its totals.
+// Stopping twice is a no-op.
 func (s *server) stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	_ = s.cmd.Wait()
 	s.log.Close()

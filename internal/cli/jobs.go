@@ -146,6 +146,10 @@ func rollupsDiscrepancy(ctx context.Context, cfg *config.Config, args []string, 
 		return err
 	}
 	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		// The raw side includes every event stored so far.
+		if _, err := r.Sessionize(ctx); err != nil {
+			return err
+		}
 		stored, err := store.Rollups(ctx, d.property, d.from, d.to, "")
 		if err != nil {
 			return err

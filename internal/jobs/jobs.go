@@ -105,10 +105,9 @@ func (r *Runner) Sessionize(ctx context.Context) (marketing.SessionizeResult, er
 
 // SessionizeLoop keeps sessions up to date in serve: a run every `every`,
 // or, when runs are slow (a late event makes its visitor's whole visit be
-// derived again, so a flood of late events costs more), three times the
-// last run's duration, at most maxSessionizeWait: the sessionizer then
-// takes more events a run for the same reads, and never more than about a
-// third of the time.
+// derived again, so a flood of late events costs more), ten times the last
+// run's duration, at most maxSessionizeWait: the sessionizer then takes
+// more events a run for the same reads, and about a tenth of the time.
 func (r *Runner) SessionizeLoop(ctx context.Context, every time.Duration) {
 	wait := every
 	for {
@@ -130,7 +129,7 @@ func (r *Runner) SessionizeLoop(ctx context.Context, every time.Duration) {
 			}
 			r.o.OnJob("sessionize", status, took)
 		}
-		wait = min(max(every, 3*took), maxSessionizeWait)
+		wait = min(max(every, 10*took), maxSessionizeWait)
 	}
 }
 
@@ -138,15 +137,13 @@ func (r *Runner) SessionizeLoop(ctx context.Context, every time.Duration) {
 const maxSessionizeWait = 30 * time.Second
 
 // BuildDay computes a day's rollup rows without storing them (the summary
-// uses it for today, which is not rolled up yet). It brings the sessions
-// up to date first.
+// uses it for today, which is not rolled up yet). It reads the sessions as
+// materialised (serve's sessionizer keeps them within seconds); Rollup and
+// the discrepancy check bring them up to date first.
 func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollup, error) {
 	start, end, err := metrics.DayBounds(day, r.o.Location)
 	if err != nil {
 		return nil, marketing.Errorf(marketing.EINVALID, "bad day %q", day)
-	}
-	if _, err := r.Sessionize(ctx); err != nil {
-		return nil, err
 	}
 	f, err := r.o.Store.RollupFacts(ctx, start, end)
 	if err != nil {
@@ -205,6 +202,9 @@ func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollu
 // gives the same rows.
 func (r *Runner) Rollup(ctx context.Context, from, to string) ([]string, error) {
 	var done []string
+	if _, err := r.Sessionize(ctx); err != nil {
+		return nil, fmt.Errorf("roll up: sessions: %w", err)
+	}
 	for day := from; day <= to; day = AddDays(day, 1) {
 		rows, err := r.BuildDay(ctx, day)
 		if err != nil {

@@ -253,6 +253,12 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules mar
 		if err != nil {
 			return unavailable(fmt.Errorf("postgres: find lead: %w", err))
 		}
+		// Wait for a sessionizer run in progress (it holds this row for the
+		// whole run, and could write back a session it read before this
+		// erasure); none starts until this one commits.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM sessionizer WHERE id = 1 FOR UPDATE`); err != nil {
+			return fmt.Errorf("postgres: erase lead: %w", err)
+		}
 		rows, err := tx.Query(ctx, `SELECT id FROM form_submissions WHERE lead_id = $1`, id)
 		if err != nil {
 			return unavailable(fmt.Errorf("postgres: erase lead: %w", err))

@@ -222,8 +222,9 @@ func (db *DB) VisitorEvents(ctx context.Context, visitorID string, since time.Ti
 // Sessionize materialises the sessions of events appended since the
 // cursor. The cursor is the log's rowid: SQLite has one writer at a time,
 // so rowids are given in commit order and none is ever skipped. Visitors
-// are derived again in write transactions of sessionizeGroups each (the
-// event writer gets the lock between them), then the cursor moves. Runs in
+// are derived again sessionizeGroups at a time, read on the read connection
+// and replaced in a short write transaction (the event writer gets the lock
+// between them), then the cursor moves. Runs in
 // this process never overlap; two processes on one file would only do the
 // same work twice (derivation is deterministic).
 func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limit int) (marketing.SessionizeResult, error) {
@@ -267,13 +268,14 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 		res.Visitors = len(groups)
 		for i := 0; i < len(groups); i += sessionizeGroups {
 			sub := groups[i:min(i+sessionizeGroups, len(groups))]
-			if _, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-				n, err := rederive(ctx, tx, sub, rules)
-				res.Sessions += n
-				return true, err
-			}); err != nil {
+			d, err := deriveGroups(ctx, db.read, sub, rules)
+			if err != nil {
 				return err
 			}
+			if _, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) { return true, d.replace(ctx, tx) }); err != nil {
+				return err
+			}
+			res.Sessions += len(d.sessions)
 		}
 		_, err = db.write.ExecContext(ctx, `UPDATE sessionizer SET position = ?, updated_at = ? WHERE id = 1`, end, ms(time.Now()))
 		return err
@@ -284,8 +286,9 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 	return res, nil
 }
 
-// sessionizeGroups is how many visitors one write transaction of a
-// sessionizer run derives again.
+// sessionizeGroups is how many visitors a sessionizer run derives again at
+// a time (read without the write lock, then replaced in one short write
+// transaction).
 const sessionizeGroups = 250
 
 // sessionGroup is a visitor on a property with new events, the earliest at min.
@@ -297,19 +300,39 @@ type sessionGroup struct {
 // rederive derives again the sessions of each group from the start of the
 // first session an event at or after its earliest new event could touch
 // (one that ended less than the inactivity gap before it), replacing the
-// stored ones from there on. The groups' sessions and events are read with
-// one statement each (their visitors in a list), and filtered per group in
-// Go.
+// stored ones from there on, inside tx.
 func rederive(ctx context.Context, tx *sql.Tx, groups []sessionGroup, rules marketing.SessionRules) (int, error) {
+	d, err := deriveGroups(ctx, tx, groups, rules)
+	if err != nil {
+		return 0, err
+	}
+	return len(d.sessions), d.replace(ctx, tx)
+}
+
+// derived is what deriveGroups read and computed: per group, where its
+// sessions are replaced from, and the sessions.
+type derived struct {
+	from     map[groupKey]int64
+	sessions []marketing.Session
+}
+
+type groupKey struct{ v, p string }
+
+// deriveGroups reads the groups' sessions and events with one statement
+// each (their visitors in a list), filters them per group in Go, and
+// derives the sessions. It only reads: the sessionizer runs it on the read
+// connection and takes the write lock only for replace. An event appended
+// meanwhile is after the run's cursor, so the next run derives its visitor
+// again.
+func deriveGroups(ctx context.Context, q queryer, groups []sessionGroup, rules marketing.SessionRules) (derived, error) {
 	gap := rules.Inactivity.Milliseconds()
-	type key struct{ v, p string }
-	from := make(map[key]int64, len(groups))
-	newest := make(map[key]int64, len(groups)) // the group's earliest new event
+	d := derived{from: make(map[groupKey]int64, len(groups))}
+	newest := make(map[groupKey]int64, len(groups)) // the group's earliest new event
 	ids := make([]any, 0, len(groups))
 	seen := make(map[string]bool, len(groups))
 	earliest := int64(math.MaxInt64)
 	for _, g := range groups {
-		from[key{g.v, g.p}], newest[key{g.v, g.p}] = g.min, g.min
+		d.from[groupKey{g.v, g.p}], newest[groupKey{g.v, g.p}] = g.min, g.min
 		earliest = min(earliest, g.min)
 		if !seen[g.v] {
 			seen[g.v] = true
@@ -317,52 +340,58 @@ func rederive(ctx context.Context, tx *sql.Tx, groups []sessionGroup, rules mark
 		}
 	}
 	in := "?" + strings.Repeat(",?", len(ids)-1)
-	rows, err := tx.QueryContext(ctx, `SELECT visitor_id, property_id, started_at, ended_at FROM sessions
+	rows, err := q.QueryContext(ctx, `SELECT visitor_id, property_id, started_at, ended_at FROM sessions
 		WHERE visitor_id IN (`+in+`) AND ended_at >= ?`, append(ids, earliest-gap)...)
 	if err != nil {
-		return 0, err
+		return d, err
 	}
 	for rows.Next() {
-		var k key
+		var k groupKey
 		var started, ended int64
 		if err := rows.Scan(&k.v, &k.p, &started, &ended); err != nil {
 			rows.Close()
-			return 0, err
+			return d, err
 		}
-		if m, ok := newest[k]; ok && ended >= m-gap && started < from[k] {
-			from[k] = started
+		if m, ok := newest[k]; ok && ended >= m-gap && started < d.from[k] {
+			d.from[k] = started
 		}
 	}
 	if err := rows.Close(); err != nil {
-		return 0, err
+		return d, err
 	}
 	earliest = math.MaxInt64
-	for _, f := range from {
+	for _, f := range d.from {
 		earliest = min(earliest, f)
 	}
-	all, err := queryEvents(ctx, tx, `SELECT `+sessionEventColumns+` FROM events e
+	all, err := queryEvents(ctx, q, `SELECT `+sessionEventColumns+` FROM events e
 		WHERE e.visitor_id IN (`+in+`) AND e.occurred_at >= ?`, append(ids, earliest)...)
 	if err != nil {
-		return 0, err
+		return d, err
 	}
 	events := all[:0]
 	for _, e := range all {
-		if f, ok := from[key{e.VisitorID, e.PropertyID}]; ok && ms(e.OccurredAt) >= f {
+		if f, ok := d.from[groupKey{e.VisitorID, e.PropertyID}]; ok && ms(e.OccurredAt) >= f {
 			events = append(events, e)
 		}
 	}
+	d.sessions = marketing.DeriveSessions(events, rules)
+	return d, nil
+}
+
+// replace swaps each group's stored sessions from its start on for the
+// derived ones.
+func (d derived) replace(ctx context.Context, tx *sql.Tx) error {
 	del, err := tx.PrepareContext(ctx, `DELETE FROM sessions WHERE visitor_id = ? AND property_id = ? AND started_at >= ?`)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer del.Close()
-	for k, f := range from {
+	for k, f := range d.from {
 		if _, err := del.ExecContext(ctx, k.v, k.p, f); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	sessions := marketing.DeriveSessions(events, rules)
-	return len(sessions), insertSessions(ctx, tx, sessions)
+	return insertSessions(ctx, tx, d.sessions)
 }
 
 func insertSessions(ctx context.Context, tx *sql.Tx, ss []marketing.Session) error {

@@ -193,6 +193,10 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 
 // DeleteLead erases a lead (see the PostgreSQL store for what stays).
 func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules marketing.SessionRules, now time.Time) error {
+	// No sessionizer run may write back a session it read before this
+	// erasure.
+	db.sessionizing.Lock()
+	defer db.sessionizing.Unlock()
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM leads WHERE email_normalized = ?`, email).Scan(&id)
