@@ -58,7 +58,18 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		touch := marketing.CaptureTouch(events, &c.Event, c.Rules)
 		res.SessionID = touch.SessionID
 		if suppressed {
-			// Erased: nothing about the address is stored again.
+			// Erased: nothing about the address is stored again, but for a
+			// double opt-in request, which brings the lead back only once
+			// it is confirmed.
+			if !c.NeedsConfirmation("") {
+				return nil
+			}
+			var b pgx.Batch
+			queueConfirmation(&b, c)
+			queueOutgoing(&b, c.CaptureOutbox("", "", ""))
+			if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
+				return unavailable(fmt.Errorf("postgres: confirmation request: %w", err))
+			}
 			return nil
 		}
 		var payload *string
@@ -133,16 +144,21 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		if inserted {
 			prev = ""
 		}
-		requested := in.ConsentStatus
+		requested := c.Requested()
 		if prev == "" && requested == "" {
 			requested = marketing.ConsentPending
 		}
-		return writeConsent(ctx, tx, consentRow{
-			leadID: res.LeadID, prev: prev, requested: requested,
-			next:   marketing.NextConsent(prev, in.ConsentStatus),
+		next := marketing.NextConsent(prev, c.Requested())
+		r := consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested, next: next,
 			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
 			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-		}, subject, last)
+			outbox: c.CaptureOutbox(res.LeadID, prev, next),
+		}
+		if c.NeedsConfirmation(next) {
+			r.confirm = c
+		}
+		return writeConsent(ctx, tx, r, subject, last)
 	})
 	if err != nil {
 		return marketing.LeadResult{}, unavailable(err)
@@ -166,6 +182,8 @@ type consentRow struct {
 	wordingHash                   string
 	form, path, ipHash            string
 	now                           time.Time
+	outbox                        []marketing.Outgoing   // written with the change
+	confirm                       *marketing.LeadCapture // opens a double opt-in request
 }
 
 // consentRead reads the subject of a lead's ledger and the wording of its
@@ -187,11 +205,21 @@ func recordConsent(ctx context.Context, tx pgx.Tx, r consentRow) error {
 // writeConsent is recordConsent once the ledger's subject and last wording
 // are known: its writes go in one round trip.
 func writeConsent(ctx context.Context, tx batcher, r consentRow, subject, last string) error {
+	var b pgx.Batch
+	if r.confirm != nil {
+		queueConfirmation(&b, r.confirm)
+	}
+	queueOutgoing(&b, r.outbox)
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
+		if b.Len() == 0 {
+			return nil
+		}
+		if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
+			return unavailable(fmt.Errorf("postgres: queue messages: %w", err))
+		}
 		return nil
 	}
-	var b pgx.Batch
-	if r.wordingHash != "" {
+	if r.wordingHash != "" && r.wording.Text != "" {
 		b.Queue(`INSERT INTO consent_wordings (hash, text, purpose, version) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`,
 			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version))
 	}
@@ -209,9 +237,10 @@ func writeConsent(ctx context.Context, tx batcher, r consentRow, subject, last s
 // SetConsent records a status change found by lead id or email.
 func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var id, status string
-		err := tx.QueryRow(ctx, `SELECT id, consent_status FROM leads WHERE id = $1 OR email_normalized = $2 FOR UPDATE`,
-			ch.LeadID, ch.Email).Scan(&id, &status)
+		var id, status, email, property string
+		err := tx.QueryRow(ctx, `SELECT id, consent_status, email_normalized, coalesce(property_id, '') FROM leads
+			WHERE id = $1 OR email_normalized = $2 FOR UPDATE`,
+			ch.LeadID, ch.Email).Scan(&id, &status, &email, &property)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -223,7 +252,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 			next = status
 		}
 		return recordConsent(ctx, tx, consentRow{leadID: id, prev: status, requested: ch.Status, next: next,
-			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now})
+			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now,
+			outbox: marketing.ConsentOutbox(id, property, email, status, next, ch.Source, ch.Now)})
 	})
 	if marketing.ErrorCode(err) == marketing.ENOTFOUND {
 		return err
@@ -241,8 +271,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 // its ledger row's, so it would lead back to the visitor).
 func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var id string
-		err := tx.QueryRow(ctx, `SELECT id FROM leads WHERE email_normalized = $1 FOR UPDATE`, email).Scan(&id)
+		var id, property string
+		err := tx.QueryRow(ctx, `SELECT id, coalesce(property_id, '') FROM leads WHERE email_normalized = $1 FOR UPDATE`, email).Scan(&id, &property)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -269,6 +299,11 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 			WHERE lead_id = $1`, id, emailHash)
 		b.Queue(`DELETE FROM lead_identities WHERE lead_id = $1`, id)
 		b.Queue(`DELETE FROM leads WHERE id = $1`, id)
+		// Pending and past messages keep no personal data; the receivers
+		// are told of the erasure.
+		b.Queue(`UPDATE outbox SET email = NULL WHERE lead_id = $1`, id)
+		b.Queue(`DELETE FROM confirmations WHERE email_hash = $1`, emailHash)
+		queueOutgoing(&b, marketing.ErasureOutbox(id, property, now))
 		if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
 			return unavailable(fmt.Errorf("postgres: erase lead: %w", err))
 		}

@@ -40,8 +40,16 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 			return false, unavailable(fmt.Errorf("sqlite: read suppression: %w", err))
 		}
 		if suppressed > 0 {
-			// Erased: nothing about the address is stored again.
-			return true, nil
+			// Erased: nothing about the address is stored again, but for a
+			// double opt-in request, which brings the lead back only once
+			// it is confirmed.
+			if !c.NeedsConfirmation("") {
+				return true, nil
+			}
+			if err := writeConfirmation(ctx, tx, c); err != nil {
+				return false, err
+			}
+			return true, writeOutgoing(ctx, tx, c.CaptureOutbox("", "", ""))
 		}
 		t := touchArgs(touch.Touch)
 		proposed := marketing.NewID(c.Now)
@@ -100,16 +108,21 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 			c.SubmissionID, res.LeadID, c.Event.VisitorID, c.Event.PropertyID, in.FormName, nullable(in.Path), payload, ms(c.Now)); err != nil {
 			return false, unavailable(fmt.Errorf("sqlite: insert submission: %w", err))
 		}
-		requested := in.ConsentStatus
+		requested := c.Requested()
 		if prev == "" && requested == "" {
 			requested = marketing.ConsentPending
 		}
-		return true, recordConsent(ctx, tx, consentRow{
-			leadID: res.LeadID, prev: prev, requested: requested,
-			next:   marketing.NextConsent(prev, in.ConsentStatus),
+		next := marketing.NextConsent(prev, c.Requested())
+		r := consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested, next: next,
 			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
 			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-		})
+			outbox: c.CaptureOutbox(res.LeadID, prev, next),
+		}
+		if c.NeedsConfirmation(next) {
+			r.confirm = c
+		}
+		return true, recordConsent(ctx, tx, r)
 	})
 	if err != nil {
 		return marketing.LeadResult{}, unavailable(err)
@@ -133,6 +146,8 @@ type consentRow struct {
 	wordingHash                   string
 	form, path, ipHash            string
 	now                           time.Time
+	outbox                        []marketing.Outgoing   // written with the change
+	confirm                       *marketing.LeadCapture // opens a double opt-in request
 }
 
 // recordConsent appends a ledger row when RecordConsent says one is due and
@@ -145,10 +160,18 @@ func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlite: read consent: %w", err))
 	}
+	if r.confirm != nil {
+		if err := writeConfirmation(ctx, tx, r.confirm); err != nil {
+			return err
+		}
+	}
+	if err := writeOutgoing(ctx, tx, r.outbox); err != nil {
+		return err
+	}
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
 		return nil
 	}
-	if r.wordingHash != "" {
+	if r.wordingHash != "" && r.wording.Text != "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO consent_wordings (hash, text, purpose, version, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version), ms(r.now)); err != nil {
 			return unavailable(fmt.Errorf("sqlite: store wording: %w", err))
@@ -169,8 +192,9 @@ func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
 // SetConsent records a status change found by lead id or email.
 func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error {
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		var id, status string
-		err := tx.QueryRowContext(ctx, `SELECT id, consent_status FROM leads WHERE id = ? OR email_normalized = ?`, ch.LeadID, ch.Email).Scan(&id, &status)
+		var id, status, email, property string
+		err := tx.QueryRowContext(ctx, `SELECT id, consent_status, email_normalized, coalesce(property_id, '') FROM leads WHERE id = ? OR email_normalized = ?`,
+			ch.LeadID, ch.Email).Scan(&id, &status, &email, &property)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -182,7 +206,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 			next = status
 		}
 		return true, recordConsent(ctx, tx, consentRow{leadID: id, prev: status, requested: ch.Status, next: next,
-			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now})
+			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now,
+			outbox: marketing.ConsentOutbox(id, property, email, status, next, ch.Source, ch.Now)})
 	})
 	return err
 }
@@ -190,8 +215,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 // DeleteLead erases a lead (see the PostgreSQL store for what stays).
 func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.Time) error {
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		var id string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM leads WHERE email_normalized = ?`, email).Scan(&id)
+		var id, property string
+		err := tx.QueryRowContext(ctx, `SELECT id, coalesce(property_id, '') FROM leads WHERE email_normalized = ?`, email).Scan(&id, &property)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -229,13 +254,17 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, now time.
 				WHERE lead_id = ?`, []any{emailHash, id}},
 			{`DELETE FROM lead_identities WHERE lead_id = ?`, []any{id}},
 			{`DELETE FROM leads WHERE id = ?`, []any{id}},
+			// Pending and past messages keep no personal data.
+			{`UPDATE outbox SET email = NULL WHERE lead_id = ?`, []any{id}},
+			{`DELETE FROM confirmations WHERE email_hash = ?`, []any{emailHash}},
 		}
 		for _, st := range steps {
 			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
 				return false, unavailable(fmt.Errorf("sqlite: erase lead: %w", err))
 			}
 		}
-		return true, nil
+		// The receivers are told of the erasure.
+		return true, writeOutgoing(ctx, tx, marketing.ErasureOutbox(id, property, now))
 	})
 	return unavailable(err)
 }

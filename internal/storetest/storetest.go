@@ -52,6 +52,16 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Leads", func(t *testing.T) { testLeads(t, migrated(t)) })
 	t.Run("LeadsNeverUndone", func(t *testing.T) { testLeadsNeverUndone(t, migrated(t)) })
 	t.Run("Erasure", func(t *testing.T) { testErasure(t, migrated(t)) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, migrated(t)) })
+	t.Run("Claims", func(t *testing.T) { testClaims(t, migrated(t)) })
+	t.Run("ClaimsTwoProcesses", func(t *testing.T) {
+		a, reopen := open(t)
+		if _, err := a.Migrate(context.Background()); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		testClaimsTwoProcesses(t, a, reopen())
+	})
+	t.Run("DoubleOptIn", func(t *testing.T) { testDoubleOptIn(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {
