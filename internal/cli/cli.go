@@ -35,7 +35,16 @@ commands:
                    refresh the PostgreSQL materialized view (concurrently)
   retention purge [--dry-run]
                    delete what is older than the retention windows, in batches
-  config check     print the effective configuration, secrets masked
+  webhooks add URL [--site ID] [--include-email]
+                   register a webhook endpoint; prints its signing secret (whsec_…)
+  webhooks list    list the endpoints
+  webhooks remove ID
+                   delete an endpoint and its messages
+  webhooks replay MESSAGE_ID | --dead
+                   send one message again, or every dead-lettered one
+  webhooks messages [MESSAGE_ID] [--status S] [--limit N]
+                   the outbox (webhooks and email), or one message's delivery log
+  config check     print the effective configuration, secrets masked, and warnings
   secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
 `
@@ -105,9 +114,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return rollupsRefreshView(ctx, cfg, stdout, stderr)
 	case cmd == "retention" && len(rest) >= 1 && rest[0] == "purge":
 		return retentionPurge(ctx, cfg, rest[1:], stdout, stderr)
+	case cmd == "webhooks":
+		return webhooks(ctx, cfg, rest, stdout, stderr)
 	case cmd == "config" && len(rest) == 1 && rest[0] == "check":
 		for _, line := range cfg.Masked() {
 			fmt.Fprintln(stdout, line)
+		}
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stdout, "warning:", w)
 		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil

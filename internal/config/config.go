@@ -52,6 +52,14 @@ type Config struct {
 	SchedulerEnabled            bool
 	HonorGPC                    bool
 	MetricsAddr                 string
+
+	// Lead delivery (docs in the README: "Lead delivery").
+	SMTPURL             string // smtp://user:pass@host:587 (STARTTLS), smtps://…:465, or smtp://host:25?tls=none
+	MailFrom            string
+	SiteName            string
+	NotifyEmail         string // the team's address for new-lead notifications; empty: none
+	DoubleOptIn         bool   // every capture asking for express consent needs confirmation
+	WebhookAllowPrivate bool   // webhooks may reach loopback, private and link-local addresses
 }
 
 // Production reports whether the process runs with APP_ENV=production.
@@ -179,7 +187,73 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.SchedulerEnabled = p.boolean("SCHEDULER_ENABLED", true)
 	c.HonorGPC = p.boolean("HONOR_GPC", true)
 	c.MetricsAddr = p.strAllowEmpty("METRICS_ADDR", ":9091")
+
+	c.SMTPURL = strings.TrimSpace(getenv("SMTP_URL"))
+	if c.SMTPURL != "" && !validSMTPURL(c.SMTPURL) {
+		p.fail("SMTP_URL", "must be smtp://[user:password@]host[:port] (STARTTLS), smtps://… (implicit TLS) or smtp://host:port?tls=none")
+	}
+	c.MailFrom = p.str("MAIL_FROM", c.PrivacyContactEmail)
+	if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
+		p.fail("MAIL_FROM", "must be an address such as news@example.com or \"Example <news@example.com>\"")
+	}
+	c.SiteName = p.str("SITE_NAME", "our website")
+	if len(c.SiteName) > 100 || strings.ContainsAny(c.SiteName, "\r\n") {
+		p.fail("SITE_NAME", "must be one line of at most 100 characters")
+	}
+	c.NotifyEmail = strings.TrimSpace(getenv("NOTIFY_EMAIL"))
+	if a, err := mail.ParseAddress(c.NotifyEmail); c.NotifyEmail != "" && (err != nil || a.Address != c.NotifyEmail) {
+		p.fail("NOTIFY_EMAIL", "must be an email address")
+	}
+	c.DoubleOptIn = p.boolean("DOUBLE_OPT_IN", false)
+	c.WebhookAllowPrivate = p.boolean("WEBHOOK_ALLOW_PRIVATE", false)
 	return c, errors.Join(p.errs...)
+}
+
+func validSMTPURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
+		return false
+	}
+	switch u.Query().Get("tls") {
+	case "", "starttls":
+		return true
+	case "none":
+		return u.Scheme == "smtp"
+	}
+	return false
+}
+
+// Warnings are what works only partly with this configuration: features
+// that need mail without SMTP_URL, links without PUBLIC_URL.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.SMTPURL == "" {
+		if c.DoubleOptIn {
+			w = append(w, "DOUBLE_OPT_IN is on but SMTP_URL is unset: confirmation emails are queued and not sent until SMTP_URL is set")
+		}
+		if c.NotifyEmail != "" {
+			w = append(w, "NOTIFY_EMAIL is set but SMTP_URL is unset: notifications are queued and not sent until SMTP_URL is set")
+		}
+		if !c.DoubleOptIn && c.NotifyEmail == "" {
+			w = append(w, "SMTP_URL is unset: double opt-in (per form) and notification email cannot be sent; their messages wait in the outbox")
+		}
+	}
+	if c.PublicURL == "" && (c.SMTPURL != "" || c.DoubleOptIn) {
+		w = append(w, "PUBLIC_URL is unset: links in emails point to http://localhost:"+strconv.Itoa(c.Port))
+	}
+	if c.WebhookAllowPrivate {
+		w = append(w, "WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach loopback, private and link-local addresses")
+	}
+	return w
+}
+
+// LinkOrigin is the origin of links in emails: PUBLIC_URL, else this
+// process on localhost.
+func (c *Config) LinkOrigin() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://localhost:" + strconv.Itoa(c.Port)
 }
 
 func firstSet(getenv func(string) string, names ...string) string {
@@ -347,6 +421,12 @@ func (c *Config) Masked() []string {
 		}
 		return u.String()
 	}
+	smtpmask := func(s string) string {
+		if s == "" {
+			return "(unset: email is queued, not sent)"
+		}
+		return dbmask(s)
+	}
 	pepper := mask(c.IPHashPepper)
 	if c.IPHashPepper == "" && !c.Production() {
 		pepper = "(generated once and kept in the settings table)"
@@ -392,5 +472,11 @@ func (c *Config) Masked() []string {
 		"SCHEDULER_ENABLED=" + b(c.SchedulerEnabled),
 		"HONOR_GPC=" + b(c.HonorGPC),
 		"METRICS_ADDR=" + c.MetricsAddr,
+		"SMTP_URL=" + smtpmask(c.SMTPURL),
+		"MAIL_FROM=" + c.MailFrom,
+		"SITE_NAME=" + c.SiteName,
+		"NOTIFY_EMAIL=" + c.NotifyEmail,
+		"DOUBLE_OPT_IN=" + b(c.DoubleOptIn),
+		"WEBHOOK_ALLOW_PRIVATE=" + b(c.WebhookAllowPrivate),
 	}
 }

@@ -28,7 +28,9 @@ type Options struct {
 	Log   *slog.Logger
 	// Owner names this process in leases (default: host, pid, random).
 	Owner string
-	// Lease is how long a claim lasts; it must exceed Timeout (default 2 min).
+	// Lease is how long a claim lasts; it must exceed the longest attempt
+	// (Timeout, and the SMTP session's 30 s). A process killed mid-send
+	// leaves its messages to others once it runs out (default 1 min).
 	Lease time.Duration
 	// Poll is how often the outbox is read when idle (default 1 s).
 	Poll time.Duration
@@ -48,6 +50,12 @@ type Options struct {
 	Now    func() time.Time
 	// Observe is told each attempt's channel, outcome and latency.
 	Observe func(channel, outcome string, latency time.Duration)
+	// OnStats is given the outbox's counts every StatsEvery (default 15 s).
+	OnStats    func(marketing.OutboxStats)
+	StatsEvery time.Duration
+	// KeepFinished is how long delivered and dead messages and their logs
+	// are kept (default 30 days); expired opt-in requests go too, hourly.
+	KeepFinished time.Duration
 }
 
 // MailSettings are what emails need to say and link to.
@@ -74,7 +82,7 @@ func New(o Options) *Worker {
 		o.Owner = host + "-" + strconv.Itoa(os.Getpid()) + "-" + randomHex(4)
 	}
 	if o.Lease <= 0 {
-		o.Lease = 2 * time.Minute
+		o.Lease = time.Minute
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
@@ -94,6 +102,12 @@ func New(o Options) *Worker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.StatsEvery <= 0 {
+		o.StatsEvery = 15 * time.Second
+	}
+	if o.KeepFinished <= 0 {
+		o.KeepFinished = 30 * 24 * time.Hour
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -108,11 +122,28 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run sends messages until ctx ends.
+// Run sends messages until ctx ends, reports the outbox's counts and
+// purges what is past keeping.
 func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTicker(w.opt.Poll)
 	defer t.Stop()
+	var lastStats, lastPurge time.Time
 	for {
+		if now := time.Now(); w.opt.OnStats != nil && now.Sub(lastStats) >= w.opt.StatsEvery {
+			lastStats = now
+			if st, err := w.opt.Store.OutboxStats(ctx); err == nil {
+				w.opt.OnStats(st)
+			}
+		}
+		if now := time.Now(); now.Sub(lastPurge) >= time.Hour {
+			lastPurge = now
+			at := w.opt.Now().UTC()
+			if n, err := w.opt.Store.PurgeDelivery(ctx, at, at.Add(-w.opt.KeepFinished)); err != nil {
+				w.opt.Log.Warn("delivery: purge", "err", err)
+			} else if n > 0 {
+				w.opt.Log.Info("delivery: purged", "rows", n)
+			}
+		}
 		for {
 			n, err := w.RunOnce(ctx)
 			if err != nil {

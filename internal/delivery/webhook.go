@@ -146,3 +146,17 @@ func attemptError(err error) string {
 	}
 	return s
 }
+
+// NewEndpoint validates and builds an endpoint with a fresh id and
+// signing secret: the URL (see CheckURL) and the site it is limited to
+// ("" every site).
+func NewEndpoint(ctx context.Context, rawURL, site string, includeEmail, allowPrivate bool, now time.Time) (*marketing.WebhookEndpoint, error) {
+	if err := CheckURL(ctx, rawURL, allowPrivate); err != nil {
+		return nil, err
+	}
+	if len(site) > 128 || !marketing.Storable(site) {
+		return nil, marketing.Errorf(marketing.EINVALID, "the site must be a property id of at most 128 characters")
+	}
+	return &marketing.WebhookEndpoint{ID: "ep_" + randomHex(8), URL: rawURL, PropertyID: site, Secret: NewSecret(),
+		IncludeEmail: includeEmail, CreatedAt: now.UTC()}, nil
+}

@@ -40,6 +40,9 @@ type Deps struct {
 	UnsubscribeSecret []byte
 	Version           string
 	Now               func() time.Time
+	// OnLeadChange is called after a change that queued outbox messages
+	// (the delivery worker's Wake); nil: nothing.
+	OnLeadChange func()
 }
 
 type server struct {
