@@ -39,6 +39,7 @@ type Receiver struct {
 	Secret string
 
 	mu         sync.Mutex
+	delay      time.Duration
 	failFirst  int
 	requests   int
 	bad        int
@@ -104,8 +105,19 @@ func Verify(secret string, h http.Header, body []byte, now time.Time) error {
 	return errors.New("no valid signature")
 }
 
+// SetDelay makes the receiver take d to answer each request.
+func (r *Receiver) SetDelay(d time.Duration) {
+	r.mu.Lock()
+	r.delay = d
+	r.mu.Unlock()
+}
+
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	delay := r.delay
+	r.mu.Unlock()
+	time.Sleep(delay)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests++

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/altcontext/marketing/internal/deliverytest"
+)
+
+// TestKill9MidDelivery: serve is killed with SIGKILL while webhooks are in
+// flight; after a restart every message is delivered at least once, and the
+// idempotent receiver accepts each webhook-id once. Claims of the killed
+// process are taken over when their lease (1 min) runs out.
+func TestKill9MidDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a lease to run out")
+	}
+	dir := t.TempDir()
+	env := []string{"DATABASE_URL=sqlite:" + filepath.Join(dir, "data", "marketing.db"), "RATE_LIMIT_LEADS_PER_MINUTE=0",
+		"WEBHOOK_ALLOW_PRIVATE=true", "CORS_ALLOWED_ORIGINS=https://www.example.com"}
+	if out, code := run(t, dir, env, "migrate"); code != 0 {
+		t.Fatal(out)
+	}
+	recv := deliverytest.NewReceiver(t, "", 0)
+	recv.SetDelay(40 * time.Millisecond)
+	// `webhooks add` prints the secret alone on standard output.
+	cmd := exec.Command(binary, "webhooks", "add", recv.URL+"/hook", "--include-email")
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("webhooks add: %v", err)
+	}
+	secret := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(secret, "whsec_") || strings.Contains(secret, "\n") {
+		t.Fatalf("webhooks add printed %q", out)
+	}
+	recv.Secret = secret
+	if out, code := run(t, dir, env, "webhooks", "list"); code != 0 || !strings.Contains(out, recv.URL) || strings.Contains(out, secret) {
+		t.Fatalf("webhooks list (%d): %s", code, out)
+	}
+
+	p := start(t, dir, env...)
+	const n = 200
+	for i := range n {
+		req, _ := http.NewRequest("POST", p.URL+"/v1/leads/capture", strings.NewReader(fmt.Sprintf(`{"email":"kill%03d@example.com"}`, i)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "https://www.example.com")
+		req.Header.Set("User-Agent", ua)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("capture %d: %d", i, res.StatusCode)
+		}
+	}
+	// Kill once some, not all, are delivered: the rest are claimed or queued.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, _, accepted, _ := recv.Counts(); accepted >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing delivered\n%s", p.stdout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	p.wait(t, 10*time.Second)
+	_, _, before, _ := recv.Counts()
+	if before >= n {
+		t.Fatalf("all %d delivered before the kill: the test proves nothing", n)
+	}
+	p2 := start(t, dir, env...)
+	deadline = time.Now().Add(100 * time.Second)
+	for {
+		if _, _, accepted, _ := recv.Counts(); accepted == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, _, accepted, _ := recv.Counts()
+			t.Fatalf("%d of %d delivered after the restart\n%s", accepted, n, p2.stdout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	requests, bad, accepted, dups := recv.Counts()
+	t.Logf("%d delivered before the kill; after: %d requests, %d accepted, %d repeats of accepted ids (at least once)", before, requests, accepted, dups)
+	if bad != 0 || accepted != n {
+		t.Fatalf("%d badly signed, %d accepted", bad, accepted)
+	}
+	for _, d := range recv.Deliveries() {
+		if d.Type != "lead.created" || !strings.HasPrefix(fmt.Sprint(d.Data["email"]), "kill") {
+			t.Fatalf("delivery %+v", d)
+		}
+	}
+	if out, code := run(t, dir, env, "webhooks", "messages", "--status", "pending"); code != 0 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("pending messages left (%d):\n%s", code, out)
+	}
+}
