@@ -463,17 +463,23 @@ func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.Consen
 func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM leads WHERE consent_status = 'implied' AND consent_at < $1 FOR UPDATE SKIP LOCKED`, cutoff)
+		rows, err := tx.Query(ctx, `SELECT id, email_normalized, coalesce(property_id, '') FROM leads
+			WHERE consent_status = 'implied' AND consent_at < $1 FOR UPDATE SKIP LOCKED`, cutoff)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		type lead struct{ id, email, property string }
+		ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lead, error) {
+			var l lead
+			return l, r.Scan(&l.id, &l.email, &l.property)
+		})
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := recordConsent(ctx, tx, consentRow{leadID: id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
-				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now}); err != nil {
+		for _, l := range ids {
+			if err := recordConsent(ctx, tx, consentRow{leadID: l.id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
+				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now,
+				outbox: marketing.ConsentOutbox(l.id, l.property, l.email, marketing.ConsentImplied, marketing.ConsentPending, marketing.SourceExpiry, now)}); err != nil {
 				return err
 			}
 		}

@@ -435,23 +435,25 @@ func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.Consen
 func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error) {
 	var n int64
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM leads WHERE consent_status = 'implied' AND consent_at < ?`, ms(cutoff))
+		rows, err := tx.QueryContext(ctx, `SELECT id, email_normalized, coalesce(property_id, '') FROM leads WHERE consent_status = 'implied' AND consent_at < ?`, ms(cutoff))
 		if err != nil {
 			return false, err
 		}
-		var ids []string
+		type lead struct{ id, email, property string }
+		var ids []lead
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var l lead
+			if err := rows.Scan(&l.id, &l.email, &l.property); err != nil {
 				rows.Close()
 				return false, err
 			}
-			ids = append(ids, id)
+			ids = append(ids, l)
 		}
 		rows.Close()
-		for _, id := range ids {
-			if err := recordConsent(ctx, tx, consentRow{leadID: id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
-				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now}); err != nil {
+		for _, l := range ids {
+			if err := recordConsent(ctx, tx, consentRow{leadID: l.id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
+				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now,
+				outbox: marketing.ConsentOutbox(l.id, l.property, l.email, marketing.ConsentImplied, marketing.ConsentPending, marketing.SourceExpiry, now)}); err != nil {
 				return false, err
 			}
 		}

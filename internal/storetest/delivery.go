@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,6 +115,24 @@ func testOutbox(t *testing.T, s marketing.Store) {
 	}
 	if m, _ := full(t, s, mails[0].ID); m.Email != "notify@example.com" {
 		t.Fatalf("notification without the address: %+v", m)
+	}
+	// The expiry of implied consent is a change too.
+	if _, err := s.CaptureLead(ctx, Lead("implied@example.com", "visitor-implied", "implied", "", now)); err != nil {
+		t.Fatal(err)
+	}
+	before := len(messages(t, s))
+	if n, err := s.ExpireImpliedConsent(ctx, now.Add(time.Second), now.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("expire: %d, %v", n, err)
+	}
+	ms = messages(t, s)
+	expired := 0
+	for _, m := range ms {
+		if m.Type == marketing.EventConsentChanged && strings.Contains(string(m.Payload), `"source":"expiry"`) {
+			expired++
+		}
+	}
+	if len(ms) != before+2 || expired != 2 {
+		t.Fatalf("after expiry: %d new messages, %d of them consent.changed by expiry", len(ms)-before, expired)
 	}
 }
 
