@@ -2,11 +2,13 @@ package delivery_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"mime"
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/mail"
 	"net/url"
 	"path/filepath"
@@ -422,5 +424,37 @@ func TestTwoWorkersPostgres(t *testing.T) {
 	defer mu.Unlock()
 	if by["a delivered"] == 0 || by["b delivered"] == 0 || by["a delivered"]+by["b delivered"] != 300 {
 		t.Errorf("deliveries by process %v", by)
+	}
+}
+
+// TestSMTPTLS: STARTTLS and implicit TLS against real servers; with
+// STARTTLS required, a server that does not offer it gets nothing.
+func TestSMTPTLS(t *testing.T) {
+	ca := httptest.NewTLSServer(nil) // a certificate for 127.0.0.1 and a pool that trusts it
+	defer ca.Close()
+	clientTLS := &tls.Config{RootCAs: ca.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, ServerName: "127.0.0.1"}
+	msg := delivery.Compose(delivery.Mail{From: "news@example.com", To: "a@example.com", Subject: "Hello", Text: "hi", HTML: "<p>hi</p>", Date: time.Now()})
+	for _, tc := range []struct {
+		scheme   string
+		implicit bool
+	}{{"smtp", false}, {"smtps", true}} {
+		srv := deliverytest.NewSMTPServerTLS(t, ca.TLS, tc.implicit)
+		m, err := delivery.ParseSMTPURL(tc.scheme + "://user:secret@" + srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.TLSConfig = clientTLS
+		if err := m.Send(context.Background(), "news@example.com", []string{"a@example.com"}, msg); err != nil {
+			t.Fatalf("%s: %v", tc.scheme, err)
+		}
+		if got := srv.Messages(); len(got) != 1 || !got[0].TLS || got[0].User != "user" || got[0].To[0] != "a@example.com" {
+			t.Fatalf("%s: received %+v", tc.scheme, got)
+		}
+	}
+	plain := deliverytest.NewSMTPServer(t)
+	m, _ := delivery.ParseSMTPURL("smtp://" + plain.Addr)
+	m.TLSConfig = clientTLS
+	if err := m.Send(context.Background(), "news@example.com", []string{"a@example.com"}, msg); err == nil || len(plain.Messages()) != 0 {
+		t.Fatalf("STARTTLS required, server without it: %v, %d messages", err, len(plain.Messages()))
 	}
 }

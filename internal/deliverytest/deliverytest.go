@@ -7,6 +7,7 @@ package deliverytest
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -165,15 +167,29 @@ type Mail struct {
 	From string
 	To   []string
 	Data []byte
+	TLS  bool   // the session was encrypted
+	User string // who authenticated (AUTH PLAIN), "" for nobody
 }
 
-// SMTPServer is a real SMTP server on loopback (no TLS), keeping messages.
+// SMTPServer is a real SMTP server on loopback, keeping messages: plain,
+// offering STARTTLS, or behind implicit TLS.
 type SMTPServer struct {
-	Addr string
-	srv  *smtp.Server
-	ln   net.Listener
-	mu   sync.Mutex
-	mail []Mail
+	Addr     string
+	srv      *smtp.Server
+	ln       net.Listener
+	tls      *tls.Config
+	implicit bool
+	mu       sync.Mutex
+	mail     []Mail
+}
+
+// NewSMTPServerTLS starts a server with cfg's certificate: implicit TLS,
+// or plain with STARTTLS offered.
+func NewSMTPServerTLS(t testing.TB, cfg *tls.Config, implicit bool) *SMTPServer {
+	s := &SMTPServer{tls: cfg, implicit: implicit}
+	s.start(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	return s
 }
 
 // NewSMTPServer starts a server on a free loopback port.
@@ -190,7 +206,11 @@ func (s *SMTPServer) start(t testing.TB, addr string) {
 		t.Fatal(err)
 	}
 	s.Addr = ln.Addr().String()
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c}, nil }))
+	srv.TLSConfig = s.tls
+	if s.implicit {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
@@ -224,11 +244,23 @@ func (s *SMTPServer) Messages() []Mail {
 
 type session struct {
 	s    *SMTPServer
+	c    *smtp.Conn
+	user string
 	from string
 	to   []string
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Reset()                   { ss.from, ss.to = "", nil }
+func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (ss *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, password string) error {
+		if password == "" {
+			return errors.New("no password")
+		}
+		ss.user = user
+		return nil
+	}), nil
+}
 func (ss *session) Logout() error { return nil }
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	ss.from = from
@@ -244,7 +276,8 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	ss.s.mu.Lock()
-	ss.s.mail = append(ss.s.mail, Mail{From: ss.from, To: ss.to, Data: b})
+	_, encrypted := ss.c.TLSConnectionState()
+	ss.s.mail = append(ss.s.mail, Mail{From: ss.from, To: ss.to, Data: b, TLS: encrypted, User: ss.user})
 	ss.s.mu.Unlock()
 	return nil
 }
