@@ -118,7 +118,9 @@ func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) e
 	if err := c.SendMail(from, to, bytes.NewReader(msg)); err != nil {
 		return fmt.Errorf("smtp: send: %w", err)
 	}
-	return c.Quit()
+	// The server has the message: a failed QUIT must not send it twice.
+	_ = c.Quit()
+	return nil
 }
 
 // Mail is one email to compose.

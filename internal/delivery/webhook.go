@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,8 +128,12 @@ func newClient(timeout time.Duration, allowPrivate bool) *http.Client {
 	}
 }
 
-// attemptError words a failed request for the delivery log without the
-// URL (it may carry a token in its query).
+// addresses finds email addresses in error text (a mail server's "550
+// <ada@example.com>: unknown user"): the log keeps none.
+var addresses = regexp.MustCompile(`[^\s<>"',;:()\[\]]+@[^\s<>"',;:()\[\]]+`)
+
+// attemptError words a failed attempt for the delivery log without the URL
+// (it may carry a token in its query) or any email address.
 func attemptError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -140,7 +145,7 @@ func attemptError(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out"
 	}
-	s := err.Error()
+	s := addresses.ReplaceAllString(err.Error(), "[address]")
 	if len(s) > 300 {
 		s = s[:300]
 	}
