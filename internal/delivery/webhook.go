@@ -92,7 +92,7 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool) error {
 	}
 	for _, a := range addrs {
 		if !publicAddr(a) {
-			return marketing.Errorf(marketing.EINVALID, "the endpoint resolves to %s, a loopback, private or link-local address (set WEBHOOK_ALLOW_PRIVATE to allow)", a)
+			return marketing.Errorf(marketing.EINVALID, "the endpoint resolves to %s, a loopback, private or link-local address (set WEBHOOK_ALLOW_PRIVATE to allow)", a.Unmap())
 		}
 	}
 	return nil
