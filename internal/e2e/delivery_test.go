@@ -14,6 +14,67 @@ import (
 	"github.com/altcontext/marketing/internal/deliverytest"
 )
 
+// TestTwoServesOnePostgres: two serve processes on one PostgreSQL, each
+// running a delivery worker, deliver each message once (claims never
+// overlap while a lease lives), whichever process took the capture.
+func TestTwoServesOnePostgres(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"DATABASE_URL=" + newDatabase(t), "RATE_LIMIT_LEADS_PER_MINUTE=0", "WEBHOOK_ALLOW_PRIVATE=true",
+		"CORS_ALLOWED_ORIGINS=https://www.example.com"}
+	if out, code := run(t, dir, env, "migrate"); code != 0 {
+		t.Fatal(out)
+	}
+	recv := deliverytest.NewReceiver(t, "", 0)
+	cmd := exec.Command(binary, "webhooks", "add", recv.URL+"/hook")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("webhooks add: %v", err)
+	}
+	recv.Secret = strings.TrimSpace(string(out))
+	a, b := start(t, dir, env...), start(t, dir, env...)
+	const n = 300
+	for i := range n {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		capture(t, p.URL, fmt.Sprintf("two%03d@example.com", i))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, _, accepted, _ := recv.Counts(); accepted == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, _, accepted, _ := recv.Counts()
+			t.Fatalf("%d of %d delivered", accepted, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a second delivery of anything would arrive now
+	requests, bad, accepted, dups := recv.Counts()
+	if requests != n || bad != 0 || accepted != n || dups != 0 {
+		t.Fatalf("%d requests, %d badly signed, %d accepted, %d duplicates: want each message once", requests, bad, accepted, dups)
+	}
+}
+
+func capture(t *testing.T, url, email string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/v1/leads/capture", strings.NewReader(`{"email":"`+email+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://www.example.com")
+	req.Header.Set("User-Agent", ua)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("capture %s: %d", email, res.StatusCode)
+	}
+}
+
 // TestKill9MidDelivery: serve is killed with SIGKILL while webhooks are in
 // flight; after a restart every message is delivered at least once, and the
 // idempotent receiver accepts each webhook-id once. Claims of the killed
@@ -50,18 +111,7 @@ func TestKill9MidDelivery(t *testing.T) {
 	p := start(t, dir, env...)
 	const n = 200
 	for i := range n {
-		req, _ := http.NewRequest("POST", p.URL+"/v1/leads/capture", strings.NewReader(fmt.Sprintf(`{"email":"kill%03d@example.com"}`, i)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Origin", "https://www.example.com")
-		req.Header.Set("User-Agent", ua)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			t.Fatalf("capture %d: %d", i, res.StatusCode)
-		}
+		capture(t, p.URL, fmt.Sprintf("kill%03d@example.com", i))
 	}
 	// Kill once some, not all, are delivered: the rest are claimed or queued.
 	deadline := time.Now().Add(20 * time.Second)
