@@ -55,6 +55,9 @@ type LeadInput struct {
 	Locale        string
 	Redirect      string
 	Honeypot      string
+	// DoubleOptIn: the form asks for confirmation by email before express
+	// consent is recorded (data-marketing-double-opt-in).
+	DoubleOptIn bool
 }
 
 // NormalizeEmail trims and lower-cases an address and writes its domain in
@@ -149,6 +152,19 @@ func DecodeLead(body []byte, form bool) (LeadInput, error) {
 			is.Add("payload", "must be at most 4 KiB when serialised")
 		} else {
 			in.Payload = b
+		}
+	}
+	if v := raw["doubleOptIn"]; !isNull(v) {
+		var b bool
+		var str string
+		switch {
+		case json.Unmarshal(v, &b) == nil:
+			in.DoubleOptIn = b
+		case json.Unmarshal(v, &str) == nil && (str == "true" || str == "1" || str == "on"):
+			in.DoubleOptIn = true
+		case json.Unmarshal(v, &str) == nil && (str == "false" || str == "0" || str == ""):
+		default:
+			is.Add("doubleOptIn", "must be true or false")
 		}
 	}
 	in.UTM = utm(is.At("utm"), raw["utm"])

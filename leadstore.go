@@ -22,8 +22,61 @@ type LeadCapture struct {
 	IPHash          string
 	WordingHash     string        // sha256 hex of Input.Consent.Text, "" without wording
 	HeuristicWindow time.Duration // 0 turns heuristic linking off
-	Rules           SessionRules
-	Now             time.Time
+	// DoubleOptIn: a request for express consent is recorded as pending,
+	// with a confirmation request (ConfirmationID) and its email.
+	DoubleOptIn    bool
+	ConfirmationID string
+	Notify         bool // queue a notification email for a new lead
+	Rules          SessionRules
+	Now            time.Time
+}
+
+// Requested is the consent status the capture asks the store for: under
+// double opt-in, express waits for the confirmation.
+func (c *LeadCapture) Requested() string {
+	if c.DoubleOptIn && c.Input.ConsentStatus == ConsentExpress {
+		return ConsentPending
+	}
+	return c.Input.ConsentStatus
+}
+
+// NeedsConfirmation reports whether the capture opens a double opt-in
+// request, given the status the lead is left with.
+func (c *LeadCapture) NeedsConfirmation(next string) bool {
+	return c.DoubleOptIn && c.Input.ConsentStatus == ConsentExpress && next != ConsentExpress && c.ConfirmationID != ""
+}
+
+// Outgoing is a message a change queues: a webhook fan-out (Mail "") or
+// one email of type Mail.
+type Outgoing struct {
+	Mail string
+	Change
+}
+
+// CaptureOutbox lists what a capture queues once the store knows the lead
+// (leadID, "" when the address is suppressed), its previous status ("" for
+// a new lead) and the status recorded: lead.created (and the team's
+// notification) for a new lead, consent.changed for a change, and the
+// confirmation email of a double opt-in.
+func (c *LeadCapture) CaptureOutbox(leadID, prev, next string) []Outgoing {
+	var out []Outgoing
+	d := ChangeData{LeadID: leadID, PropertyID: c.Event.PropertyID, ConsentStatus: next, Source: SourceFormSubmit, FormName: c.Input.FormName}
+	switch {
+	case leadID == "":
+	case prev == "":
+		out = append(out, Outgoing{Change: NewChange(EventLeadCreated, c.Input.Email, d, c.Now)})
+		if c.Notify {
+			out = append(out, Outgoing{Mail: MailNotification, Change: NewChange(MailNotification, c.Input.Email, d, c.Now)})
+		}
+	case next != prev:
+		d.PreviousStatus = prev
+		out = append(out, Outgoing{Change: NewChange(EventConsentChanged, c.Input.Email, d, c.Now)})
+	}
+	if c.NeedsConfirmation(next) {
+		cd := ChangeData{LeadID: leadID, PropertyID: c.Event.PropertyID, FormName: c.Input.FormName, ConfirmationID: c.ConfirmationID}
+		out = append(out, Outgoing{Mail: MailConfirmation, Change: NewChange(MailConfirmation, c.Input.Email, cd, c.Now)})
+	}
+	return out
 }
 
 // LeadResult is what a capture did. The public answer shows only

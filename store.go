@@ -23,6 +23,7 @@ type Store interface {
 	AuditLog
 	UserStore
 	SharedLinkStore
+	DeliveryStore
 }
 
 // Database is the connection and its schema.

@@ -95,7 +95,8 @@
           show = function (sel) { var el = q(sel); if (el) el.hidden = false };
         var body = { email: fd.get("email"), name: fd.get("name") || undefined, honeypot: fd.get("honeypot") || undefined,
           formName: f.getAttribute("data-marketing-lead") || f.name || undefined, path: L.pathname, referrer: d.referrer || undefined,
-          utm: utm(), anonId: anon(), consentStatus: box && box.checked ? box.value || "express" : undefined };
+          utm: utm(), anonId: anon(), consentStatus: box && box.checked ? box.value || "express" : undefined,
+          doubleOptIn: f.hasAttribute("data-marketing-double-opt-in") || undefined };
         // The wording is what the person read: the checkbox's label (a hidden
         // consent_text carries it for the same form without JavaScript).
         if (body.consentStatus) body.consent = { text: ((label && label.textContent.trim()) || fd.get("consent_text") || "").trim() };

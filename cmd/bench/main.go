@@ -65,7 +65,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, poison, hop, mixed, \"hop mixed\", pooled, \"pooled mixed\", healthz, two, writers, provisional, sessionize, leads, summary (default all but the pooled ones)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, poison, hop, mixed, \"hop mixed\", pooled, \"pooled mixed\", healthz, two, writers, provisional, sessionize, leads, leads-delivery, summary (default all but the pooled ones)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -474,6 +474,14 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 		}
 		results = append(results, leads)
 		pgStats("leads")
+	}
+	if want("leads-delivery") {
+		settle()
+		leads, err := benchLeadsDelivery(binary, env, work, store)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, leads)
 	}
 	if want("summary") {
 		sum, err := benchSummary(binary, env, work, store, dbURL)

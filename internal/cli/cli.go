@@ -62,6 +62,15 @@ commands:
   users set-role EMAIL-OR-ID --role owner|admin|viewer|none [--site ID]
                    give or take away a role (default: on every site)
   config check     print the effective configuration, secrets masked
+  webhooks add URL [--site ID] [--include-email]
+                   register a webhook endpoint; prints its signing secret (whsec_…)
+  webhooks list    list the endpoints
+  webhooks remove ID
+                   delete an endpoint and its messages
+  webhooks replay MESSAGE_ID | --dead
+                   send one message again, or every dead-lettered one
+  webhooks messages [MESSAGE_ID] [--status S] [--limit N]
+                   the outbox (webhooks and email), or one message's delivery log
   secrets generate print fresh IP_HASH_PEPPER and ADMIN_API_KEY values (for fly secrets set)
   version          print the version
 
@@ -212,6 +221,10 @@ func route(cmd string, rest []string, stdin io.Reader, stderr io.Writer) (comman
 		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 			return usersCmd(ctx, cfg, rest, stdin, stdout, stderr)
 		}, nil
+	case "webhooks":
+		return func(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+			return webhooks(ctx, cfg, rest, stdout, stderr)
+		}, nil
 	case "config":
 		if sub != "check" || len(subArgs) > 0 {
 			return nil, usageError("usage: marketing config check (got %q)", strings.Join(rest, " "))
@@ -219,7 +232,7 @@ func route(cmd string, rest []string, stdin io.Reader, stderr io.Writer) (comman
 		return configCheck, nil
 	}
 	fmt.Fprint(stderr, usage)
-	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, retention, sites, keys, users, config, secrets, version, help)", cmd)
+	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, retention, sites, keys, users, webhooks, config, secrets, version, help)", cmd)
 }
 
 // configCheck prints the effective configuration, secrets masked, and

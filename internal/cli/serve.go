@@ -17,6 +17,7 @@ import (
 
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/config"
+	"github.com/altcontext/marketing/internal/delivery"
 	"github.com/altcontext/marketing/internal/httpapi"
 	"github.com/altcontext/marketing/internal/ingest"
 	"github.com/altcontext/marketing/internal/monitor"
@@ -146,11 +147,32 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		}},
 		Logger: log, OnDrop: mon.Dropped, OnStored: mon.Accepted,
 	})
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
+	var mailer delivery.Mailer
+	if cfg.SMTPURL != "" {
+		sm, err := delivery.ParseSMTPURL(cfg.SMTPURL)
+		if err != nil {
+			return fmt.Errorf("SMTP_URL: %w", err)
+		}
+		mailer = sm
+	}
+	// Every process runs a delivery worker: claims under a lease keep two
+	// from sending one message at once.
+	sender := delivery.New(delivery.Options{
+		Store: store, Log: log, AllowPrivate: cfg.WebhookAllowPrivate, Mailer: mailer,
+		Mail: delivery.MailSettings{SiteName: cfg.SiteName, From: cfg.MailFrom, NotifyTo: cfg.NotifyEmail,
+			PublicURL: cfg.LinkOrigin(), Secret: []byte(unsubSecret)},
+		Observe: mon.Delivery,
+		OnStats: func(st marketing.OutboxStats) { mon.Outbox(st.Pending, st.Dead, st.OldestDue, time.Now()) },
+	})
 	summaries := httpapi.NewSummaryCache(cfg.MetricsSummaryCacheTTL)
 	runner := newRunner(cfg, store, log, summaries.Clear, mon)
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Store: store, Pipeline: pipe, Logger: log, AdminKey: adminKey, Version: Version,
 		Jobs: runner, Summaries: summaries, UnsubscribeSecret: []byte(unsubSecret), Metrics: mon,
+		OnLeadChange: sender.Wake,
 	})
 	if mon != nil {
 		// Prometheus on its own listener only: the public port has no /metrics.
@@ -169,7 +191,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	// runs never overlap (the cursor's lock) and reports read its sessions.
 	sessionsDone := make(chan struct{})
 	go func() { defer close(sessionsDone); runner.SessionizeLoop(jobsCtx, sessionizeEvery) }()
-	defer func() { stopJobs(); <-jobsDone; <-sessionsDone }()
+	deliveryDone := make(chan struct{})
+	go func() { defer close(deliveryDone); sender.Run(jobsCtx) }()
+	defer func() { stopJobs(); <-jobsDone; <-sessionsDone; <-deliveryDone }()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -61,6 +61,14 @@ type Config struct {
 	// (GEOIP_COUNTRY_CSV); empty: no country is resolved.
 	CountryDatabase []string
 	MetricsAddr     string
+
+	// Lead delivery (docs in the README: "Lead delivery").
+	SMTPURL             string // smtp://user:pass@host:587 (STARTTLS), smtps://…:465, or smtp://host:25?tls=none
+	MailFrom            string
+	SiteName            string
+	NotifyEmail         string // the team's address for new-lead notifications; empty: none
+	DoubleOptIn         bool   // every capture asking for express consent needs confirmation
+	WebhookAllowPrivate bool   // webhooks may reach loopback, private and link-local addresses
 }
 
 // Production reports whether the process runs with APP_ENV=production.
@@ -210,7 +218,40 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	c.MetricsAddr = p.metricsAddr("METRICS_ADDR", c.Production())
+
+	c.SMTPURL = strings.TrimSpace(getenv("SMTP_URL"))
+	if c.SMTPURL != "" && !validSMTPURL(c.SMTPURL) {
+		p.fail("SMTP_URL", "must be smtp://[user:password@]host[:port] (STARTTLS), smtps://… (implicit TLS) or smtp://host:port?tls=none")
+	}
+	c.MailFrom = p.str("MAIL_FROM", c.PrivacyContactEmail)
+	if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
+		p.fail("MAIL_FROM", "must be an address such as news@example.com or \"Example <news@example.com>\"")
+	}
+	c.SiteName = p.str("SITE_NAME", "our website")
+	if len(c.SiteName) > 100 || strings.ContainsAny(c.SiteName, "\r\n") {
+		p.fail("SITE_NAME", "must be one line of at most 100 characters")
+	}
+	c.NotifyEmail = strings.TrimSpace(getenv("NOTIFY_EMAIL"))
+	if a, err := mail.ParseAddress(c.NotifyEmail); c.NotifyEmail != "" && (err != nil || a.Address != c.NotifyEmail) {
+		p.fail("NOTIFY_EMAIL", "must be an email address")
+	}
+	c.DoubleOptIn = p.boolean("DOUBLE_OPT_IN", false)
+	c.WebhookAllowPrivate = p.boolean("WEBHOOK_ALLOW_PRIVATE", false)
 	return c, errors.Join(p.errs...)
+}
+
+func validSMTPURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
+		return false
+	}
+	switch u.Query().Get("tls") {
+	case "", "starttls":
+		return true
+	case "none":
+		return u.Scheme == "smtp"
+	}
+	return false
 }
 
 // pgProblem is what pgx found wrong with a URL, without the URL itself:
@@ -276,10 +317,10 @@ func (p *parser) metricsAddr(name string, production bool) string {
 // Warnings are settings that start but leave part of the service unusable
 // in production: serve logs each at WARN and config check prints them.
 func (c *Config) Warnings() []string {
+	w := c.mailWarnings()
 	if !c.Production() {
-		return nil
+		return w
 	}
-	var w []string
 	if len(c.CORSAllowedOrigins) == 0 {
 		w = append(w, "CORS_ALLOWED_ORIGINS is empty in production: every browser origin is refused (403 origin_not_allowed), so the site's tracker and lead forms store nothing")
 	}
@@ -290,6 +331,40 @@ func (c *Config) Warnings() []string {
 		w = append(w, "PUBLIC_URL is unset in production: unsubscribe links are built from each request's Host header (https assumed); set it to the backend's public origin")
 	}
 	return w
+
+}
+
+// mailWarnings are what works only partly without mail, or with private
+// webhook targets, in every environment.
+func (c *Config) mailWarnings() []string {
+	var w []string
+	if c.SMTPURL == "" {
+		if c.DoubleOptIn {
+			w = append(w, "DOUBLE_OPT_IN is on but SMTP_URL is unset: confirmation emails are queued and not sent until SMTP_URL is set")
+		}
+		if c.NotifyEmail != "" {
+			w = append(w, "NOTIFY_EMAIL is set but SMTP_URL is unset: notifications are queued and not sent until SMTP_URL is set")
+		}
+		if !c.DoubleOptIn && c.NotifyEmail == "" {
+			w = append(w, "SMTP_URL is unset: double opt-in (per form) and notification email cannot be sent; their messages wait in the outbox")
+		}
+	}
+	if c.PublicURL == "" && (c.SMTPURL != "" || c.DoubleOptIn) {
+		w = append(w, "PUBLIC_URL is unset: links in emails point to http://localhost:"+strconv.Itoa(c.Port))
+	}
+	if c.WebhookAllowPrivate {
+		w = append(w, "WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach loopback, private and link-local addresses")
+	}
+	return w
+}
+
+// LinkOrigin is the origin of links in emails: PUBLIC_URL, else this
+// process on localhost.
+func (c *Config) LinkOrigin() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://localhost:" + strconv.Itoa(c.Port)
 }
 
 func firstSet(getenv func(string) string, names ...string) string {
@@ -443,6 +518,12 @@ func (c *Config) Masked() []string {
 		}
 		return MaskURL(s)
 	}
+	smtpmask := func(s string) string {
+		if s == "" {
+			return "(unset: email is queued, not sent)"
+		}
+		return dbmask(s)
+	}
 	pepper := mask(c.IPHashPepper)
 	if c.IPHashPepper == "" && !c.Production() {
 		pepper = "(generated once and kept in the settings table)"
@@ -494,6 +575,12 @@ func (c *Config) Masked() []string {
 		"SCHEDULER_ENABLED=" + b(c.SchedulerEnabled),
 		"HONOR_GPC=" + b(c.HonorGPC),
 		"GEOIP_COUNTRY_CSV=" + strings.Join(c.CountryDatabase, ","),
+		"SMTP_URL=" + smtpmask(c.SMTPURL),
+		"MAIL_FROM=" + c.MailFrom,
+		"SITE_NAME=" + c.SiteName,
+		"NOTIFY_EMAIL=" + c.NotifyEmail,
+		"DOUBLE_OPT_IN=" + b(c.DoubleOptIn),
+		"WEBHOOK_ALLOW_PRIVATE=" + b(c.WebhookAllowPrivate),
 		"METRICS_ADDR=" + metrics,
 	}
 }

@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/altcontext/marketing/internal/deliverytest"
 	"github.com/altcontext/marketing/internal/demo"
 )
 
@@ -225,4 +232,133 @@ func TestBrowser(t *testing.T) {
 		return count(`SELECT id FROM leads WHERE email_normalized = 'nojs@example.com' AND consent_status = 'express'`) == 1
 	})
 	t.Logf("screenshots in %s", shots)
+}
+
+// TestBrowserDoubleOptIn: a form marked data-marketing-double-opt-in is
+// submitted in the browser; the test reads the confirmation email from a
+// real SMTP server, a prefetch of its link changes nothing, a tampered link
+// shows a clear page and changes nothing, and the button on the link's page
+// confirms: the ledger shows pending, then express by double_opt_in with
+// the label's wording.
+func TestBrowserDoubleOptIn(t *testing.T) {
+	exe := chromium(t)
+	dir := t.TempDir()
+	dbURL := "sqlite:" + filepath.Join(dir, "data", "marketing.db")
+	mailSrv := deliverytest.NewSMTPServer(t)
+	siteL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	siteURL := "http://" + siteL.Addr().String()
+	backend := start(t, dir, "DATABASE_URL="+dbURL, "CORS_ALLOWED_ORIGINS="+siteURL, "SMTP_URL="+mailSrv.URL(),
+		"SITE_NAME=Example Co.", "MAIL_FROM=news@example.com")
+	siteSrv := &http.Server{Handler: demo.Handler("../../examples/site", backend.URL)}
+	go func() { _ = siteSrv.Serve(siteL) }()
+	defer siteSrv.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true), chromedp.WindowSize(1100, 900), chromedp.UserAgent(ua))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+
+	const label = "Yes, send me the Example Co. newsletter. I can unsubscribe at any time."
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(siteURL+"/"), chromedp.WaitVisible("#signup"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#signup').setAttribute('data-marketing-double-opt-in', ''), {}`),
+		chromedp.SendKeys(`#signup input[name=email]`, "Double.Opt@Example.com"),
+		chromedp.Click("#consent"),
+		chromedp.Click(`#signup button[type=submit]`),
+		chromedp.WaitVisible(`[data-marketing-success]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	ledger := func() []string {
+		return query(t, dbURL, `SELECT c.status || ' ' || c.source || ' ' || coalesce(w.text, '') FROM consent_events c
+			JOIN leads l ON l.id = c.lead_id LEFT JOIN consent_wordings w ON w.hash = c.wording_hash
+			WHERE l.email_normalized = 'double.opt@example.com' ORDER BY c.occurred_at, c.id`)
+	}
+	eventually(t, "the pending lead", func() bool { return len(ledger()) == 1 })
+	if l := ledger(); l[0] != "pending form_submit "+label {
+		t.Fatalf("ledger after the sign-up: %q", l)
+	}
+	eventually(t, "the confirmation email", func() bool { return len(mailSrv.Messages()) == 1 })
+	got := mailSrv.Messages()[0]
+	if len(got.To) != 1 || got.To[0] != "double.opt@example.com" {
+		t.Fatalf("mail to %v", got.To)
+	}
+	text := plainPart(t, got.Data)
+	link := regexp.MustCompile(`http://\S+/v1/leads/confirm\?token=\S+`).FindString(text)
+	if link == "" || !strings.Contains(text, "Example Co.") {
+		t.Fatalf("no confirmation link in:\n%s", text)
+	}
+	// The link is on PUBLIC_URL, here the process on localhost.
+	link = strings.Replace(link, "http://localhost:", "http://127.0.0.1:", 1)
+
+	// A mail scanner's prefetch changes nothing.
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || len(ledger()) != 1 {
+		t.Fatalf("prefetch: %d, ledger %q", res.StatusCode, ledger())
+	}
+	// A tampered link: a clear page, nothing changed.
+	if err := chromedp.Do(ctx, chromedp.Navigate(link[:len(link)-3]+"xyz"), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal(err)
+	}
+	body, err := chromedp.Run(ctx, chromedp.Text("body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "not valid") || len(ledger()) != 1 {
+		t.Fatalf("tampered link page %q, ledger %q", body, ledger())
+	}
+	// The link's page, its button, the confirmation.
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible("button[type=submit]")); err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger()) != 1 {
+		t.Fatalf("opening the link changed the ledger: %q", ledger())
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("button[type=submit]"), chromedp.Sleep(500*time.Millisecond), chromedp.WaitVisible("h1")); err != nil {
+		t.Fatal(err)
+	}
+	if body, err = chromedp.Run(ctx, chromedp.Text("body")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "confirmed") {
+		t.Fatalf("after the button: %q", body)
+	}
+	l := ledger()
+	if len(l) != 2 || l[0] != "pending form_submit "+label || l[1] != "express double_opt_in "+label {
+		t.Fatalf("ledger %q", l)
+	}
+	if n := len(query(t, dbURL, `SELECT id FROM leads WHERE email_normalized = 'double.opt@example.com' AND consent_status = 'express'`)); n != 1 {
+		t.Fatal("the lead is not express")
+	}
+}
+
+// plainPart is the decoded text/plain part of a raw message.
+func plainPart(t *testing.T, raw []byte) string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := multipart.NewReader(m.Body, params["boundary"]).NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -77,7 +75,8 @@ func (s *server) handleLeadsCapture() http.Handler {
 		res, err := s.Pipeline.Lead(r.Context(), ingest.Request{
 			IP: s.clientIP(r), UserAgent: r.UserAgent(), Origin: origin,
 			GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1",
-		}, in, window)
+		}, in, marketing.CaptureOptions{HeuristicWindow: window, DoubleOptIn: s.Config.DoubleOptIn || in.DoubleOptIn,
+			Notify: s.Config.NotifyEmail != ""})
 		if err != nil {
 			if form {
 				s.formError(w, r, err)
@@ -87,6 +86,7 @@ func (s *server) handleLeadsCapture() http.Handler {
 			return
 		}
 		s.Metrics.LeadCaptured()
+		s.leadChanged()
 		if form {
 			s.redirectAfterPost(w, r, in.Redirect)
 			return
@@ -184,6 +184,9 @@ var pages = template.Must(template.New("page").Parse(`<!doctype html>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}
 button{font:inherit;padding:.5rem 1rem;cursor:pointer}textarea{width:100%;font:inherit}</style></head>
 <body><h1>{{.Title}}</h1>{{if .Message}}<p>{{.Message}}</p>{{end}}
+{{if .ConfirmToken}}<form method="post" action="/v1/leads/confirm">
+<input type="hidden" name="token" value="{{.ConfirmToken}}">
+<button type="submit">Confirm my subscription</button></form>{{end}}
 {{if .Token}}<form method="post" action="/v1/leads/unsubscribe">
 <input type="hidden" name="token" value="{{.Token}}">
 <p><label for="reason">Anything you would like to tell us? (optional)</label><br>
@@ -195,6 +198,7 @@ button{font:inherit;padding:.5rem 1rem;cursor:pointer}textarea{width:100%;font:i
 
 type page struct {
 	Title, Message, Token string
+	ConfirmToken          string   // a double opt-in confirmation's button
 	Issues                []string // what was wrong, in plain words
 	Back                  string   // a link back to the form, on an allowed origin
 }
@@ -223,22 +227,18 @@ func (s *server) handleLeadsThanks() http.Handler {
 // Unsubscribe tokens name a lead and never expire: base64url(id) "."
 // base64url(HMAC-SHA256(secret, id)[:16]).
 func (s *server) unsubscribeToken(leadID string) string {
-	m := hmac.New(sha256.New, s.UnsubscribeSecret)
-	m.Write([]byte("unsubscribe\x00" + leadID))
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(leadID)) + "." + enc.EncodeToString(m.Sum(nil)[:16])
+	return marketing.UnsubscribeToken(s.UnsubscribeSecret, leadID)
 }
 
 func (s *server) verifyToken(token string) (string, bool) {
-	a, _, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 200 {
-		return "", false
+	return marketing.VerifyUnsubscribeToken(s.UnsubscribeSecret, token)
+}
+
+// leadChanged wakes the delivery worker: a change queued messages.
+func (s *server) leadChanged() {
+	if s.OnLeadChange != nil {
+		s.OnLeadChange()
 	}
-	id, err := base64.RawURLEncoding.DecodeString(a)
-	if err != nil {
-		return "", false
-	}
-	return string(id), hmac.Equal([]byte(s.unsubscribeToken(string(id))), []byte(token))
 }
 
 // unsubscribeURL is the link for emails: on PUBLIC_URL, else on the origin
@@ -357,6 +357,7 @@ func (s *server) handleUnsubscribe() http.Handler {
 		if ch.Email != "" {
 			s.audit(r, marketing.AuditLeadUnsubscribe, "email:"+s.Pipeline.EmailHash(ch.Email), "", "")
 		}
+		s.leadChanged()
 		if html {
 			writePage(w, http.StatusOK, page{Title: "You are unsubscribed", Message: "You will not receive our emails any more."})
 			return
@@ -407,6 +408,7 @@ func (s *server) handleLeadsDelete() http.Handler {
 			return
 		}
 		s.audit(r, marketing.AuditLeadErase, "email:"+s.Pipeline.EmailHash(email), "", "")
+		s.leadChanged()
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "deleted": true})
 	})
 }

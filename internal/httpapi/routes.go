@@ -14,6 +14,8 @@ func (s *server) routes() {
 	s.mux.Handle("GET /v1/leads/thanks", s.limited(classDefault, s.handleLeadsThanks()))
 	s.mux.Handle("GET /v1/leads/unsubscribe", s.limited(classUnsubscribe, s.handleUnsubscribePage()))
 	s.mux.Handle("POST /v1/leads/unsubscribe", s.handleUnsubscribe()) // limits itself: a valid token per lead, the rest per IP
+	s.mux.Handle("GET /v1/leads/confirm", s.limited(classUnsubscribe, s.handleConfirmPage()))
+	s.mux.Handle("POST /v1/leads/confirm", s.limited(classUnsubscribe, s.handleConfirm()))
 	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.require(marketing.ScopeLeadsWrite, s.handleLeadsDelete())))
 
 	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.require(marketing.ScopeStatsRead, s.handleMetricsSummary())))
@@ -52,4 +54,14 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/admin/users/{id}/role", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleUserRole())))
 
 	s.mux.Handle("GET /v1/admin/audit", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleAuditList())))
+
+	s.mux.Handle("POST /v1/admin/leads/confirmations/resend", s.limited(classDefault, s.require(marketing.ScopeLeadsWrite, s.handleResendConfirmation())))
+
+	s.mux.Handle("GET /v1/admin/webhooks", s.limited(classDefault, s.require(marketing.ScopeLeadsWrite, s.handleWebhooksList())))
+	s.mux.Handle("POST /v1/admin/webhooks", s.limited(classDefault, s.require(marketing.ScopeLeadsWrite, s.handleWebhooksAdd())))
+	s.mux.Handle("DELETE /v1/admin/webhooks/{id}", s.limited(classDefault, s.require(marketing.ScopeLeadsWrite, s.handleWebhooksRemove())))
+	s.mux.Handle("GET /v1/admin/deliveries", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleDeliveries())))
+	s.mux.Handle("GET /v1/admin/deliveries/{id}", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleDelivery())))
+	s.mux.Handle("POST /v1/admin/deliveries/{id}/replay", s.limited(classDefault, s.require(marketing.ScopeLeadsWrite, s.handleReplay())))
+	s.mux.Handle("POST /v1/admin/deliveries/replay", s.limited(classDefault, s.require(marketing.ScopeLeadsWrite, s.handleReplay())))
 }

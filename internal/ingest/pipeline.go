@@ -259,7 +259,7 @@ func (p *Pipeline) EmailHash(email string) string { return p.Hash("email\x00" + 
 
 // Lead records one lead capture in one transaction (no batching: each
 // capture is its own unit of consent evidence).
-func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput, heuristicWindow time.Duration) (marketing.LeadResult, error) {
+func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput, opts marketing.CaptureOptions) (marketing.LeadResult, error) {
 	// Milliseconds: what every store keeps, so an event read back is the
 	// event written (a capture finds its own session by its time).
 	now := p.opt.Now().UTC().Truncate(time.Millisecond)
@@ -284,7 +284,11 @@ func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput
 	ev.IsConversion = true
 	c := &marketing.LeadCapture{
 		Input: in, EmailHash: p.EmailHash(in.Email), SubmissionID: submission, Event: ev, IPHash: p.Hash(req.IP),
-		HeuristicWindow: heuristicWindow, Rules: p.opt.Rules, Now: now,
+		HeuristicWindow: opts.HeuristicWindow, Rules: p.opt.Rules, Now: now,
+		DoubleOptIn: opts.DoubleOptIn, Notify: opts.Notify,
+	}
+	if opts.DoubleOptIn {
+		c.ConfirmationID = marketing.NewID(now)
 	}
 	if in.Consent.Text != "" {
 		sum := sha256.Sum256([]byte(in.Consent.Text))

@@ -26,6 +26,9 @@ type Metrics struct {
 	jobRuns     *prometheus.CounterVec
 	jobDuration *prometheus.HistogramVec
 	logins      *prometheus.CounterVec
+	deliveries  *prometheus.CounterVec
+	deliveryLat *prometheus.HistogramVec
+	outbox      *prometheus.GaugeVec
 }
 
 // New registers every series; queueDepth reports the write queue.
@@ -53,7 +56,14 @@ func New(queueDepth func() float64) *Metrics {
 		Help: "Job run duration.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"job"})
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marketing_login_attempts_total",
 		Help: "Login attempts by result (ok, invalid, rate_limited_ip, rate_limited_account)."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.accepted, m.dropped, m.batchEvents, m.commit, m.leads, m.jobRuns, m.jobDuration, m.logins} {
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marketing_deliveries_total",
+		Help: "Delivery attempts of outbox messages by channel (webhook, email) and outcome (delivered, retry, dead)."}, []string{"channel", "outcome"})
+	m.deliveryLat = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "marketing_delivery_attempt_seconds",
+		Help: "Delivery attempt latency by channel.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"channel"})
+	m.outbox = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "marketing_outbox",
+		Help: "The outbox: pending and dead (dead letters) messages, and the age in seconds of the oldest pending one (queue_age_seconds)."}, []string{"measure"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.accepted, m.dropped, m.batchEvents, m.commit, m.leads, m.jobRuns, m.jobDuration,
+		m.logins, m.deliveries, m.deliveryLat, m.outbox} {
 		f(c)
 	}
 	if queueDepth != nil {
@@ -125,4 +135,31 @@ func (m *Metrics) Login(result string) {
 	if m != nil {
 		m.logins.WithLabelValues(result).Inc()
 	}
+}
+
+// Delivery records one delivery attempt; status is the message's status
+// after it (delivered, pending: a retry follows, dead).
+func (m *Metrics) Delivery(channel, status string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if status == "pending" {
+		status = "retry"
+	}
+	m.deliveries.WithLabelValues(channel, status).Inc()
+	m.deliveryLat.WithLabelValues(channel).Observe(d.Seconds())
+}
+
+// Outbox sets the outbox gauges.
+func (m *Metrics) Outbox(pending, dead int64, oldest time.Time, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.outbox.WithLabelValues("pending").Set(float64(pending))
+	m.outbox.WithLabelValues("dead").Set(float64(dead))
+	age := 0.0
+	if !oldest.IsZero() {
+		age = now.Sub(oldest).Seconds()
+	}
+	m.outbox.WithLabelValues("queue_age_seconds").Set(age)
 }

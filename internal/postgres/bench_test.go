@@ -73,3 +73,48 @@ func batchSize() int {
 	}
 	return 64
 }
+
+// BenchmarkCaptureLead measures one capture's transaction on a durable
+// cluster without delivery, and with what delivery adds to it: two
+// webhook endpoints, double opt-in (a confirmation request and its email)
+// and the team's notification, all written in the same transaction.
+func BenchmarkCaptureLead(b *testing.B) {
+	c, err := pgtest.Start(pgtest.Options{Durable: true})
+	if err != nil {
+		b.Skip(err)
+	}
+	defer c.Stop()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, c.URL("postgres"), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, delivery := range []bool{false, true} {
+		name := "plain"
+		if delivery {
+			name = "delivery"
+			for _, id := range []string{"ep_a", "ep_b"} {
+				if err := db.AddEndpoint(ctx, &marketing.WebhookEndpoint{ID: id, URL: "https://hooks.example.net/" + id, Secret: "whsec_c2VjcmV0", IncludeEmail: id == "ep_a", CreatedAt: time.Now()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				n++
+				lc := storetest.Lead(fmt.Sprintf("bench%07d@example.com", n), fmt.Sprintf("visitor-%07d", n), "express", "Yes, email me.", time.Now())
+				if delivery {
+					lc.DoubleOptIn, lc.Notify, lc.ConfirmationID = true, true, marketing.NewID(time.Now())
+				}
+				if _, err := db.CaptureLead(ctx, lc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -58,7 +58,18 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		touch := marketing.CaptureTouch(events, &c.Event, c.Rules)
 		res.SessionID = touch.SessionID
 		if suppressed {
-			// Erased: nothing about the address is stored again.
+			// Erased: nothing about the address is stored again, but for a
+			// double opt-in request, which brings the lead back only once
+			// it is confirmed.
+			if !c.NeedsConfirmation("") {
+				return nil
+			}
+			var b pgx.Batch
+			queueConfirmation(&b, c)
+			queueOutgoing(&b, c.CaptureOutbox("", "", ""))
+			if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
+				return unavailable(fmt.Errorf("postgres: confirmation request: %w", err))
+			}
 			return nil
 		}
 		var payload *string
@@ -137,16 +148,21 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 		if inserted {
 			prev = ""
 		}
-		requested := in.ConsentStatus
+		requested := c.Requested()
 		if prev == "" && requested == "" {
 			requested = marketing.ConsentPending
 		}
-		return writeConsent(ctx, tx, consentRow{
-			leadID: res.LeadID, prev: prev, requested: requested,
-			next:   marketing.NextConsent(prev, in.ConsentStatus),
+		next := marketing.NextConsent(prev, c.Requested())
+		r := consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested, next: next,
 			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
 			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-		}, subject, last)
+			outbox: c.CaptureOutbox(res.LeadID, prev, next),
+		}
+		if c.NeedsConfirmation(next) {
+			r.confirm = c
+		}
+		return writeConsent(ctx, tx, r, subject, last)
 	})
 	if err != nil {
 		return marketing.LeadResult{}, unavailable(err)
@@ -170,6 +186,8 @@ type consentRow struct {
 	wordingHash                   string
 	form, path, ipHash            string
 	now                           time.Time
+	outbox                        []marketing.Outgoing   // written with the change
+	confirm                       *marketing.LeadCapture // opens a double opt-in request
 }
 
 // consentRead reads the subject of a lead's ledger and the wording of its
@@ -191,11 +209,21 @@ func recordConsent(ctx context.Context, tx pgx.Tx, r consentRow) error {
 // writeConsent is recordConsent once the ledger's subject and last wording
 // are known: its writes go in one round trip.
 func writeConsent(ctx context.Context, tx batcher, r consentRow, subject, last string) error {
+	var b pgx.Batch
+	if r.confirm != nil {
+		queueConfirmation(&b, r.confirm)
+	}
+	queueOutgoing(&b, r.outbox)
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
+		if b.Len() == 0 {
+			return nil
+		}
+		if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
+			return unavailable(fmt.Errorf("postgres: queue messages: %w", err))
+		}
 		return nil
 	}
-	var b pgx.Batch
-	if r.wordingHash != "" {
+	if r.wordingHash != "" && r.wording.Text != "" {
 		b.Queue(`INSERT INTO consent_wordings (hash, text, purpose, version) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`,
 			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version))
 	}
@@ -213,9 +241,10 @@ func writeConsent(ctx context.Context, tx batcher, r consentRow, subject, last s
 // SetConsent records a status change found by lead id or email.
 func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var id, status string
-		err := tx.QueryRow(ctx, `SELECT id, consent_status FROM leads WHERE id = $1 OR email_normalized = $2 FOR UPDATE`,
-			ch.LeadID, ch.Email).Scan(&id, &status)
+		var id, status, email, property string
+		err := tx.QueryRow(ctx, `SELECT id, consent_status, email_normalized, coalesce(property_id, '') FROM leads
+			WHERE id = $1 OR email_normalized = $2 FOR UPDATE`,
+			ch.LeadID, ch.Email).Scan(&id, &status, &email, &property)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -227,7 +256,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 			next = status
 		}
 		return recordConsent(ctx, tx, consentRow{leadID: id, prev: status, requested: ch.Status, next: next,
-			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now})
+			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now,
+			outbox: marketing.ConsentOutbox(id, property, email, status, next, ch.Source, ch.Now)})
 	})
 	if marketing.ErrorCode(err) == marketing.ENOTFOUND {
 		return err
@@ -245,8 +275,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 // its ledger row's, so it would lead back to the visitor).
 func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules marketing.SessionRules, now time.Time) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var id string
-		err := tx.QueryRow(ctx, `SELECT id FROM leads WHERE email_normalized = $1 FOR UPDATE`, email).Scan(&id)
+		var id, property string
+		err := tx.QueryRow(ctx, `SELECT id, coalesce(property_id, '') FROM leads WHERE email_normalized = $1 FOR UPDATE`, email).Scan(&id, &property)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -294,6 +324,11 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules mar
 			WHERE lead_id = $1`, id, emailHash)
 		b.Queue(`DELETE FROM lead_identities WHERE lead_id = $1`, id)
 		b.Queue(`DELETE FROM leads WHERE id = $1`, id)
+		// Pending and past messages keep no personal data; the receivers
+		// are told of the erasure.
+		b.Queue(`UPDATE outbox SET email = NULL WHERE lead_id = $1`, id)
+		b.Queue(`DELETE FROM confirmations WHERE email_hash = $1`, emailHash)
+		queueOutgoing(&b, marketing.ErasureOutbox(id, property, now))
 		if err := execAll(tx.SendBatch(ctx, &b), b.Len()); err != nil {
 			return fmt.Errorf("postgres: erase lead: %w", err)
 		}
@@ -465,17 +500,23 @@ func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.Consen
 func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM leads WHERE consent_status = 'implied' AND consent_at < $1 FOR UPDATE SKIP LOCKED`, cutoff)
+		rows, err := tx.Query(ctx, `SELECT id, email_normalized, coalesce(property_id, '') FROM leads
+			WHERE consent_status = 'implied' AND consent_at < $1 FOR UPDATE SKIP LOCKED`, cutoff)
 		if err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		type lead struct{ id, email, property string }
+		ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lead, error) {
+			var l lead
+			return l, r.Scan(&l.id, &l.email, &l.property)
+		})
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := recordConsent(ctx, tx, consentRow{leadID: id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
-				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now}); err != nil {
+		for _, l := range ids {
+			if err := recordConsent(ctx, tx, consentRow{leadID: l.id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
+				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now,
+				outbox: marketing.ConsentOutbox(l.id, l.property, l.email, marketing.ConsentImplied, marketing.ConsentPending, marketing.SourceExpiry, now)}); err != nil {
 				return err
 			}
 		}

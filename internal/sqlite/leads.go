@@ -41,8 +41,16 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 			return false, unavailable(fmt.Errorf("sqlite: read suppression: %w", err))
 		}
 		if suppressed > 0 {
-			// Erased: nothing about the address is stored again.
-			return true, nil
+			// Erased: nothing about the address is stored again, but for a
+			// double opt-in request, which brings the lead back only once
+			// it is confirmed.
+			if !c.NeedsConfirmation("") {
+				return true, nil
+			}
+			if err := writeConfirmation(ctx, tx, c); err != nil {
+				return false, err
+			}
+			return true, writeOutgoing(ctx, tx, c.CaptureOutbox("", "", ""))
 		}
 		t := touchArgs(touch.Touch)
 		proposed := marketing.NewID(c.Now)
@@ -104,16 +112,21 @@ func (db *DB) CaptureLead(ctx context.Context, c *marketing.LeadCapture) (market
 			c.SubmissionID, res.LeadID, c.Event.VisitorID, c.Event.PropertyID, in.FormName, nullable(in.Path), payload, ms(c.Now)); err != nil {
 			return false, unavailable(fmt.Errorf("sqlite: insert submission: %w", err))
 		}
-		requested := in.ConsentStatus
+		requested := c.Requested()
 		if prev == "" && requested == "" {
 			requested = marketing.ConsentPending
 		}
-		return true, recordConsent(ctx, tx, consentRow{
-			leadID: res.LeadID, prev: prev, requested: requested,
-			next:   marketing.NextConsent(prev, in.ConsentStatus),
+		next := marketing.NextConsent(prev, c.Requested())
+		r := consentRow{
+			leadID: res.LeadID, prev: prev, requested: requested, next: next,
 			source: marketing.SourceFormSubmit, wording: in.Consent, wordingHash: c.WordingHash,
 			form: in.FormName, path: in.Path, ipHash: c.IPHash, now: c.Now,
-		})
+			outbox: c.CaptureOutbox(res.LeadID, prev, next),
+		}
+		if c.NeedsConfirmation(next) {
+			r.confirm = c
+		}
+		return true, recordConsent(ctx, tx, r)
 	})
 	if err != nil {
 		return marketing.LeadResult{}, unavailable(err)
@@ -137,6 +150,8 @@ type consentRow struct {
 	wordingHash                   string
 	form, path, ipHash            string
 	now                           time.Time
+	outbox                        []marketing.Outgoing   // written with the change
+	confirm                       *marketing.LeadCapture // opens a double opt-in request
 }
 
 // recordConsent appends a ledger row when RecordConsent says one is due and
@@ -149,10 +164,18 @@ func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlite: read consent: %w", err))
 	}
+	if r.confirm != nil {
+		if err := writeConfirmation(ctx, tx, r.confirm); err != nil {
+			return err
+		}
+	}
+	if err := writeOutgoing(ctx, tx, r.outbox); err != nil {
+		return err
+	}
 	if !marketing.RecordConsent(r.prev, r.requested, r.next, r.wordingHash, last) {
 		return nil
 	}
-	if r.wordingHash != "" {
+	if r.wordingHash != "" && r.wording.Text != "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO consent_wordings (hash, text, purpose, version, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 			r.wordingHash, r.wording.Text, nullable(r.wording.Purpose), nullable(r.wording.Version), ms(r.now)); err != nil {
 			return unavailable(fmt.Errorf("sqlite: store wording: %w", err))
@@ -173,8 +196,9 @@ func recordConsent(ctx context.Context, tx *sql.Tx, r consentRow) error {
 // SetConsent records a status change found by lead id or email.
 func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error {
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		var id, status string
-		err := tx.QueryRowContext(ctx, `SELECT id, consent_status FROM leads WHERE id = ? OR email_normalized = ?`, ch.LeadID, ch.Email).Scan(&id, &status)
+		var id, status, email, property string
+		err := tx.QueryRowContext(ctx, `SELECT id, consent_status, email_normalized, coalesce(property_id, '') FROM leads WHERE id = ? OR email_normalized = ?`,
+			ch.LeadID, ch.Email).Scan(&id, &status, &email, &property)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -186,7 +210,8 @@ func (db *DB) SetConsent(ctx context.Context, ch marketing.ConsentChange) error 
 			next = status
 		}
 		return true, recordConsent(ctx, tx, consentRow{leadID: id, prev: status, requested: ch.Status, next: next,
-			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now})
+			source: ch.Source, reason: ch.Reason, ipHash: ch.IPHash, now: ch.Now,
+			outbox: marketing.ConsentOutbox(id, property, email, status, next, ch.Source, ch.Now)})
 	})
 	return err
 }
@@ -198,8 +223,8 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules mar
 	db.sessionizing.Lock()
 	defer db.sessionizing.Unlock()
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		var id string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM leads WHERE email_normalized = ?`, email).Scan(&id)
+		var id, property string
+		err := tx.QueryRowContext(ctx, `SELECT id, coalesce(property_id, '') FROM leads WHERE email_normalized = ?`, email).Scan(&id, &property)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, marketing.Errorf(marketing.ENOTFOUND, "lead not found")
 		}
@@ -248,6 +273,9 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules mar
 				WHERE lead_id = ?`, []any{emailHash, id}},
 			{`DELETE FROM lead_identities WHERE lead_id = ?`, []any{id}},
 			{`DELETE FROM leads WHERE id = ?`, []any{id}},
+			// Pending and past messages keep no personal data.
+			{`UPDATE outbox SET email = NULL WHERE lead_id = ?`, []any{id}},
+			{`DELETE FROM confirmations WHERE email_hash = ?`, []any{emailHash}},
 		}
 		for _, st := range steps {
 			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
@@ -259,7 +287,8 @@ func (db *DB) DeleteLead(ctx context.Context, email, emailHash string, rules mar
 				return false, fmt.Errorf("sqlite: erase lead: derive sessions again: %w", err)
 			}
 		}
-		return true, nil
+		// The receivers are told of the erasure.
+		return true, writeOutgoing(ctx, tx, marketing.ErasureOutbox(id, property, now))
 	})
 	return unavailable(err)
 }
@@ -438,23 +467,25 @@ func (db *DB) Subject(ctx context.Context, emailHash string) ([]marketing.Consen
 func (db *DB) ExpireImpliedConsent(ctx context.Context, cutoff, now time.Time) (int64, error) {
 	var n int64
 	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM leads WHERE consent_status = 'implied' AND consent_at < ?`, ms(cutoff))
+		rows, err := tx.QueryContext(ctx, `SELECT id, email_normalized, coalesce(property_id, '') FROM leads WHERE consent_status = 'implied' AND consent_at < ?`, ms(cutoff))
 		if err != nil {
 			return false, err
 		}
-		var ids []string
+		type lead struct{ id, email, property string }
+		var ids []lead
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var l lead
+			if err := rows.Scan(&l.id, &l.email, &l.property); err != nil {
 				rows.Close()
 				return false, err
 			}
-			ids = append(ids, id)
+			ids = append(ids, l)
 		}
 		rows.Close()
-		for _, id := range ids {
-			if err := recordConsent(ctx, tx, consentRow{leadID: id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
-				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now}); err != nil {
+		for _, l := range ids {
+			if err := recordConsent(ctx, tx, consentRow{leadID: l.id, prev: marketing.ConsentImplied, requested: marketing.ConsentPending,
+				next: marketing.ConsentPending, source: marketing.SourceExpiry, now: now,
+				outbox: marketing.ConsentOutbox(l.id, l.property, l.email, marketing.ConsentImplied, marketing.ConsentPending, marketing.SourceExpiry, now)}); err != nil {
 				return false, err
 			}
 		}

@@ -59,6 +59,16 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, migrated(t)) })
 	t.Run("SharedLinks", func(t *testing.T) { testSharedLinks(t, migrated(t)) })
 	t.Run("TOTP", func(t *testing.T) { testTOTP(t, migrated(t)) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, migrated(t)) })
+	t.Run("Claims", func(t *testing.T) { testClaims(t, migrated(t)) })
+	t.Run("ClaimsTwoProcesses", func(t *testing.T) {
+		a, reopen := open(t)
+		if _, err := a.Migrate(context.Background()); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		testClaimsTwoProcesses(t, a, reopen())
+	})
+	t.Run("DoubleOptIn", func(t *testing.T) { testDoubleOptIn(t, migrated(t)) })
 }
 
 func testMigrate(t *testing.T, s marketing.Store) {
