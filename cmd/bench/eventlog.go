@@ -442,4 +442,3 @@ func derivedSessions(store, dbURL, prefix string) (map[string]string, error) {
 	}
 	return out, rows.Err()
 }
-
