@@ -18,6 +18,7 @@ type Store interface {
 	LeadStore
 	RollupStore
 	JobStore
+	StatsStore
 }
 
 // Database is the connection and its schema.
