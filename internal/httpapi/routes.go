@@ -15,6 +15,8 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.adminOnly(s.handleLeadsDelete())))
 
 	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.adminOnly(s.handleMetricsSummary())))
+	s.mux.Handle("POST /v1/stats/query", s.limited(classStats, s.adminOnly(s.handleStatsQuery())))
+	s.mux.Handle("GET /v1/stats/realtime", s.limited(classStats, s.adminOnly(s.handleStatsRealtime())))
 
 	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.adminOnly(s.handleAdminLeads())))
 	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.adminOnly(s.handleAdminLead())))

@@ -59,6 +59,7 @@ const (
 	classUnsubscribe = "unsubscribe"
 	classDelete      = "delete"
 	classMetrics     = "metrics"
+	classStats       = "stats" // a dashboard page sends a query per panel
 	classDefault     = "default"
 )
 
@@ -77,6 +78,7 @@ func NewServer(d Deps) http.Handler {
 		classUnsubscribe: newLimiter(12, m, d.Now),
 		classDelete:      newLimiter(10, m, d.Now),
 		classMetrics:     newLimiter(60, m, d.Now),
+		classStats:       newLimiter(600, m, d.Now),
 		classDefault:     newLimiter(c.RateLimitMax, m, d.Now),
 	}
 	s.routes()
