@@ -92,7 +92,7 @@ func Channel(referrerHost string, utm UTM, trafficSource string) string {
 		}
 		source, medium = strings.ToLower(referrerHost), "referral"
 		if inChannelList(source, nil, channelWebmail) {
-			medium = "email"
+			source, medium = "email", "email" // not Organic Search for mail.google.com
 		}
 	}
 	search := inChannelList(source, channelSearch, nil)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -328,5 +329,122 @@ func TestStatsFixture(t *testing.T) {
 				t.Fatalf("normalised range %v", dr)
 			}
 		})
+	})
+}
+
+// TestStatsPlausibleExample sends the request body of Plausible's Stats API
+// v2 documentation (its curl example, site_id mapped to a property id) and
+// gets Plausible's result shape back.
+func TestStatsPlausibleExample(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open()
+		seedStats(t, e)
+		body := statsQuery(t, e, `{ "site_id": "site-1", "metrics": ["visitors"], "date_range": "7d" }`, 200)
+		rows := body["results"].([]any)
+		row := rows[0].(map[string]any)
+		if len(rows) != 1 || len(row["dimensions"].([]any)) != 0 || len(row["metrics"].([]any)) != 1 {
+			t.Fatalf("results %v", body["results"])
+		}
+		q := body["query"].(map[string]any)
+		if q["site_id"] != "site-1" || len(q["date_range"].([]any)) != 2 || body["meta"] == nil {
+			t.Fatalf("body %v", body)
+		}
+		// Its second example: a breakdown with a filter (Plausible's
+		// visit:country_name is visit:country here; cities are not kept).
+		statsQuery(t, e, `{"site_id": "site-1", "metrics": ["visitors", "pageviews", "bounce_rate"], "date_range": "7d",
+			"filters": [["is_not", "visit:country", [""]]], "dimensions": ["visit:country"]}`, 200)
+	})
+}
+
+// TestStatsRefusals: bad queries are 400s in the envelope naming the
+// problem, never 5xx; the routes need the admin key.
+func TestStatsRefusals(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open()
+		for _, c := range []struct{ body, path, says string }{
+			{`{"site_id": "s", "metrics": ["nope"], "date_range": "7d"}`, "metrics.0", `unknown metric "nope"`},
+			{`{"site_id": "s", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["event:goal"]}`, "dimensions.0", "unknown dimension"},
+			{`{"site_id": "s", "metrics": ["visitors"], "date_range": "7d", "filters": [["has_done", "event:page", ["/"]]]}`, "filters.0.0", "unknown operator"},
+			{`{"site_id": "s", "metrics": ["visit_duration"], "date_range": "7d", "dimensions": ["event:name"]}`, "metrics.0", "visit metric"},
+			{`{"site_id": "s", "metrics": ["visitors"], "date_range": ["2015-01-01", "2025-01-01"]}`, "date_range", "at most 731"},
+			{`{"site_id": "s", "metrics": ["visitors"], "date_range": "7d", "pagination": {"limit": 10001}}`, "pagination.limit", "10000"},
+			{`{"site_id": "s", "metrics": ["visitors"], "date_range": "7d"`, "", "JSON object"},
+			{`{"site_id": ["s"], "metrics": {"a": 1}, "date_range": 7}`, "site_id", "string"},
+		} {
+			r := e.do("POST", "/v1/stats/query", c.body, "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+			found := false
+			for _, is := range r.Body["issues"].([]any) {
+				m := is.(map[string]any)
+				found = found || (m["path"] == c.path && strings.Contains(m["message"].(string), c.says))
+			}
+			if !found {
+				t.Errorf("%s: issues %s, want %q at %q", c.body, r.Raw, c.says, c.path)
+			}
+		}
+		e.do("POST", "/v1/stats/query", `{"site_id": "s", "metrics": ["visitors"], "date_range": "7d"}`).expect(t, 401, "")
+		e.do("GET", "/v1/stats/realtime?site_id=s", "").expect(t, 401, "")
+		e.do("GET", "/v1/stats/realtime", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+	})
+}
+
+// TestStatsCSV: Accept: text/csv answers the same rows as CSV that
+// encoding/csv reads back, with formula cells neutralised.
+func TestStatsCSV(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open()
+		ctx := context.Background()
+		now := time.Now().UTC()
+		var batch []marketing.PendingEvent
+		for i, path := range []string{"=HYPERLINK(\"x\")", "+1", "-2", "@sum", "/plain, \"quoted\"", "/plain, \"quoted\""} {
+			batch = append(batch, marketing.PendingEvent{ID: fmt.Sprintf("csv-%d", i), VisitorID: fmt.Sprintf("v%d", i), DedupeKey: []byte(fmt.Sprintf("csv-%d", i)),
+				EventType: "page_view", Path: path, OccurredAt: now, ReceivedAt: now, PropertyID: statsSite, TrafficSource: "direct", DeviceType: "desktop"})
+		}
+		if _, err := e.store.AppendEvents(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		q := `{"site_id": "site-1", "metrics": ["visitors", "pageviews"], "dimensions": ["event:page"], "date_range": "day"}`
+		r := e.do("POST", "/v1/stats/query", q, "x-admin-key: "+adminKey, "Accept: text/csv")
+		if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("status %d %s: %s", r.Status, r.Header.Get("Content-Type"), r.Raw)
+		}
+		recs, err := csv.NewReader(strings.NewReader(r.Raw)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{{"event:page", "visitors", "pageviews"}, {"/plain, \"quoted\"", "2", "2"},
+			{"'+1", "1", "1"}, {"'-2", "1", "1"}, {"'=HYPERLINK(\"x\")", "1", "1"}, {"'@sum", "1", "1"}}
+		if !reflect.DeepEqual(recs, want) {
+			t.Fatalf("csv %q, want %q", recs, want)
+		}
+		// The JSON answer holds the same rows.
+		got := results(t, statsQuery(t, e, q, 200))
+		if len(got) != 5 || got[0] != `/plain, "quoted" => [2,2]` || got[1] != `+1 => [1,1]` {
+			t.Fatalf("json %q", got)
+		}
+	})
+}
+
+// TestStatsRealtimeAndLeads: a capture just now is a current visitor, in
+// its minute, and a new lead of today.
+func TestStatsRealtimeAndLeads(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open()
+		e.do("POST", "/v1/leads/capture", capture("person@example.com", ""), "Origin: "+site).expect(t, 200, "")
+		r := e.do("GET", "/v1/stats/realtime?site_id=example.com", "", "x-admin-key: "+adminKey).expect(t, 200, "")
+		minutes := r.Body["minutes"].([]any)
+		last := minutes[len(minutes)-1].(map[string]any)
+		prev := minutes[len(minutes)-2].(map[string]any)
+		if r.Body["current_visitors"] != 1.0 || len(minutes) != 30 || last["visitors"].(float64)+prev["visitors"].(float64) != 1 {
+			t.Fatalf("realtime %s", r.Raw)
+		}
+		e.sessionize()
+		got := results(t, statsQuery(t, e, `{"site_id": "example.com", "metrics": ["leads", "visitors", "conversions", "conversion_rate"], "date_range": "day"}`, 200))
+		if !reflect.DeepEqual(got, []string{` => [1,1,1,100]`}) {
+			t.Fatalf("results %q", got)
+		}
+		got = results(t, statsQuery(t, e, `{"site_id": "other", "metrics": ["leads"], "date_range": "day"}`, 200))
+		if !reflect.DeepEqual(got, []string{` => [0]`}) {
+			t.Fatalf("another property's leads %q", got)
+		}
 	})
 }
