@@ -16,7 +16,7 @@ import (
 	"github.com/altcontext/marketing/internal/monitor"
 )
 
-func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func(), m *monitor.Metrics) *jobs.Runner {
+func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func(), m *monitor.Metrics, flush func(context.Context) error) *jobs.Runner {
 	view := ""
 	if cfg.MetricsUseMaterializedView && cfg.Driver() == "postgres" {
 		view = cfg.MetricsMaterializedViewName
@@ -24,7 +24,7 @@ func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRo
 	return jobs.New(jobs.Options{
 		Store: store, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity}, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
 		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
-		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup, OnJob: m.JobRun,
+		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup, OnJob: m.JobRun, FlushRejections: flush,
 	})
 }
 
@@ -36,7 +36,7 @@ func withRunner(ctx context.Context, cfg *config.Config, stderr io.Writer, fn fu
 		return err
 	}
 	defer store.Close()
-	return fn(store, newRunner(cfg, store, log, nil, nil))
+	return fn(store, newRunner(cfg, store, log, nil, nil, nil))
 }
 
 type dayFlags struct {
