@@ -28,8 +28,9 @@ var statsVitalColumns = map[string]string{"lcp_ms": "lcp_ms", "inp_ms": "inp_ms"
 
 // statsSQL builds one statement, binding every value.
 type statsSQL struct {
-	args  []any
-	alias int
+	args     []any
+	alias    int
+	from, to string // the plan's bounds, bound once
 }
 
 func (b *statsSQL) bind(v any) string {
@@ -121,12 +122,15 @@ func (b *statsSQL) where(source, alias string, f *marketing.StatsFilter) (string
 	if err != nil {
 		return "", err
 	}
+	// The constant bounds are implied by the join (a session starting in
+	// the window holds no event before it; a session holding an event of
+	// the window overlaps it) and let the planner narrow the other side.
 	if fieldSource == marketing.StatsEvents { // a session containing a matching event
 		return "EXISTS (SELECT 1 FROM events " + x + " WHERE " + x + ".visitor_id = " + alias + ".visitor_id AND " + x + ".property_id = " + alias + ".property_id AND " +
-			x + ".occurred_at BETWEEN " + alias + ".started_at AND " + alias + ".ended_at AND " + cond + ")", nil
+			x + ".occurred_at BETWEEN " + alias + ".started_at AND " + alias + ".ended_at AND " + x + ".occurred_at >= " + b.from + " AND " + cond + ")", nil
 	}
 	return "EXISTS (SELECT 1 FROM sessions " + x + " WHERE " + x + ".visitor_id = " + alias + ".visitor_id AND " + x + ".property_id = " + alias + ".property_id AND " +
-		alias + ".occurred_at BETWEEN " + x + ".started_at AND " + x + ".ended_at AND " + cond + ")", nil
+		alias + ".occurred_at BETWEEN " + x + ".started_at AND " + x + ".ended_at AND " + x + ".started_at < " + b.to + " AND " + x + ".ended_at >= " + b.from + " AND " + cond + ")", nil
 }
 
 func (b *statsSQL) leaf(alias string, f *marketing.StatsFilter) (string, error) {
@@ -194,8 +198,9 @@ func (b *statsSQL) frame(p *marketing.StatsPlan) (keys []string, from string, er
 	} else {
 		keys = append(keys, "0")
 	}
+	b.from, b.to = b.bind(p.From)+"::timestamptz", b.bind(p.To)+"::timestamptz"
 	from = " FROM " + table + " " + alias + " WHERE " + alias + ".property_id = " + b.bind(p.PropertyID) +
-		" AND " + timeCol + " >= " + b.bind(p.From) + " AND " + timeCol + " < " + b.bind(p.To)
+		" AND " + timeCol + " >= " + b.from + " AND " + timeCol + " < " + b.to
 	if p.Filter != nil {
 		w, err := b.where(p.Source, alias, p.Filter)
 		if err != nil {
@@ -221,17 +226,26 @@ func (db *DB) StatsAggregate(ctx context.Context, p *marketing.StatsPlan) ([]mar
 	if err != nil {
 		return nil, err
 	}
-	var aggs string
+	// Per visitor first, then per group: distinct visitors become a count
+	// of rows, which hashes instead of sorting each group's ids.
+	var inner, outer string
 	if p.Source == marketing.StatsEvents {
-		aggs = `count(DISTINCT e.visitor_id), count(DISTINCT e.visitor_id) FILTER (WHERE e.is_conversion), 0::int8,
-			count(*) FILTER (WHERE e.event_type = 'page_view'), count(*), count(*) FILTER (WHERE e.is_conversion), 0::int8, 0::int8`
+		inner = `e.visitor_id, count(*) FILTER (WHERE e.event_type = 'page_view') AS pv, count(*) AS ev, count(*) FILTER (WHERE e.is_conversion) AS conv`
+		outer = `count(*), count(*) FILTER (WHERE conv > 0), 0::int8, sum(pv)::int8, sum(ev)::int8, sum(conv)::int8, 0::int8, 0::int8`
 	} else {
 		// Durations in whole milliseconds, as SQLite stores times.
-		aggs = `count(DISTINCT s.visitor_id), count(DISTINCT s.visitor_id) FILTER (WHERE s.converted), count(*),
-			sum(s.page_views)::int8, sum(s.event_count)::int8, count(*) FILTER (WHERE s.converted), count(*) FILTER (WHERE s.bounce),
-			sum(floor(extract(epoch FROM s.ended_at) * 1000) - floor(extract(epoch FROM s.started_at) * 1000))::int8`
+		inner = `s.visitor_id, count(*) AS visits, sum(s.page_views) AS pv, sum(s.event_count) AS ev, count(*) FILTER (WHERE s.converted) AS conv,
+			count(*) FILTER (WHERE s.bounce) AS bounces,
+			sum((floor(extract(epoch FROM s.ended_at) * 1000) - floor(extract(epoch FROM s.started_at) * 1000))::float8) AS dur`
+		outer = `count(*), count(*) FILTER (WHERE conv > 0), sum(visits)::int8, sum(pv)::int8, sum(ev)::int8, sum(conv)::int8, sum(bounces)::int8, sum(dur)::int8`
 	}
-	q := "SELECT " + strings.Join(keys, ", ") + ", " + aggs + from + groupBy(len(keys))
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = fmt.Sprintf("k%d", i)
+		keys[i] = k + " AS " + names[i]
+	}
+	q := "SELECT " + strings.Join(names, ", ") + ", " + outer + " FROM (SELECT " + strings.Join(keys, ", ") + ", " + inner + from +
+		groupBy(len(keys)+1) + ") g" + groupBy(len(keys))
 	var out []marketing.StatsRow
 	err = db.statsEach(ctx, func(r pgx.Rows) error {
 		row := marketing.StatsRow{Keys: make([]string, len(p.GroupBy))}
@@ -312,8 +326,12 @@ func (db *DB) StatsNewLeads(ctx context.Context, p *marketing.StatsPlan) ([]mark
 	return out, nil
 }
 
+// statsEach runs a stats statement unprepared: each is planned for its own
+// values (a property's rows, a window), and the many shapes of stats
+// queries never evict the ingest path's prepared statements from the
+// connection's cache.
 func (db *DB) statsEach(ctx context.Context, fn func(pgx.Rows) error, q string, args ...any) error {
-	rows, err := db.pool.Query(ctx, q, args...)
+	rows, err := db.pool.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return err
 	}

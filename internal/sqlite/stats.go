@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -68,13 +69,16 @@ var registerRegexp = sync.OnceValue(func() error {
 
 // statsSQL builds one statement, binding every value.
 type statsSQL struct {
-	args  []any
-	alias int
+	args     []any
+	alias    int
+	from, to string // the plan's bounds, bound once
 }
 
+// bind appends a value and returns its numbered placeholder (?NNN), so a
+// placeholder can appear more than once and in any order.
 func (b *statsSQL) bind(v any) string {
 	b.args = append(b.args, v)
-	return "?"
+	return "?" + strconv.Itoa(len(b.args))
 }
 
 func (b *statsSQL) field(alias, field, key string) (string, error) {
@@ -164,12 +168,15 @@ func (b *statsSQL) where(source, alias string, f *marketing.StatsFilter) (string
 	if err != nil {
 		return "", err
 	}
+	// The constant bounds are implied by the join (a session starting in
+	// the window holds no event before it; a session holding an event of
+	// the window overlaps it) and let the planner narrow the other side.
 	if fieldSource == marketing.StatsEvents { // a session containing a matching event
 		return "EXISTS (SELECT 1 FROM events " + x + " WHERE " + x + ".visitor_id = " + alias + ".visitor_id AND " + x + ".property_id = " + alias + ".property_id AND " +
-			x + ".occurred_at BETWEEN " + alias + ".started_at AND " + alias + ".ended_at AND " + cond + ")", nil
+			x + ".occurred_at BETWEEN " + alias + ".started_at AND " + alias + ".ended_at AND " + x + ".occurred_at >= " + b.from + " AND " + cond + ")", nil
 	}
 	return "EXISTS (SELECT 1 FROM sessions " + x + " WHERE " + x + ".visitor_id = " + alias + ".visitor_id AND " + x + ".property_id = " + alias + ".property_id AND " +
-		alias + ".occurred_at BETWEEN " + x + ".started_at AND " + x + ".ended_at AND " + cond + ")", nil
+		alias + ".occurred_at BETWEEN " + x + ".started_at AND " + x + ".ended_at AND " + x + ".started_at < " + b.to + " AND " + x + ".ended_at >= " + b.from + " AND " + cond + ")", nil
 }
 
 func (b *statsSQL) leaf(alias string, f *marketing.StatsFilter) (string, error) {
@@ -237,8 +244,9 @@ func (b *statsSQL) frame(p *marketing.StatsPlan) (keys []string, from string, er
 	} else {
 		keys = append(keys, "0")
 	}
+	b.from, b.to = b.bind(ms(p.From)), b.bind(ms(p.To))
 	from = " FROM " + table + " " + alias + " WHERE " + alias + ".property_id = " + b.bind(p.PropertyID) +
-		" AND " + timeCol + " >= " + b.bind(ms(p.From)) + " AND " + timeCol + " < " + b.bind(ms(p.To))
+		" AND " + timeCol + " >= " + b.from + " AND " + timeCol + " < " + b.to
 	if p.Filter != nil {
 		w, err := b.where(p.Source, alias, p.Filter)
 		if err != nil {
@@ -264,15 +272,24 @@ func (db *DB) StatsAggregate(ctx context.Context, p *marketing.StatsPlan) ([]mar
 	if err != nil {
 		return nil, err
 	}
-	var aggs string
+	// Per visitor first, then per group: distinct visitors become a count
+	// of rows, which hashes instead of sorting each group's ids.
+	var inner, outer string
 	if p.Source == marketing.StatsEvents {
-		aggs = `count(DISTINCT e.visitor_id), count(DISTINCT CASE WHEN e.is_conversion = 1 THEN e.visitor_id END), 0,
-			sum(CASE WHEN e.event_type = 'page_view' THEN 1 ELSE 0 END), count(*), sum(e.is_conversion), 0, 0`
+		inner = `e.visitor_id, sum(CASE WHEN e.event_type = 'page_view' THEN 1 ELSE 0 END) AS pv, count(*) AS ev, sum(e.is_conversion) AS conv`
+		outer = `count(*), sum(CASE WHEN conv > 0 THEN 1 ELSE 0 END), 0, sum(pv), sum(ev), sum(conv), 0, 0`
 	} else {
-		aggs = `count(DISTINCT s.visitor_id), count(DISTINCT CASE WHEN s.converted = 1 THEN s.visitor_id END), count(*),
-			sum(s.page_views), sum(s.event_count), sum(s.converted), sum(s.bounce), sum(s.ended_at - s.started_at)`
+		inner = `s.visitor_id, count(*) AS visits, sum(s.page_views) AS pv, sum(s.event_count) AS ev, sum(s.converted) AS conv,
+			sum(s.bounce) AS bounces, sum(s.ended_at - s.started_at) AS dur`
+		outer = `count(*), sum(CASE WHEN conv > 0 THEN 1 ELSE 0 END), sum(visits), sum(pv), sum(ev), sum(conv), sum(bounces), sum(dur)`
 	}
-	q := "SELECT " + strings.Join(keys, ", ") + ", " + aggs + from + groupBy(len(keys))
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = fmt.Sprintf("k%d", i)
+		keys[i] = k + " AS " + names[i]
+	}
+	q := "SELECT " + strings.Join(names, ", ") + ", " + outer + " FROM (SELECT " + strings.Join(keys, ", ") + ", " + inner + from +
+		groupBy(len(keys)+1) + ") g" + groupBy(len(keys))
 	var out []marketing.StatsRow
 	err = db.each(ctx, func(r scanner) error {
 		row := marketing.StatsRow{Keys: make([]string, len(p.GroupBy))}

@@ -2,3 +2,7 @@
 -- by the sessionizer with the rest of the session. Sessions derived before
 -- this migration have none until they are derived again.
 ALTER TABLE sessions ADD COLUMN channel text;
+
+-- The stats engine reads one property's rows in a time window.
+CREATE INDEX sessions_property_started_idx ON sessions (property_id, started_at);
+CREATE INDEX events_property_occurred_idx ON events (property_id, occurred_at);
