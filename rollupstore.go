@@ -86,6 +86,10 @@ type DayRollup struct {
 	TTFBHistogram      []byte           // internal/metrics histogram
 	P95TTFBMs          *int64
 	GeneratedAt        time.Time
+	// TimeZone is the report zone the day was rolled up in (REPORT_TIMEZONE;
+	// "" for rows rolled up before zones were recorded). Rows of another
+	// zone than the current one are never merged with it (jobs, summary).
+	TimeZone string
 }
 
 // LandingPath is one row of a day's top landing pages.

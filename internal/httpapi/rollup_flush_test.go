@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/jobs"
@@ -37,5 +39,33 @@ func TestRollupFlushesRejections(t *testing.T) {
 		if n := dropped(e.pipe.Counters.Flush); n != 1 {
 			t.Fatalf("with the flush the rollup saw %d bot drops, want 1", n)
 		}
+	})
+}
+
+// TestSummaryRefusesAnotherZone: days rolled up in America/Toronto are
+// refused by a server reporting in UTC (409 naming both zones and the
+// command), and answer again once rolled up in UTC.
+func TestSummaryRefusesAnotherZone(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open("REPORT_TIMEZONE=UTC")
+		ctx := context.Background()
+		toronto, err := time.LoadLocation("America/Toronto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)
+		other := jobs.New(jobs.Options{Store: e.store, Location: toronto, AllProperties: e.cfg.RollupDefaultPropertyID})
+		if _, err := other.Rollup(ctx, day, day); err != nil {
+			t.Fatal(err)
+		}
+		path := "/v1/metrics/summary?from=" + day + "&to=" + day
+		r := e.do("GET", path, "", "x-admin-key: "+adminKey).expect(t, 409, "conflict")
+		if !strings.Contains(r.Raw, "America/Toronto") || !strings.Contains(r.Raw, "REPORT_TIMEZONE UTC") || !strings.Contains(r.Raw, "rollups run --from "+day) {
+			t.Fatalf("409 body %s", r.Raw)
+		}
+		if _, err := e.jobs.Rollup(ctx, day, day); err != nil {
+			t.Fatal(err)
+		}
+		e.do("GET", path, "", "x-admin-key: "+adminKey).expect(t, 200, "")
 	})
 }

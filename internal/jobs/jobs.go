@@ -150,7 +150,11 @@ func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollu
 	if err != nil {
 		return nil, err
 	}
-	return metrics.Build(f, day, r.o.AllProperties, r.o.Now().UTC()), nil
+	rows := metrics.Build(f, day, r.o.AllProperties, r.o.Now().UTC())
+	for i := range rows {
+		rows[i].TimeZone = r.o.Location.String()
+	}
+	return rows, nil
 }
 
 // Rollup recomputes and stores the days from..to (inclusive). Re-running

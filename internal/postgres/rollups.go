@@ -96,11 +96,11 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 			b.Queue(`INSERT INTO daily_metric_rollups (property_id, day, unique_visitors, returning_visitors, total_page_views,
 					total_entrances, total_exits, total_conversions, form_starts, form_submits, new_leads,
 					time_to_first_capture_sum_ms, time_to_first_capture_count, traffic_source_breakdown, top_landing_paths,
-					visitor_sketch, returning_sketch, generated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+					visitor_sketch, returning_sketch, generated_at, report_timezone)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 				r.PropertyID, day, r.UniqueVisitors, r.ReturningVisitors, r.PageViews, r.Entrances, r.Exits, r.Conversions,
 				r.FormStarts, r.FormSubmits, r.NewLeads, r.TimeToCaptureSumMs, r.TimeToCaptureCount, string(sources), string(paths),
-				r.VisitorSketch, r.ReturningSketch, r.GeneratedAt)
+				r.VisitorSketch, r.ReturningSketch, r.GeneratedAt, nullable(r.TimeZone))
 			b.Queue(`INSERT INTO daily_ingest_rollups (property_id, day, events_accepted, events_rejected, leads_accepted, leads_rejected,
 					p95_ttfb_ms, ttfb_histogram, error_breakdown, generated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -118,7 +118,8 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 const rollupColumns = `property_id, day::text, unique_visitors, returning_visitors, total_page_views, total_entrances, total_exits,
 	total_conversions, form_starts, form_submits, new_leads, time_to_first_capture_sum_ms, time_to_first_capture_count,
 	traffic_source_breakdown, top_landing_paths, visitor_sketch, returning_sketch, generated_at,
-	events_accepted, events_rejected, leads_accepted, leads_rejected, p95_ttfb_ms, ttfb_histogram, error_breakdown`
+	events_accepted, events_rejected, leads_accepted, leads_rejected, p95_ttfb_ms, ttfb_histogram, error_breakdown,
+	coalesce(report_timezone, '')`
 
 // Rollups returns a property's rollups of days from..to.
 func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]marketing.DayRollup, error) {
@@ -146,7 +147,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 		err := r.Scan(&d.PropertyID, &d.Day, &d.UniqueVisitors, &d.ReturningVisitors, &d.PageViews, &d.Entrances, &d.Exits,
 			&d.Conversions, &d.FormStarts, &d.FormSubmits, &d.NewLeads, &d.TimeToCaptureSumMs, &d.TimeToCaptureCount,
 			&sources, &paths, &d.VisitorSketch, &d.ReturningSketch, &d.GeneratedAt,
-			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &d.P95TTFBMs, &d.TTFBHistogram, &dropped)
+			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &d.P95TTFBMs, &d.TTFBHistogram, &dropped, &d.TimeZone)
 		if err == nil {
 			err = errors.Join(json.Unmarshal(sources, &d.TrafficSources), json.Unmarshal(paths, &d.TopLandingPaths), json.Unmarshal(dropped, &d.Dropped))
 		}

@@ -84,11 +84,11 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 			if _, err := tx.ExecContext(ctx, `INSERT INTO daily_metric_rollups (property_id, day, unique_visitors, returning_visitors, total_page_views,
 					total_entrances, total_exits, total_conversions, form_starts, form_submits, new_leads,
 					time_to_first_capture_sum_ms, time_to_first_capture_count, traffic_source_breakdown, top_landing_paths,
-					visitor_sketch, returning_sketch, generated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					visitor_sketch, returning_sketch, generated_at, report_timezone)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				r.PropertyID, day, r.UniqueVisitors, r.ReturningVisitors, r.PageViews, r.Entrances, r.Exits, r.Conversions,
 				r.FormStarts, r.FormSubmits, r.NewLeads, r.TimeToCaptureSumMs, r.TimeToCaptureCount, string(sources), string(paths),
-				r.VisitorSketch, r.ReturningSketch, ms(r.GeneratedAt)); err != nil {
+				r.VisitorSketch, r.ReturningSketch, ms(r.GeneratedAt), nullable(r.TimeZone)); err != nil {
 				return false, err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO daily_ingest_rollups (property_id, day, events_accepted, events_rejected, leads_accepted, leads_rejected,
@@ -119,7 +119,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 		err := r.Scan(&d.PropertyID, &d.Day, &d.UniqueVisitors, &d.ReturningVisitors, &d.PageViews, &d.Entrances, &d.Exits,
 			&d.Conversions, &d.FormStarts, &d.FormSubmits, &d.NewLeads, &d.TimeToCaptureSumMs, &d.TimeToCaptureCount,
 			&sources, &paths, &d.VisitorSketch, &d.ReturningSketch, &generated,
-			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &p95, &d.TTFBHistogram, &dropped)
+			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &p95, &d.TTFBHistogram, &dropped, &d.TimeZone)
 		if err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 			m.total_conversions, m.form_starts, m.form_submits, m.new_leads, m.time_to_first_capture_sum_ms, m.time_to_first_capture_count,
 			m.traffic_source_breakdown, m.top_landing_paths, m.visitor_sketch, m.returning_sketch, m.generated_at,
 			coalesce(i.events_accepted, 0), coalesce(i.events_rejected, 0), coalesce(i.leads_accepted, 0), coalesce(i.leads_rejected, 0),
-			i.p95_ttfb_ms, i.ttfb_histogram, coalesce(i.error_breakdown, '{}')
+			i.p95_ttfb_ms, i.ttfb_histogram, coalesce(i.error_breakdown, '{}'), coalesce(m.report_timezone, '')
 		FROM daily_metric_rollups m LEFT JOIN daily_ingest_rollups i ON i.property_id = m.property_id AND i.day = m.day
 		WHERE m.property_id = ? AND m.day BETWEEN ? AND ? ORDER BY m.day`, property, from, to)
 	if err != nil {

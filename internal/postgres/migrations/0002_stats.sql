@@ -6,3 +6,21 @@ ALTER TABLE sessions ADD COLUMN channel text;
 -- The stats engine reads one property's rows in a time window.
 CREATE INDEX sessions_property_started_idx ON sessions (property_id, started_at);
 CREATE INDEX events_property_occurred_idx ON events (property_id, occurred_at);
+
+-- The report zone each day was rolled up in: days of another zone are
+-- refused, never merged (NULL: rolled up before zones were recorded). The
+-- optional view is created again with the column, empty as before.
+ALTER TABLE daily_metric_rollups ADD COLUMN report_timezone text;
+DROP MATERIALIZED VIEW IF EXISTS metrics_daily_summary_mv;
+CREATE MATERIALIZED VIEW metrics_daily_summary_mv AS
+SELECT m.property_id, m.day, m.unique_visitors, m.returning_visitors, m.total_page_views, m.total_entrances,
+       m.total_exits, m.total_conversions, m.form_starts, m.form_submits, m.new_leads,
+       m.time_to_first_capture_sum_ms, m.time_to_first_capture_count, m.traffic_source_breakdown,
+       m.top_landing_paths, m.visitor_sketch, m.returning_sketch, m.generated_at,
+       coalesce(i.events_accepted, 0) AS events_accepted, coalesce(i.events_rejected, 0) AS events_rejected,
+       coalesce(i.leads_accepted, 0) AS leads_accepted, coalesce(i.leads_rejected, 0) AS leads_rejected,
+       i.p95_ttfb_ms, i.ttfb_histogram, coalesce(i.error_breakdown, '{}') AS error_breakdown, m.report_timezone
+FROM daily_metric_rollups m
+LEFT JOIN daily_ingest_rollups i ON i.property_id = m.property_id AND i.day = m.day
+WITH NO DATA;
+CREATE UNIQUE INDEX metrics_daily_summary_mv_property_day_key ON metrics_daily_summary_mv (property_id, day);
