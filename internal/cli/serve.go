@@ -84,13 +84,20 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	if cfg.MetricsAddr != "" {
 		mon = monitor.New(func() float64 { return float64(pipe.QueueDepth()) })
 	}
+	var countries *ingest.Countries
+	if cfg.CountryDBPath != "" {
+		if countries, err = ingest.LoadCountries(cfg.CountryDBPath); err != nil {
+			return err
+		}
+		log.Info("country database loaded", "path", cfg.CountryDBPath, "ranges", countries.Len())
+	}
 	pipe = ingest.New(ingest.Options{
 		Store: store, Pepper: []byte(pepper), DefaultProperty: cfg.RollupDefaultPropertyID, HonorGPC: cfg.HonorGPC,
 		Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity},
 		Writer: ingest.WriterOptions{QueueSize: 8192, MaxBatch: batch, Workers: workers, Observe: func(b ingest.BatchStats) {
 			mon.Batch(b.Events, b.Duration, b.Err != nil)
 		}},
-		Logger: log, OnDrop: mon.Dropped, OnStored: mon.Accepted,
+		Logger: log, OnDrop: mon.Dropped, OnStored: mon.Accepted, Countries: countries,
 	})
 	summaries := httpapi.NewSummaryCache(cfg.MetricsSummaryCacheTTL)
 	runner := newRunner(cfg, store, log, summaries.Clear, mon, pipe.Counters.Flush)

@@ -52,6 +52,9 @@ type Config struct {
 	SchedulerEnabled            bool
 	HonorGPC                    bool
 	MetricsAddr                 string
+	// CountryDBPath is an IP→country range database (CSV, optionally
+	// gzipped) read at start-up; "" for none: then no country is derived.
+	CountryDBPath string
 }
 
 // Production reports whether the process runs with APP_ENV=production.
@@ -179,6 +182,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.SchedulerEnabled = p.boolean("SCHEDULER_ENABLED", true)
 	c.HonorGPC = p.boolean("HONOR_GPC", true)
 	c.MetricsAddr = p.strAllowEmpty("METRICS_ADDR", ":9091")
+	c.CountryDBPath = p.str("COUNTRY_DB_PATH", "")
 	return c, errors.Join(p.errs...)
 }
 
@@ -392,5 +396,6 @@ func (c *Config) Masked() []string {
 		"SCHEDULER_ENABLED=" + b(c.SchedulerEnabled),
 		"HONOR_GPC=" + b(c.HonorGPC),
 		"METRICS_ADDR=" + c.MetricsAddr,
+		"COUNTRY_DB_PATH=" + c.CountryDBPath,
 	}
 }

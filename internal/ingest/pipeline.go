@@ -39,6 +39,10 @@ type Options struct {
 	Now             func() time.Time
 	OnDrop          func(endpoint, reason string) // metrics hook, optional
 	OnStored        func(n int)                   // metrics hook, optional
+	// Countries, when set, gives each event the country of the request's
+	// address (the client's countryCode is then ignored); nil keeps the
+	// country the client states, if any, and never guesses one.
+	Countries *Countries
 }
 
 // Pipeline is the event ingest path shared by every request.
@@ -214,7 +218,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 		EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
 		ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
 		TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
-		DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: in.Traffic.CountryCode,
+		DeviceType:    device, Browser: agent.Browser, OS: agent.OS, CountryCode: p.country(req, in),
 		// The tracker's form_submit is never a conversion: lead capture
 		// records its own. Custom events may flag themselves.
 		IsConversion: in.Traffic.IsConversion != nil && *in.Traffic.IsConversion && in.EventType != "form_submit" && in.EventType != "page_view",
@@ -225,6 +229,13 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 	}
 	ev.DedupeKey, ev.PrevKey, ev.DedupeSince = dedupe(anon, in, occurred, trusted, props, now)
 	return ev, nil
+}
+
+func (p *Pipeline) country(req Request, in *marketing.EventInput) string {
+	if p.opt.Countries != nil {
+		return p.opt.Countries.Lookup(req.IP)
+	}
+	return in.Traffic.CountryCode
 }
 
 // EventLeadCaptured is the server-side conversion a capture records.
