@@ -218,6 +218,16 @@ func Parse(body []byte, env Env) (*Query, error) {
 	if len(is.List()) == 0 {
 		q.plan(is)
 	}
+	// Echo lists as lists, never null.
+	if q.Dimensions == nil {
+		q.Dimensions = []string{}
+	}
+	if q.Filters == nil {
+		q.Filters = []any{}
+	}
+	if q.OrderBy == nil {
+		q.OrderBy = []OrderBy{}
+	}
 	if err := is.Err(); err != nil {
 		return nil, err
 	}
