@@ -162,7 +162,7 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 		return nil, err
 	}
 	defer srv.stop()
-	const samples = 1000
+	const samples = 600
 	fmt.Printf("%s: %d stats queries, one at a time\n", store, samples)
 	times := map[string][]time.Duration{}
 	bad := map[string]int{}
