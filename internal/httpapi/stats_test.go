@@ -257,6 +257,13 @@ func TestStatsFixture(t *testing.T) {
 			want: []string{`/ => [2,2]`, `/pricing => [2,5]`},
 		},
 		{
+			// The same under an or (the visit filter inside): desktop
+			// visits' events plus b's cwv on "/" (a mobile visit).
+			name: "event breakdown under a nested visit filter",
+			body: `{"site_id": "site-1", "metrics": ["visitors", "events"], "dimensions": ["event:page"], ` + rng + `, "filters": [["or", [["is", "visit:device", ["desktop"]], ["is", "event:name", ["cwv"]]]]]}`,
+			want: []string{`/ => [3,3]`, `/pricing => [2,5]`},
+		},
+		{
 			// Local days: A1 and B1 on 03-02 (B1 is 03-03 in UTC), C1 on
 			// 03-05, E1 and B2 on 03-09 (E1 is 03-08 with EST's offset);
 			// empty days answer zeros.

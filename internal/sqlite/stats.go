@@ -245,10 +245,39 @@ func (b *statsSQL) frame(p *marketing.StatsPlan) (keys []string, from string, er
 		keys = append(keys, "0")
 	}
 	b.from, b.to = b.bind(ms(p.From)), b.bind(ms(p.To))
-	from = " FROM " + table + " " + alias + " WHERE " + alias + ".property_id = " + b.bind(p.PropertyID) +
+	filter, visit := p.Filter, []string(nil)
+	join := ""
+	if p.Source == marketing.StatsEvents && filter != nil && filter.Op == marketing.OpAnd {
+		// Visit filters at the top of an event query join the one session
+		// holding each event (a visitor's sessions on a property never
+		// overlap, so the join adds no row): one hash join instead of a
+		// lookup per event.
+		rest := &marketing.StatsFilter{Op: marketing.OpAnd}
+		for i := range filter.Children {
+			c := &filter.Children[i]
+			if c.Field != "" && marketing.StatsFields[c.Field] == marketing.StatsSessions {
+				cond, err := b.leaf("xs", c)
+				if err != nil {
+					return nil, "", err
+				}
+				visit = append(visit, cond)
+			} else {
+				rest.Children = append(rest.Children, *c)
+			}
+		}
+		if len(visit) > 0 {
+			join = " JOIN sessions xs ON xs.visitor_id = e.visitor_id AND xs.property_id = e.property_id AND e.occurred_at BETWEEN xs.started_at AND xs.ended_at" +
+				" AND xs.started_at < " + b.to + " AND xs.ended_at >= " + b.from
+			filter = rest
+		}
+	}
+	from = " FROM " + table + " " + alias + join + " WHERE " + alias + ".property_id = " + b.bind(p.PropertyID) +
 		" AND " + timeCol + " >= " + b.from + " AND " + timeCol + " < " + b.to
-	if p.Filter != nil {
-		w, err := b.where(p.Source, alias, p.Filter)
+	for _, v := range visit {
+		from += " AND " + v
+	}
+	if filter != nil && (filter.Op != marketing.OpAnd || len(filter.Children) > 0) {
+		w, err := b.where(p.Source, alias, filter)
 		if err != nil {
 			return nil, "", err
 		}
