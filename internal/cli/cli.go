@@ -33,6 +33,8 @@ commands:
                    compare rollups with raw rows; exit 2 on a mismatch
   rollups refresh-view
                    refresh the PostgreSQL materialized view (concurrently)
+  sessions rebuild derive every session again from the event log (after a
+                   change to the session definition, e.g. migration 0002's channel)
   retention purge [--dry-run]
                    delete what is older than the retention windows, in batches
   config check     print the effective configuration, secrets masked
@@ -103,6 +105,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return rollupsDiscrepancy(ctx, cfg, rest[1:], stdout, stderr)
 	case cmd == "rollups" && len(rest) == 1 && rest[0] == "refresh-view":
 		return rollupsRefreshView(ctx, cfg, stdout, stderr)
+	case cmd == "sessions" && len(rest) == 1 && rest[0] == "rebuild":
+		return sessionsRebuild(ctx, cfg, stdout, stderr)
 	case cmd == "retention" && len(rest) >= 1 && rest[0] == "purge":
 		return retentionPurge(ctx, cfg, rest[1:], stdout, stderr)
 	case cmd == "config" && len(rest) == 1 && rest[0] == "check":

@@ -175,6 +175,24 @@ func rollupsDiscrepancy(ctx context.Context, cfg *config.Config, args []string, 
 	})
 }
 
+// sessionsRebuild drops the materialised sessions and derives them all
+// again from the log. A running serve keeps answering meanwhile (session
+// reports are short until the rebuild ends), and its own sessionizer may
+// do part of the work: one run holds the cursor at a time.
+func sessionsRebuild(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		if err := store.ResetSessions(ctx); err != nil {
+			return err
+		}
+		res, err := r.Sessionize(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "derived %d sessions of %d visitors from %d events\n", res.Sessions, res.Visitors, res.Events)
+		return nil
+	})
+}
+
 func rollupsRefreshView(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
 	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
 		_, err := r.Record(ctx, "refresh_view", "", false, func(ctx context.Context) (map[string]any, error) {
