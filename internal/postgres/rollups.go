@@ -123,10 +123,11 @@ const rollupColumns = `property_id, day::text, unique_visitors, returning_visito
 
 // Rollups returns a property's rollups of days from..to.
 func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]marketing.DayRollup, error) {
-	source := `(SELECT m.*, coalesce(i.events_accepted, 0) AS events_accepted, coalesce(i.events_rejected, 0) AS events_rejected,
+	const tables = `(SELECT m.*, coalesce(i.events_accepted, 0) AS events_accepted, coalesce(i.events_rejected, 0) AS events_rejected,
 		coalesce(i.leads_accepted, 0) AS leads_accepted, coalesce(i.leads_rejected, 0) AS leads_rejected, i.p95_ttfb_ms,
 		i.ttfb_histogram, coalesce(i.error_breakdown, '{}') AS error_breakdown
 		FROM daily_metric_rollups m LEFT JOIN daily_ingest_rollups i ON i.property_id = m.property_id AND i.day = m.day) r`
+	source := tables
 	if view != "" {
 		var populated bool
 		err := db.pool.QueryRow(ctx, `SELECT ispopulated FROM pg_matviews WHERE matviewname = $1 AND schemaname = current_schema()`, view).Scan(&populated)
@@ -138,6 +139,14 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+rollupColumns+` FROM `+source+` WHERE property_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
 		property, from, to)
+	var pgErr *pgconn.PgError
+	if err != nil && errors.As(err, &pgErr) && pgErr.Code == "42703" && source != tables {
+		// A view created before the rollups recorded their zone (a custom
+		// METRICS_MATERIALIZED_VIEW_NAME): the tables answer, as when a
+		// view is missing.
+		rows, err = db.pool.Query(ctx, `SELECT `+rollupColumns+` FROM `+tables+` WHERE property_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
+			property, from, to)
+	}
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("postgres: read rollups: %w", err))
 	}
