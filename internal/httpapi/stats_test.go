@@ -336,6 +336,13 @@ func TestStatsFixture(t *testing.T) {
 			if dr[0] != "2026-03-01T00:00:00-05:00" || dr[1] != "2026-03-10T23:59:59-04:00" {
 				t.Fatalf("normalised range %v", dr)
 			}
+			// Year over year with the day of the week matched: 2025-03-01 was
+			// a Saturday, 2026-03-01 a Sunday: six days back, 02-23..03-04.
+			body = statsQuery(t, e, `{"site_id": "site-1", "metrics": ["visits"], `+rng+`, "include": {"comparisons": {"mode": "year_over_year", "match_day_of_week": true}}}`, 200)
+			cr := body["query"].(map[string]any)["comparison_date_range"].([]any)
+			if cr[0] != "2025-02-23T00:00:00-05:00" || cr[1] != "2025-03-04T23:59:59-05:00" {
+				t.Fatalf("comparison range %v", cr)
+			}
 		})
 	})
 }
