@@ -29,8 +29,8 @@ const (
 
 // Outbox channels and message statuses.
 const (
-	ChannelWebhook = "webhook"
-	ChannelEmail   = "email"
+	DeliveryWebhook = "webhook"
+	DeliveryEmail   = "email"
 
 	MessagePending   = "pending"
 	MessageDelivered = "delivered"

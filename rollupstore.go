@@ -61,9 +61,13 @@ type PropertyValue struct {
 // counters plus mergeable structures for window-wide distinct visitors and
 // percentiles.
 type DayRollup struct {
-	PropertyID         string
-	Day                string // YYYY-MM-DD in TimeZone
-	TimeZone           string // the IANA zone the day was counted in (the site's, else REPORT_TIMEZONE); stored, not read back
+	PropertyID string
+	Day        string // YYYY-MM-DD in TimeZone
+	// TimeZone is the IANA zone the day was counted in (the site's own,
+	// else REPORT_TIMEZONE; "" for rows rolled up before zones were
+	// recorded). Days of another zone than the property's current one are
+	// never merged with it: the summary refuses them.
+	TimeZone           string
 	UniqueVisitors     int64
 	ReturningVisitors  int64
 	PageViews          int64

@@ -93,6 +93,7 @@ type Session struct {
 	ExitPath      string    `json:"exitPath,omitempty"` // path of the last page view
 	ReferrerHost  string    `json:"referrerHost,omitempty"`
 	TrafficSource string    `json:"trafficSource"`
+	Channel       string    `json:"channel"` // default channel grouping of the entrance (Channel)
 	UTM           UTM       `json:"utm"`
 	DeviceType    string    `json:"deviceType,omitempty"`
 	Browser       string    `json:"browser,omitempty"`
@@ -165,6 +166,7 @@ func DeriveSessions(events []SessionEvent, rules SessionRules) []Session {
 				StartedAt: ev.OccurredAt, LandingPath: ev.Path, ReferrerHost: ev.ReferrerHost,
 				TrafficSource: ev.TrafficSource, UTM: ev.UTM, DeviceType: ev.DeviceType,
 				Browser: ev.Browser, OS: ev.OS, CountryCode: ev.CountryCode,
+				Channel: Channel(ev.ReferrerHost, ev.UTM, ev.TrafficSource),
 			}
 			interactive = false
 		}

@@ -24,6 +24,7 @@ type Store interface {
 	UserStore
 	SharedLinkStore
 	DeliveryStore
+	StatsStore
 }
 
 // Database is the connection and its schema.

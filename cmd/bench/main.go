@@ -65,7 +65,7 @@ func main() {
 	binary := flag.String("binary", "bin/marketing", "the built server")
 	duration := flag.Duration("duration", 30*time.Second, "length of each wrk run")
 	stores := flag.String("stores", "postgres,sqlite", "stores to measure")
-	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, events, poison, hop, mixed, \"hop mixed\", pooled, \"pooled mixed\", healthz, two, writers, provisional, sessionize, leads, leads-delivery, summary (default all but the pooled ones)")
+	only := flag.String("only", "", "measure only these, comma-separated: noop, durable, healthz, events, poison, hop, mixed, \"hop mixed\", pooled, \"pooled mixed\", two, writers, provisional, sessionize, leads, leads-delivery, summary, stats (default all but the pooled ones)")
 	flag.Parse()
 	if *only != "" {
 		selected = map[string]bool{}
@@ -154,7 +154,7 @@ func run(binary string, d time.Duration, stores []string) error {
 	}
 	for _, r := range results {
 		match := "n/a"
-		if strings.HasPrefix(r.Target, "leads") || r.Target == "summary-366d" {
+		if strings.HasPrefix(r.Target, "leads") || r.Target == "summary-366d" || strings.HasPrefix(r.Target, "stats ") {
 			r.Acked, r.Rows = r.Accepted, 0
 		}
 		if stored(r.Target) {
@@ -491,6 +491,13 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 			return nil, err
 		}
 		results = append(results, sum)
+	}
+	if want("stats") {
+		rs, err := benchStats(binary, env, work, store, dbURL)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, rs...)
 	}
 	return results, nil
 }

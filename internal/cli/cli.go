@@ -38,6 +38,8 @@ commands:
                    --to names it: today's rollup is partial by design)
   rollups refresh-view
                    refresh the PostgreSQL materialized view (concurrently)
+  sessions rebuild derive every session again from the event log (after a
+                   change to the session definition, e.g. migration 0002's channel)
   retention purge [--dry-run]
                    delete what is older than the retention windows, in batches
   sites add DOMAIN [--name N] [--timezone TZ] [--origin URL]... [--domain D]... [--id ID]
@@ -202,6 +204,11 @@ func route(cmd string, rest []string, stdin io.Reader, stderr io.Writer) (comman
 			return nil, usageError("%s (no subcommand given)", u)
 		}
 		return nil, usageError("%s (got %q)", u, strings.Join(rest, " "))
+	case "sessions":
+		if sub != "rebuild" || len(subArgs) > 0 {
+			return nil, usageError("usage: marketing sessions rebuild (got %q)", strings.Join(rest, " "))
+		}
+		return sessionsRebuild, nil
 	case "retention":
 		if sub != "purge" {
 			return nil, usageError("usage: marketing retention purge [--dry-run] (got %q)", strings.Join(rest, " "))
@@ -232,7 +239,7 @@ func route(cmd string, rest []string, stdin io.Reader, stderr io.Writer) (comman
 		return configCheck, nil
 	}
 	fmt.Fprint(stderr, usage)
-	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, retention, sites, keys, users, webhooks, config, secrets, version, help)", cmd)
+	return nil, usageError("unknown command %q (commands: serve, migrate, rollups, sessions, retention, sites, keys, users, webhooks, config, secrets, version, help)", cmd)
 }
 
 // configCheck prints the effective configuration, secrets masked, and

@@ -16,7 +16,7 @@ import (
 	"github.com/altcontext/marketing/internal/monitor"
 )
 
-func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func(), m *monitor.Metrics) *jobs.Runner {
+func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRollup func(), m *monitor.Metrics, flush func(context.Context) error) *jobs.Runner {
 	view := ""
 	if cfg.MetricsUseMaterializedView && cfg.Driver() == "postgres" {
 		view = cfg.MetricsMaterializedViewName
@@ -24,7 +24,7 @@ func newRunner(cfg *config.Config, store marketing.Store, log *slog.Logger, onRo
 	return jobs.New(jobs.Options{
 		Store: store, Rules: marketing.SessionRules{Inactivity: cfg.SessionInactivity}, Log: log, Location: cfg.ReportTimezone, AllProperties: cfg.RollupDefaultPropertyID,
 		BatchDays: cfg.RollupBatchDays, View: view, EventDays: cfg.RetentionEventDays, RollupDays: cfg.RetentionRollupDays,
-		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup, OnJob: m.JobRun,
+		RejectionDays: cfg.RetentionRejectionDays, OnRollup: onRollup, OnJob: m.JobRun, FlushRejections: flush,
 	})
 }
 
@@ -36,7 +36,7 @@ func withRunner(ctx context.Context, cfg *config.Config, stderr io.Writer, fn fu
 		return err
 	}
 	defer store.Close()
-	return fn(store, newRunner(cfg, store, log, nil, nil))
+	return fn(store, newRunner(cfg, store, log, nil, nil, nil))
 }
 
 // today is the current report day (REPORT_TIMEZONE), as the runner has it.
@@ -196,6 +196,24 @@ func rollupsDiscrepancy(ctx context.Context, cfg *config.Config, args []string, 
 			fmt.Fprintln(stdout, p)
 		}
 		return &ExitError{Code: 2, Err: fmt.Errorf("%d rollup discrepancy(s): run `marketing rollups run` for those days", len(problems))}
+	})
+}
+
+// sessionsRebuild drops the materialised sessions and derives them all
+// again from the log. A running serve keeps answering meanwhile (session
+// reports are short until the rebuild ends), and its own sessionizer may
+// do part of the work: one run holds the cursor at a time.
+func sessionsRebuild(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) error {
+	return withRunner(ctx, cfg, stderr, func(store marketing.Store, r *jobs.Runner) error {
+		if err := store.ResetSessions(ctx); err != nil {
+			return err
+		}
+		res, err := r.Sessionize(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "derived %d sessions of %d visitors from %d events\n", res.Sessions, res.Visitors, res.Events)
+		return nil
 	})
 }
 

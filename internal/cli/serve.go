@@ -168,7 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		OnStats: func(st marketing.OutboxStats) { mon.Outbox(st.Pending, st.Dead, st.OldestDue, time.Now()) },
 	})
 	summaries := httpapi.NewSummaryCache(cfg.MetricsSummaryCacheTTL)
-	runner := newRunner(cfg, store, log, summaries.Clear, mon)
+	runner := newRunner(cfg, store, log, summaries.Clear, mon, pipe.Counters.Flush)
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config: cfg, Store: store, Pipeline: pipe, Logger: log, AdminKey: adminKey, Version: Version,
 		Jobs: runner, Summaries: summaries, UnsubscribeSecret: []byte(unsubSecret), Metrics: mon,

@@ -168,9 +168,9 @@ func (w *Worker) Run(ctx context.Context) {
 // channels are the channels this worker can send.
 func (w *Worker) channels() []string {
 	if w.opt.Mailer == nil {
-		return []string{marketing.ChannelWebhook}
+		return []string{marketing.DeliveryWebhook}
 	}
-	return []string{marketing.ChannelWebhook, marketing.ChannelEmail}
+	return []string{marketing.DeliveryWebhook, marketing.DeliveryEmail}
 }
 
 // RunOnce claims one batch of due messages and sends them; it returns how
@@ -201,9 +201,9 @@ func (w *Worker) attempt(ctx context.Context, m *marketing.Message) {
 	var err error
 	final := false // a failure no retry can fix
 	switch m.Channel {
-	case marketing.ChannelWebhook:
+	case marketing.DeliveryWebhook:
 		code, err = w.sendWebhook(ctx, m, start)
-	case marketing.ChannelEmail:
+	case marketing.DeliveryEmail:
 		final, err = w.sendMail(ctx, m, start)
 	default:
 		final, err = true, fmt.Errorf("unknown channel %q", m.Channel)

@@ -68,7 +68,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case marketing.ENOTFOUND:
 		writeProblem(w, http.StatusNotFound, "not_found", nil)
 	case marketing.ECONFLICT:
-		writeProblem(w, http.StatusConflict, "conflict", nil)
+		writeProblem(w, http.StatusConflict, "conflict", []marketing.Issue{{Path: "", Message: marketing.ErrorMessage(err)}})
 	case marketing.EUNAVAILABLE:
 		s.log.Warn("unavailable", "request_id", requestID(r), "err", err)
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", nil)

@@ -173,6 +173,15 @@ func (s *server) windowRows(r *http.Request, property string, w metrics.Window) 
 	if err != nil {
 		return nil, err
 	}
+	// A site with its own time zone is rolled up in it; everything else
+	// in REPORT_TIMEZONE.
+	zone := s.Config.ReportTimezone.String()
+	if tz := s.Pipeline.Sites.TimeZone(property); tz != "" {
+		zone = tz
+	}
+	if err := sameZone(rows, zone); err != nil {
+		return nil, err
+	}
 	today := s.Jobs.Today()
 	if today < w.From || today > w.To {
 		return rows, nil
@@ -193,6 +202,25 @@ func (s *server) windowRows(r *http.Request, property string, w metrics.Window) 
 		}
 	}
 	return kept, nil
+}
+
+// sameZone refuses rollups of days rolled up in another report zone than
+// zone: their days have other bounds, and merging them would drop or
+// double-count the hours between (rows without a recorded zone predate
+// the record and are taken as they are).
+func sameZone(rows []marketing.DayRollup, zone string) error {
+	var other []string
+	built := ""
+	for _, row := range rows {
+		if row.TimeZone != "" && row.TimeZone != zone {
+			other, built = append(other, row.Day), row.TimeZone
+		}
+	}
+	if len(other) == 0 {
+		return nil
+	}
+	return marketing.Errorf(marketing.ECONFLICT, "%d days from %s to %s were rolled up in %s, not the report zone %s: roll them up again (marketing rollups run --from %s --to %s) while their raw events are kept",
+		len(other), other[0], other[len(other)-1], built, zone, other[0], other[len(other)-1])
 }
 
 func (s *server) freshness(r *http.Request, rows []marketing.DayRollup) (metrics.Freshness, error) {

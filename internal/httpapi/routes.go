@@ -19,6 +19,8 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/leads/delete", s.limited(classDelete, s.require(marketing.ScopeLeadsWrite, s.handleLeadsDelete())))
 
 	s.mux.Handle("GET /v1/metrics/summary", s.limited(classMetrics, s.require(marketing.ScopeStatsRead, s.handleMetricsSummary())))
+	s.mux.Handle("POST /v1/stats/query", s.limited(classStats, s.require(marketing.ScopeStatsRead, s.handleStatsQuery())))
+	s.mux.Handle("GET /v1/stats/realtime", s.limited(classStats, s.require(marketing.ScopeStatsRead, s.handleStatsRealtime())))
 
 	s.mux.Handle("GET /v1/admin/leads", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleAdminLeads())))
 	s.mux.Handle("GET /v1/admin/leads/{id}", s.limited(classDefault, s.require(marketing.ScopeLeadsRead, s.handleAdminLead())))

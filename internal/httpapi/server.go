@@ -73,6 +73,7 @@ const (
 	classAPIKey       = "api_key" // keyed by the key's prefix
 	classLoginIP      = "login_ip"
 	classLoginAccount = "login_account" // keyed by the hash of the address tried
+	classStats        = "stats" // a dashboard page sends a query per panel
 )
 
 // NewServer builds the whole HTTP API.
@@ -100,6 +101,7 @@ func NewServer(d Deps) http.Handler {
 		classAPIKey:       newLimiter(c.RateLimitMax, m, d.Now),
 		classLoginIP:      newLimiter(loginsPerMinute, m, d.Now),
 		classLoginAccount: newLimiter(loginsPerMinute, m, d.Now),
+		classStats:        newLimiter(600, m, d.Now),
 	}
 	s.routes()
 	return s

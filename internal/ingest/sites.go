@@ -124,6 +124,15 @@ func (x *SiteIndex) ByHost(host string) (string, bool) {
 	return id, ok
 }
 
+// TimeZone is a registered site's own time zone ("" when the site has none
+// or is not registered: REPORT_TIMEZONE applies).
+func (x *SiteIndex) TimeZone(id string) string {
+	if site := x.snapshot().sites[id]; site != nil {
+		return site.TimeZone
+	}
+	return ""
+}
+
 // ByOrigin returns the site that allows the exact origin.
 func (x *SiteIndex) ByOrigin(origin string) (string, bool) {
 	id, ok := x.snapshot().origins[origin]

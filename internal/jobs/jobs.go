@@ -16,21 +16,25 @@ import (
 
 // Options configure a Runner.
 type Options struct {
-	Store          marketing.Store
-	Rules          marketing.SessionRules // how sessions are derived
-	Log            *slog.Logger
-	Location       *time.Location // REPORT_TIMEZONE
-	AllProperties  string         // ROLLUP_DEFAULT_PROPERTY_ID
-	BatchDays      int            // ROLLUP_BATCH_DAYS
-	View           string         // materialized view to refresh, "" for none
-	EventDays      int
-	RollupDays     int
-	RejectionDays  int
-	PurgeBatch     int
-	Now            func() time.Time
-	OnRollup       func()                                    // e.g. clear the summary cache
-	OnJob          func(job, status string, d time.Duration) // metrics hook, optional
-	MaxCatchUpDays int                                       // how far back a catch-up goes, at most
+	Store         marketing.Store
+	Rules         marketing.SessionRules // how sessions are derived
+	Log           *slog.Logger
+	Location      *time.Location // REPORT_TIMEZONE
+	AllProperties string         // ROLLUP_DEFAULT_PROPERTY_ID
+	BatchDays     int            // ROLLUP_BATCH_DAYS
+	View          string         // materialized view to refresh, "" for none
+	EventDays     int
+	RollupDays    int
+	RejectionDays int
+	PurgeBatch    int
+	Now           func() time.Time
+	OnRollup      func() // e.g. clear the summary cache
+	// FlushRejections writes the rejection counters held in memory (the
+	// ingest pipeline's) before a day's facts are read, so a rollup never
+	// misses the drops of the last seconds. nil: none held.
+	FlushRejections func(context.Context) error
+	OnJob           func(job, status string, d time.Duration) // metrics hook, optional
+	MaxCatchUpDays  int                                       // how far back a catch-up goes, at most
 }
 
 // Runner runs jobs.
@@ -144,6 +148,11 @@ func (r *Runner) BuildDay(ctx context.Context, day string) ([]marketing.DayRollu
 	start, end, err := metrics.DayBounds(day, r.o.Location)
 	if err != nil {
 		return nil, marketing.Errorf(marketing.EINVALID, "bad day %q", day)
+	}
+	if r.o.FlushRejections != nil {
+		if err := r.o.FlushRejections(ctx); err != nil {
+			return nil, fmt.Errorf("flush rejection counters: %w", err)
+		}
 	}
 	f, err := r.o.Store.RollupFacts(ctx, start, end)
 	if err != nil {

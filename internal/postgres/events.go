@@ -362,12 +362,12 @@ func (db *DB) ResetSessions(ctx context.Context) error {
 
 const sessionInsert = `INSERT INTO sessions (id, visitor_id, property_id, started_at, ended_at, landing_path, exit_path, referrer_host,
 		traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, device_type, browser, os, country_code,
-		page_views, event_count, engaged_ms, converted, bounce, ip_ua_hash)
+		page_views, event_count, engaged_ms, converted, bounce, ip_ua_hash, channel)
 	SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::timestamptz[]), unnest($5::timestamptz[]),
 		unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]), unnest($11::text[]),
 		unnest($12::text[]), unnest($13::text[]), unnest($14::text[]), unnest($15::text[]), unnest($16::text[]), unnest($17::text[]),
 		unnest($18::text[]), unnest($19::int4[]), unnest($20::int4[]), unnest($21::int8[]), unnest($22::bool[]), unnest($23::bool[]),
-		unnest($24::text[])`
+		unnest($24::text[]), unnest($25::text[])`
 
 func queueSessionInsert(b *pgx.Batch, ss []marketing.Session) {
 	n := len(ss)
@@ -396,20 +396,21 @@ func queueSessionInsert(b *pgx.Batch, ss []marketing.Session) {
 		text(func(s *marketing.Session) string { return s.UTM.Content }), text(func(s *marketing.Session) string { return s.DeviceType }),
 		text(func(s *marketing.Session) string { return s.Browser }), text(func(s *marketing.Session) string { return s.OS }),
 		text(func(s *marketing.Session) string { return s.CountryCode }), pv, ec, engaged, conv, bounce,
-		text(func(s *marketing.Session) string { return s.IPUAHash }))
+		text(func(s *marketing.Session) string { return s.IPUAHash }), text(func(s *marketing.Session) string { return s.Channel }))
 }
 
 // sessionColumns lists a session's columns in scanSession's order.
 const sessionColumns = `s.id, s.visitor_id, s.property_id, s.started_at, s.ended_at, s.landing_path, coalesce(s.exit_path, ''),
 	coalesce(s.referrer_host, ''), s.traffic_source, coalesce(s.utm_source, ''), coalesce(s.utm_medium, ''), coalesce(s.utm_campaign, ''),
 	coalesce(s.utm_term, ''), coalesce(s.utm_content, ''), coalesce(s.device_type, ''), coalesce(s.browser, ''), coalesce(s.os, ''),
-	coalesce(s.country_code, ''), s.page_views, s.event_count, s.engaged_ms, s.converted, s.bounce, coalesce(s.ip_ua_hash, '')`
+	coalesce(s.country_code, ''), s.page_views, s.event_count, s.engaged_ms, s.converted, s.bounce, coalesce(s.ip_ua_hash, ''),
+	coalesce(s.channel, '')`
 
 func scanSession(r pgx.CollectableRow) (marketing.Session, error) {
 	var s marketing.Session
 	err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &s.StartedAt, &s.EndedAt, &s.LandingPath, &s.ExitPath,
 		&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term, &s.UTM.Content,
-		&s.DeviceType, &s.Browser, &s.OS, &s.CountryCode, &s.PageViews, &s.Events, &s.EngagedMs, &s.Converted, &s.Bounce, &s.IPUAHash)
+		&s.DeviceType, &s.Browser, &s.OS, &s.CountryCode, &s.PageViews, &s.Events, &s.EngagedMs, &s.Converted, &s.Bounce, &s.IPUAHash, &s.Channel)
 	return s, err
 }
 

@@ -118,14 +118,16 @@ func (db *DB) SaveRollups(ctx context.Context, day string, rows []marketing.DayR
 const rollupColumns = `property_id, day::text, unique_visitors, returning_visitors, total_page_views, total_entrances, total_exits,
 	total_conversions, form_starts, form_submits, new_leads, time_to_first_capture_sum_ms, time_to_first_capture_count,
 	traffic_source_breakdown, top_landing_paths, visitor_sketch, returning_sketch, generated_at,
-	events_accepted, events_rejected, leads_accepted, leads_rejected, p95_ttfb_ms, ttfb_histogram, error_breakdown`
+	events_accepted, events_rejected, leads_accepted, leads_rejected, p95_ttfb_ms, ttfb_histogram, error_breakdown,
+	time_zone`
 
 // Rollups returns a property's rollups of days from..to.
 func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]marketing.DayRollup, error) {
-	source := `(SELECT m.*, coalesce(i.events_accepted, 0) AS events_accepted, coalesce(i.events_rejected, 0) AS events_rejected,
+	const tables = `(SELECT m.*, coalesce(i.events_accepted, 0) AS events_accepted, coalesce(i.events_rejected, 0) AS events_rejected,
 		coalesce(i.leads_accepted, 0) AS leads_accepted, coalesce(i.leads_rejected, 0) AS leads_rejected, i.p95_ttfb_ms,
 		i.ttfb_histogram, coalesce(i.error_breakdown, '{}') AS error_breakdown
 		FROM daily_metric_rollups m LEFT JOIN daily_ingest_rollups i ON i.property_id = m.property_id AND i.day = m.day) r`
+	source := tables
 	if view != "" {
 		var populated bool
 		err := db.pool.QueryRow(ctx, `SELECT ispopulated FROM pg_matviews WHERE matviewname = $1 AND schemaname = current_schema()`, view).Scan(&populated)
@@ -137,6 +139,14 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+rollupColumns+` FROM `+source+` WHERE property_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
 		property, from, to)
+	var pgErr *pgconn.PgError
+	if err != nil && errors.As(err, &pgErr) && pgErr.Code == "42703" && source != tables {
+		// A view created before the rollups recorded their zone (a custom
+		// METRICS_MATERIALIZED_VIEW_NAME): the tables answer, as when a
+		// view is missing.
+		rows, err = db.pool.Query(ctx, `SELECT `+rollupColumns+` FROM `+tables+` WHERE property_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
+			property, from, to)
+	}
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("postgres: read rollups: %w", err))
 	}
@@ -146,7 +156,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 		err := r.Scan(&d.PropertyID, &d.Day, &d.UniqueVisitors, &d.ReturningVisitors, &d.PageViews, &d.Entrances, &d.Exits,
 			&d.Conversions, &d.FormStarts, &d.FormSubmits, &d.NewLeads, &d.TimeToCaptureSumMs, &d.TimeToCaptureCount,
 			&sources, &paths, &d.VisitorSketch, &d.ReturningSketch, &d.GeneratedAt,
-			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &d.P95TTFBMs, &d.TTFBHistogram, &dropped)
+			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &d.P95TTFBMs, &d.TTFBHistogram, &dropped, &d.TimeZone)
 		if err == nil {
 			err = errors.Join(json.Unmarshal(sources, &d.TrafficSources), json.Unmarshal(paths, &d.TopLandingPaths), json.Unmarshal(dropped, &d.Dropped))
 		}

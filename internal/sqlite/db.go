@@ -53,6 +53,9 @@ var _ marketing.Store = (*DB)(nil)
 // with a busy timeout, foreign keys on and synchronous=FULL, so a commit is
 // on disk before the caller is told.
 func Open(ctx context.Context, path string) (*DB, error) {
+	if err := registerRegexp(); err != nil {
+		return nil, fmt.Errorf("sqlite: register regexp: %w", err)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)

@@ -400,8 +400,8 @@ func insertSessions(ctx context.Context, tx *sql.Tx, ss []marketing.Session) err
 	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO sessions (id, visitor_id, property_id, started_at, ended_at, landing_path, exit_path,
 		referrer_host, traffic_source, utm_source, utm_medium, utm_campaign, utm_term, utm_content, device_type, browser, os, country_code,
-		page_views, event_count, engaged_ms, converted, bounce, ip_ua_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		page_views, event_count, engaged_ms, converted, bounce, ip_ua_hash, channel)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -411,7 +411,7 @@ func insertSessions(ctx context.Context, tx *sql.Tx, ss []marketing.Session) err
 		if _, err := st.ExecContext(ctx, s.ID, s.VisitorID, s.PropertyID, ms(s.StartedAt), ms(s.EndedAt), s.LandingPath,
 			nullable(s.ExitPath), nullable(s.ReferrerHost), s.TrafficSource, nullable(s.UTM.Source), nullable(s.UTM.Medium),
 			nullable(s.UTM.Campaign), nullable(s.UTM.Term), nullable(s.UTM.Content), nullable(s.DeviceType), nullable(s.Browser),
-			nullable(s.OS), nullable(s.CountryCode), s.PageViews, s.Events, s.EngagedMs, s.Converted, s.Bounce, nullable(s.IPUAHash)); err != nil {
+			nullable(s.OS), nullable(s.CountryCode), s.PageViews, s.Events, s.EngagedMs, s.Converted, s.Bounce, nullable(s.IPUAHash), nullable(s.Channel)); err != nil {
 			return err
 		}
 	}
@@ -436,13 +436,14 @@ func (db *DB) ResetSessions(ctx context.Context) error {
 const sessionColumns = `s.id, s.visitor_id, s.property_id, s.started_at, s.ended_at, s.landing_path, coalesce(s.exit_path, ''),
 	coalesce(s.referrer_host, ''), s.traffic_source, coalesce(s.utm_source, ''), coalesce(s.utm_medium, ''), coalesce(s.utm_campaign, ''),
 	coalesce(s.utm_term, ''), coalesce(s.utm_content, ''), coalesce(s.device_type, ''), coalesce(s.browser, ''), coalesce(s.os, ''),
-	coalesce(s.country_code, ''), s.page_views, s.event_count, s.engaged_ms, s.converted, s.bounce, coalesce(s.ip_ua_hash, '')`
+	coalesce(s.country_code, ''), s.page_views, s.event_count, s.engaged_ms, s.converted, s.bounce, coalesce(s.ip_ua_hash, ''),
+	coalesce(s.channel, '')`
 
 func scanSession(r scanner, s *marketing.Session) error {
 	var started, ended int64
 	err := r.Scan(&s.ID, &s.VisitorID, &s.PropertyID, &started, &ended, &s.LandingPath, &s.ExitPath,
 		&s.ReferrerHost, &s.TrafficSource, &s.UTM.Source, &s.UTM.Medium, &s.UTM.Campaign, &s.UTM.Term, &s.UTM.Content,
-		&s.DeviceType, &s.Browser, &s.OS, &s.CountryCode, &s.PageViews, &s.Events, &s.EngagedMs, &s.Converted, &s.Bounce, &s.IPUAHash)
+		&s.DeviceType, &s.Browser, &s.OS, &s.CountryCode, &s.PageViews, &s.Events, &s.EngagedMs, &s.Converted, &s.Bounce, &s.IPUAHash, &s.Channel)
 	s.StartedAt, s.EndedAt = fromMS(started), fromMS(ended)
 	return err
 }

@@ -119,7 +119,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 		err := r.Scan(&d.PropertyID, &d.Day, &d.UniqueVisitors, &d.ReturningVisitors, &d.PageViews, &d.Entrances, &d.Exits,
 			&d.Conversions, &d.FormStarts, &d.FormSubmits, &d.NewLeads, &d.TimeToCaptureSumMs, &d.TimeToCaptureCount,
 			&sources, &paths, &d.VisitorSketch, &d.ReturningSketch, &generated,
-			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &p95, &d.TTFBHistogram, &dropped)
+			&d.EventsAccepted, &d.EventsRejected, &d.LeadsAccepted, &d.LeadsRejected, &p95, &d.TTFBHistogram, &dropped, &d.TimeZone)
 		if err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func (db *DB) Rollups(ctx context.Context, property, from, to, view string) ([]m
 			m.total_conversions, m.form_starts, m.form_submits, m.new_leads, m.time_to_first_capture_sum_ms, m.time_to_first_capture_count,
 			m.traffic_source_breakdown, m.top_landing_paths, m.visitor_sketch, m.returning_sketch, m.generated_at,
 			coalesce(i.events_accepted, 0), coalesce(i.events_rejected, 0), coalesce(i.leads_accepted, 0), coalesce(i.leads_rejected, 0),
-			i.p95_ttfb_ms, i.ttfb_histogram, coalesce(i.error_breakdown, '{}')
+			i.p95_ttfb_ms, i.ttfb_histogram, coalesce(i.error_breakdown, '{}'), m.time_zone
 		FROM daily_metric_rollups m LEFT JOIN daily_ingest_rollups i ON i.property_id = m.property_id AND i.day = m.day
 		WHERE m.property_id = ? AND m.day BETWEEN ? AND ? ORDER BY m.day`, property, from, to)
 	if err != nil {

@@ -106,7 +106,7 @@ func testOutbox(t *testing.T, s marketing.Store) {
 	}
 	var mails []marketing.Message
 	for _, m := range messages(t, s) {
-		if m.Channel == marketing.ChannelEmail {
+		if m.Channel == marketing.DeliveryEmail {
 			mails = append(mails, m)
 		}
 	}
@@ -148,8 +148,8 @@ func testClaims(t *testing.T, s marketing.Store) {
 			t.Fatal(err)
 		}
 	}
-	web := []string{marketing.ChannelWebhook}
-	if got, _ := s.ClaimMessages(ctx, "a", []string{marketing.ChannelEmail}, now, time.Minute, 10); len(got) != 0 {
+	web := []string{marketing.DeliveryWebhook}
+	if got, _ := s.ClaimMessages(ctx, "a", []string{marketing.DeliveryEmail}, now, time.Minute, 10); len(got) != 0 {
 		t.Fatalf("claimed %d webhook messages as email", len(got))
 	}
 	a, err := s.ClaimMessages(ctx, "a", web, now, time.Minute, 10)
@@ -245,7 +245,7 @@ func testClaimsTwoProcesses(t *testing.T, a, b marketing.Store) {
 		}
 		owner += string(rune('0' + i))
 		for range 20 {
-			got, err := s.ClaimMessages(ctx, owner, []string{marketing.ChannelWebhook}, now, time.Minute, 4)
+			got, err := s.ClaimMessages(ctx, owner, []string{marketing.DeliveryWebhook}, now, time.Minute, 4)
 			if err != nil {
 				return err
 			}

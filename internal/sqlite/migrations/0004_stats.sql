@@ -1,0 +1,16 @@
+-- The default channel grouping of each session (marketing.Channel), derived
+-- by the sessionizer with the rest of the session. Sessions derived before
+-- this migration have none until they are derived again.
+ALTER TABLE sessions ADD COLUMN channel text;
+
+-- The stats engine reads one property's rows in a time window. The time
+-- indexes gain the property as a second column, so a window's scan skips
+-- other properties' rows inside the index. Never (property_id, time): with
+-- the sessionizer's batched per-visitor reads planned generically, both
+-- databases took such an index over (visitor_id, time) and read a fifth of
+-- the log per visitor (32 s for a batch that takes milliseconds).
+DROP INDEX events_occurred_at_idx;
+CREATE INDEX events_occurred_at_idx ON events (occurred_at, property_id);
+DROP INDEX sessions_started_at_idx;
+CREATE INDEX sessions_started_at_idx ON sessions (started_at, property_id);
+
