@@ -73,7 +73,7 @@ const (
 	classAPIKey       = "api_key" // keyed by the key's prefix
 	classLoginIP      = "login_ip"
 	classLoginAccount = "login_account" // keyed by the hash of the address tried
-	classStats        = "stats" // a dashboard page sends a query per panel
+	classStats        = "stats"         // a dashboard page sends a query per panel
 )
 
 // NewServer builds the whole HTTP API.

@@ -251,13 +251,6 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 	return ev, nil
 }
 
-func (p *Pipeline) country(req Request, in *marketing.EventInput) string {
-	if p.opt.Countries != nil {
-		return p.opt.Countries.Lookup(req.IP)
-	}
-	return in.Traffic.CountryCode
-}
-
 // EventLeadCaptured is the server-side conversion a capture records.
 const EventLeadCaptured = "lead_captured"
 
