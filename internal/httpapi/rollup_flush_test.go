@@ -60,7 +60,7 @@ func TestSummaryRefusesAnotherZone(t *testing.T) {
 		}
 		path := "/v1/metrics/summary?from=" + day + "&to=" + day
 		r := e.do("GET", path, "", "x-admin-key: "+adminKey).expect(t, 409, "conflict")
-		if !strings.Contains(r.Raw, "America/Toronto") || !strings.Contains(r.Raw, "REPORT_TIMEZONE UTC") || !strings.Contains(r.Raw, "rollups run --from "+day) {
+		if !strings.Contains(r.Raw, "America/Toronto") || !strings.Contains(r.Raw, "report zone UTC") || !strings.Contains(r.Raw, "rollups run --from "+day) {
 			t.Fatalf("409 body %s", r.Raw)
 		}
 		if _, err := e.jobs.Rollup(ctx, day, day); err != nil {
