@@ -298,7 +298,7 @@ func benchStore(binary, work, script, store string, d time.Duration) ([]result, 
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "APP_ENV=production", "DATABASE_URL=" + dbURL,
 		"IP_HASH_PEPPER=bench-pepper-bench-pepper-bench-pepper", "ADMIN_API_KEY=bench-admin-key-0123456789",
-		"RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_LEADS_PER_MINUTE=0", "RATE_LIMIT_MAX=1000000", "GOMEMLIMIT=200MiB", "METRICS_ADDR=off",
+		"RATE_LIMIT_EVENTS_PER_MINUTE=0", "RATE_LIMIT_LEADS_PER_MINUTE=0", "RATE_LIMIT_MAX=100000000", "GOMEMLIMIT=200MiB", "METRICS_ADDR=off",
 		"HOST=127.0.0.1",
 	}
 	mig := exec.Command(binary, "migrate")
