@@ -176,7 +176,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.TrustedProxy = p.enum("TRUSTED_PROXY", getenv("TRUSTED_PROXY"), defProxy, "none", "fly", "cloudflare")
 
-	c.RateLimitMax = p.intRange("RATE_LIMIT_MAX", 120, 1, 1_000_000)
+	c.RateLimitMax = p.intRange("RATE_LIMIT_MAX", 120, 1, 100_000_000)
 	c.RateLimitEventsPerMinute = p.intRange("RATE_LIMIT_EVENTS_PER_MINUTE", 180, 0, 10_000_000)
 	c.RateLimitLeadsPerMinute = p.intRange("RATE_LIMIT_LEADS_PER_MINUTE", 24, 0, 10_000_000)
 

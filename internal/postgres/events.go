@@ -299,7 +299,7 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 
 // sessionizeGroups is how many visitors one transaction of a sessionizer
 // run derives again: their events are in memory meanwhile.
-const sessionizeGroups = 250
+const sessionizeGroups = 100
 
 // rederive derives again the sessions of each (visitor, property) from the
 // start of the first session that an event at or after its earliest new

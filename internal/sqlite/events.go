@@ -289,7 +289,7 @@ func (db *DB) Sessionize(ctx context.Context, rules marketing.SessionRules, limi
 // sessionizeGroups is how many visitors a sessionizer run derives again at
 // a time (read without the write lock, then replaced in one short write
 // transaction).
-const sessionizeGroups = 250
+const sessionizeGroups = 100
 
 // sessionGroup is a visitor on a property with new events, the earliest at min.
 type sessionGroup struct {
