@@ -189,6 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 	}
 	// The sessionizer runs in every process whatever the scheduler says:
 	// runs never overlap (the cursor's lock) and reports read its sessions.
+	go pipe.Sites.Run(jobsCtx) // sites changed by the CLI or another process
 	sessionsDone := make(chan struct{})
 	go func() { defer close(sessionsDone); runner.SessionizeLoop(jobsCtx, sessionizeEvery) }()
 	deliveryDone := make(chan struct{})

@@ -103,6 +103,28 @@ func (x *SiteIndex) load(ctx context.Context) error {
 	return nil
 }
 
+// Run reloads the index every SiteRefresh until ctx ends, so a change made
+// by the CLI or another process counts within that long even after an
+// idle spell (a read only starts a reload in the background, answered from
+// the copy it has).
+func (x *SiteIndex) Run(ctx context.Context) {
+	t := time.NewTicker(x.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if x.loading.TryLock() {
+			lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_ = x.load(lctx)
+			cancel()
+			x.loading.Unlock()
+		}
+	}
+}
+
 // Refresh reloads the index now: after a change made in this process.
 func (x *SiteIndex) Refresh(ctx context.Context) error {
 	x.loading.Lock()
