@@ -47,24 +47,6 @@ type SessionizeResult struct {
 	More     bool  // more events wait beyond limit
 }
 
-// CurrentSession derives a visitor's latest session from the log, for
-// reads that cannot wait for the sessionizer (a lead capture's
-// attribution). It returns nil when the visitor has no events since
-// since.
-func CurrentSession(events []SessionEvent, rules SessionRules) *Session {
-	ss := DeriveSessions(events, rules)
-	if len(ss) == 0 {
-		return nil
-	}
-	latest := &ss[0]
-	for i := range ss {
-		if ss[i].EndedAt.After(latest.EndedAt) {
-			latest = &ss[i]
-		}
-	}
-	return latest
-}
-
 // ColumnKind is how a stored event column is typed in each dialect.
 type ColumnKind int
 

@@ -25,7 +25,6 @@ type PendingEvent struct {
 	Path          string
 	OccurredAt    time.Time
 	ReceivedAt    time.Time
-	Referrer      string // full referrer: only its host is stored
 	ReferrerHost  string
 	UTM           UTM
 	PropertyID    string

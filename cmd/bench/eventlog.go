@@ -403,7 +403,7 @@ func benchProvisional(store, url, dbURL string) (string, error) {
 			st.Close()
 			return "", err
 		}
-		derived, err := derivedSessions(store, dbURL, prefix)
+		derived, err := derivedSessions(store, dbURL)
 		st.Close()
 		if err != nil {
 			return "", err
@@ -428,14 +428,14 @@ func benchProvisional(store, url, dbURL string) (string, error) {
 	return strings.Join(lines, "\n"), nil
 }
 
-// derivedSessions maps each event of the visitors named prefix… to the
+// derivedSessions maps each recent /pN event (this scenario's; its
+// visitors are hashes, so they are found by path and time) to the
 // materialised session that holds it.
-func derivedSessions(store, dbURL, prefix string) (map[string]string, error) {
+func derivedSessions(store, dbURL string) (map[string]string, error) {
 	out := map[string]string{}
 	q := `SELECT e.id, s.id FROM events e JOIN sessions s ON s.visitor_id = e.visitor_id AND s.property_id = e.property_id
 		AND e.occurred_at BETWEEN s.started_at AND s.ended_at WHERE e.path LIKE '/p_' AND e.received_at > ?`
 	since := time.Now().Add(-10 * time.Minute)
-	_ = prefix // the visitors are hashes: the recent /pN events are this scenario's
 	if store == "postgres" {
 		conn, err := pgx.Connect(context.Background(), dbURL)
 		if err != nil {

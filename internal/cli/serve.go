@@ -147,9 +147,6 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer) er
 		}},
 		Logger: log, OnDrop: mon.Dropped, OnStored: mon.Accepted,
 	})
-	for _, w := range cfg.Warnings() {
-		log.Warn("configuration: " + w)
-	}
 	var mailer delivery.Mailer
 	if cfg.SMTPURL != "" {
 		sm, err := delivery.ParseSMTPURL(cfg.SMTPURL)

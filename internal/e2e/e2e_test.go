@@ -112,23 +112,30 @@ func start(t *testing.T, dir string, env ...string) *proc {
 			<-p.done
 		}
 	})
+	p.waitHealthy(t, "serve")
+	return p
+}
+
+// waitHealthy polls /v1/healthz until it answers 200, failing the test if
+// the process exits first or 20 s pass.
+func (p *proc) waitHealthy(t *testing.T, what string) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
-			t.Fatalf("serve exited early: %v\n%s\n%s", err, p.stdout, p.stderr)
+			t.Fatalf("%s exited early: %v\n%s\n%s", what, err, p.stdout, p.stderr)
 		default:
 		}
 		if r, err := http.Get(p.URL + "/v1/healthz"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
-				return p
+				return
 			}
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	t.Fatalf("serve did not become healthy\n%s\n%s", p.stdout, p.stderr)
-	return nil
+	t.Fatalf("%s did not become healthy\n%s\n%s", what, p.stdout, p.stderr)
 }
 
 // wait waits for the process to exit and returns its code.

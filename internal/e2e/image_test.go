@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,23 +304,8 @@ func startChrooted(t *testing.T, pm podmanStore, root string, env ...string) *im
 			}
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			t.Fatalf("serve in the image exited early: %v\n%s\n%s", err, p.stdout, p.stderr)
-		default:
-		}
-		if r, err := http.Get(p.URL + "/v1/healthz"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return p
-			}
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
-	t.Fatalf("serve in the image did not become healthy\n%s\n%s", p.stdout, p.stderr)
-	return nil
+	p.waitHealthy(t, "serve in the image")
+	return p
 }
 
 // postAndStop sends one event (202), then SIGTERM: the server drains and

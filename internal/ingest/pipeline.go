@@ -166,10 +166,10 @@ func (p *Pipeline) Events(ctx context.Context, req Request, inputs []marketing.E
 			return Outcome{Dropped: marketing.ReasonHoneypot}, nil
 		}
 	}
-	hashes := [1]string{p.ipUAHash(req)}
+	ipUA := p.ipUAHash(req)
 	events := make([]marketing.PendingEvent, len(inputs))
 	for i := range inputs {
-		ev, err := p.build(ctx, now, req, hashes, agent, &inputs[i])
+		ev, err := p.build(ctx, now, req, ipUA, agent, &inputs[i])
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -197,8 +197,8 @@ func (p *Pipeline) Stored() int64 { return p.stored.Load() }
 
 // build derives a pending event from one input: visitor key, property,
 // traffic source, device, trusted time, measurements and dedupe key.
-// hashes holds the request's IP and user-agent hash, computed once.
-func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes [1]string, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
+// ipUA is the request's IP and user-agent hash, computed once a request.
+func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, ipUA string, agent Agent, in *marketing.EventInput) (marketing.PendingEvent, error) {
 	property := p.PropertyOf(in.Traffic.PropertyID, req.Origin)
 	anon := in.AnonID
 	if anon == "" || (req.GPC && p.opt.HonorGPC) {
@@ -234,7 +234,7 @@ func (p *Pipeline) build(ctx context.Context, now time.Time, req Request, hashes
 		props, _ = json.Marshal(in.Props) // maps of strings, floats and bools always marshal
 	}
 	ev := marketing.PendingEvent{
-		ID: marketing.NewID(now), AnonID: anon, VisitorID: p.VisitorID(anon), IPUAHash: hashes[0],
+		ID: marketing.NewID(now), AnonID: anon, VisitorID: p.VisitorID(anon), IPUAHash: ipUA,
 		EventType: in.EventType, Path: in.Path, OccurredAt: occurred, ReceivedAt: now,
 		ReferrerHost: refHost, UTM: in.UTM, PropertyID: property,
 		TrafficSource: TrafficSource(in.UTM, refHost, siteHost),
@@ -271,7 +271,7 @@ func (p *Pipeline) Lead(ctx context.Context, req Request, in marketing.LeadInput
 	if in.SourceChannel != "" {
 		props["sourceChannel"] = in.SourceChannel
 	}
-	ev, err := p.build(ctx, now, req, [1]string{p.ipUAHash(req)}, p.agents.Parse(req.UserAgent), &marketing.EventInput{
+	ev, err := p.build(ctx, now, req, p.ipUAHash(req), p.agents.Parse(req.UserAgent), &marketing.EventInput{
 		AnonID: in.AnonID, EventType: EventLeadCaptured, Path: path, Referrer: in.Referrer, UTM: in.UTM, Props: props,
 	})
 	if err != nil {
