@@ -21,6 +21,34 @@ type StatsStore interface {
 	// StatsNewLeads counts leads first captured in [From, To) on the plan's
 	// property, per time bucket when the plan has one.
 	StatsNewLeads(ctx context.Context, p *StatsPlan) ([]StatsRow, error)
+
+	// SaveStatsRollups replaces one property's stats rollups of one day
+	// (in any zone) with rows counted in zone.
+	SaveStatsRollups(ctx context.Context, property, zone, day string, rows []StatsRollupRow) error
+	// StatsRollups returns a property's rollup rows of the days from..to
+	// (inclusive, YYYY-MM-DD): the totals (field "") in every zone, and
+	// field's counted in zone. The totals row of a day says the day was
+	// rolled up, and in which zone.
+	StatsRollups(ctx context.Context, property, zone, from, to, field string) ([]StatsRollupRow, error)
+	// StatsRollupsLastDay is the newest day with stats rollups ("" none).
+	StatsRollupsLastDay(ctx context.Context) (string, error)
+}
+
+// StatsVisitorField groups a plan by visitor id. The engine alone uses it
+// (rollups count distinct visitors with sketches of these rows); it is not
+// in StatsFields, so no query can name it.
+const StatsVisitorField = "visitor_id"
+
+// StatsRollupRow is one day's counts of one value of one field (Field ""
+// and Value "": the day's totals), with sketches of its visitors and
+// converting visitors (internal/metrics) so that days merge into windows.
+// Visitors and ConvertingVisitors are the day's exact counts.
+type StatsRollupRow struct {
+	Day          string // YYYY-MM-DD in TimeZone
+	TimeZone     string
+	Field, Value string
+	StatsCounts
+	VisitorSketch, ConvertingSketch []byte
 }
 
 // Stats sources: the table a plan aggregates.

@@ -237,13 +237,18 @@ func TestRetentionPurge(t *testing.T) {
 		if err := e.store.SaveRollups(ctx, oldDay, []marketing.DayRollup{{PropertyID: "default", Day: oldDay, GeneratedAt: time.Now()}}); err != nil {
 			t.Fatal(err)
 		}
+		for _, day := range []string{oldDay, recent.Format(time.DateOnly)} {
+			if err := e.store.SaveStatsRollups(ctx, "default", "UTC", day, []marketing.StatsRollupRow{{Day: day, VisitorSketch: []byte{}, ConvertingSketch: []byte{}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		_ = e.store.AddRejections(ctx, []marketing.RejectionCount{{Hour: old.Truncate(time.Hour), PropertyID: "p", Endpoint: "/v1/events", Reason: "bot", Count: 3}})
 		e.do("POST", "/v1/leads/capture", `{"email":"old-reason@example.com"}`).expect(t, 200, "")
 		if err := e.store.SetConsent(ctx, marketing.ConsentChange{Email: "old-reason@example.com", Status: marketing.ConsentWithdrawn,
 			Source: marketing.SourceUnsubscribe, Reason: "too many emails", Now: old}); err != nil {
 			t.Fatal(err)
 		}
-		tables := []string{"events", "sessions", "daily_metric_rollups", "ingest_rejections"}
+		tables := []string{"events", "sessions", "daily_metric_rollups", "stats_rollups", "ingest_rejections"}
 		counts := func() map[string]int64 {
 			m := map[string]int64{}
 			for _, tb := range tables {
@@ -278,6 +283,9 @@ func TestRetentionPurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := counts()
+		if real["stats_rollups"] != 1 || after["stats_rollups"] != 1 {
+			t.Errorf("stats rollups: %d deleted, %d left; want the old day's 1 and the recent day's 1", real["stats_rollups"], after["stats_rollups"])
+		}
 		for _, tb := range tables {
 			if before[tb]-after[tb] != real[tb] || real[tb] != dry[tb] {
 				t.Errorf("%s: dry %d, deleted %d, rows %d → %d", tb, dry[tb], real[tb], before[tb], after[tb])

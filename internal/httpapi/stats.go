@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/stats"
@@ -60,7 +61,16 @@ func (s *server) handleStatsRealtime() http.Handler {
 }
 
 func (s *server) statsEnv() stats.Env {
-	return stats.Env{Now: s.Now(), Location: s.Config.ReportTimezone, RawDays: s.Config.RetentionEventDays}
+	return stats.Env{Now: s.Now(), Location: s.Config.ReportTimezone, RawDays: s.Config.RetentionEventDays,
+		// A site with its own zone is reported in it, as its rollups are.
+		SiteLocation: func(site string) *time.Location {
+			if tz := s.Pipeline.Sites.TimeZone(site); tz != "" {
+				if loc, err := time.LoadLocation(tz); err == nil {
+					return loc
+				}
+			}
+			return nil
+		}}
 }
 
 // writeStatsCSV writes a result as RFC 4180 CSV: one column per dimension

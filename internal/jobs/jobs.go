@@ -12,6 +12,7 @@ import (
 
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/metrics"
+	"github.com/altcontext/marketing/internal/stats"
 )
 
 // Options configure a Runner.
@@ -222,6 +223,9 @@ func (r *Runner) Rollup(ctx context.Context, from, to string) ([]string, error) 
 		if err := r.o.Store.SaveRollups(ctx, day, rows); err != nil {
 			return done, fmt.Errorf("roll up %s: %w", day, err)
 		}
+		if err := r.rollupStats(ctx, day, rows); err != nil {
+			return done, fmt.Errorf("roll up %s: stats: %w", day, err)
+		}
 		done = append(done, day)
 	}
 	r.o.OnRollup()
@@ -231,6 +235,38 @@ func (r *Runner) Rollup(ctx context.Context, from, to string) ([]string, error) 
 		}
 	}
 	return done, nil
+}
+
+// rollupStats stores the stats engine's rollups of a day for each property
+// that has the day's rows, in the zone they were counted in. A day that has
+// not ended in its zone is left to the engine, which counts it from raw
+// rows at each query.
+func (r *Runner) rollupStats(ctx context.Context, day string, rows []marketing.DayRollup) error {
+	for _, row := range rows {
+		if row.PropertyID == r.o.AllProperties { // the sum of the others
+			continue
+		}
+		loc := r.o.Location
+		if row.TimeZone != "" && row.TimeZone != loc.String() {
+			l, err := time.LoadLocation(row.TimeZone)
+			if err != nil {
+				continue // BuildDay warned and counted it in REPORT_TIMEZONE
+			}
+			loc = l
+		}
+		_, end, err := metrics.DayBounds(day, loc)
+		if err != nil || end.After(r.o.Now()) {
+			continue
+		}
+		built, err := stats.BuildRollups(ctx, r.o.Store, row.PropertyID, day, loc)
+		if err != nil {
+			return err
+		}
+		if err := r.o.Store.SaveStatsRollups(ctx, row.PropertyID, loc.String(), day, built); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CatchUp rolls up from the last rolled-up day (or ROLLUP_BATCH_DAYS ago)
@@ -244,6 +280,18 @@ func (r *Runner) CatchUp(ctx context.Context) ([]string, error) {
 	}
 	if last != "" && last < from {
 		from = last
+	}
+	// The stats rollups start with the raw window's days (an upgrade from
+	// a release without them), then follow the daily rollups.
+	statsLast, err := r.o.Store.StatsRollupsLastDay(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if statsLast == "" && r.o.EventDays > 0 {
+		statsLast = AddDays(today, -r.o.EventDays)
+	}
+	if statsLast != "" && statsLast < from {
+		from = statsLast
 	}
 	if floor := AddDays(today, -r.o.MaxCatchUpDays); from < floor {
 		from = floor

@@ -22,6 +22,7 @@ var statsColumns = map[string]string{
 	"utm_source": "utm_source", "utm_medium": "utm_medium", "utm_campaign": "utm_campaign",
 	"utm_term": "utm_term", "utm_content": "utm_content",
 	"device_type": "device_type", "browser": "browser", "os": "os", "country_code": "country_code",
+	marketing.StatsVisitorField: "visitor_id",
 }
 
 var statsVitalColumns = map[string]string{"lcp_ms": "lcp_ms", "inp_ms": "inp_ms", "cls": "cls", "fcp_ms": "fcp_ms", "ttfb_ms": "ttfb_ms"}
@@ -180,7 +181,7 @@ func (b *statsSQL) frame(p *marketing.StatsPlan) (keys []string, from string, er
 		return nil, "", fmt.Errorf("postgres: stats: unknown source %q", p.Source)
 	}
 	for _, g := range p.GroupBy {
-		if marketing.StatsFields[g.Field] != p.Source {
+		if marketing.StatsFields[g.Field] != p.Source && g.Field != marketing.StatsVisitorField {
 			return nil, "", fmt.Errorf("postgres: stats: cannot group %s by %s", p.Source, g.Field)
 		}
 		k, err := b.field(alias, g.Field, g.Key)

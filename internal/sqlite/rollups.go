@@ -213,6 +213,7 @@ var purgeSteps = []struct {
 	{"consent_events", `reason IS NOT NULL AND occurred_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
 	{"daily_metric_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
+	{"stats_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
 	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }},
 	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }},
 	{"login_sessions", `expires_at < ?`, "id", func(r marketing.Retention) any { return ms(r.LoginSessions) }},

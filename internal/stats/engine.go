@@ -131,6 +131,7 @@ func Run(ctx context.Context, st marketing.StatsStore, q *Query) (*Result, error
 		}
 		res.Results = append(res.Results, row)
 	}
+	res.Meta.Warnings = append(res.Meta.Warnings, q.warnings...)
 	if q.source == marketing.StatsSessions && q.needSessions && q.filter != nil {
 		res.Meta.Warnings = append(res.Meta.Warnings, "visit metrics under event filters count the visits that contain a matching event")
 	}
@@ -159,9 +160,19 @@ func (q *Query) aggregate(ctx context.Context, st marketing.StatsStore, from, to
 		}
 	}
 	if counts {
-		rows, err := st.StatsAggregate(ctx, p)
-		if err != nil {
-			return nil, err
+		var rows []marketing.StatsRow
+		rolled := false
+		if field, ok := q.rollupField(); ok {
+			var err error
+			if rows, rolled, err = q.rollupAggregate(ctx, st, field, from, to); err != nil {
+				return nil, err
+			}
+		}
+		if !rolled {
+			var err error
+			if rows, err = st.StatsAggregate(ctx, p); err != nil {
+				return nil, err
+			}
 		}
 		for _, r := range rows {
 			gs.get(r.Keys, r.Bucket+shift).c = r.StatsCounts

@@ -52,6 +52,8 @@ type Query struct {
 	unit         string                 // bucket unit when timeDim >= 0
 	source       string
 	needSessions bool
+	rawFirst     string   // the first local day of the raw window (YYYY-MM-DD)
+	warnings     []string // found while answering
 }
 
 // DateInterval is a resolved range, both ends inclusive, RFC 3339.
@@ -85,6 +87,9 @@ type Env struct {
 	Now      time.Time
 	Location *time.Location // REPORT_TIMEZONE
 	RawDays  int            // raw retention window: how far back "all" reaches
+	// SiteLocation, when set, gives a site's own time zone (nil: none);
+	// the query is then read and bucketed in it instead of Location.
+	SiteLocation func(site string) *time.Location
 }
 
 // metric sources: which tables can answer a metric.
@@ -208,6 +213,13 @@ func Parse(body []byte, env Env) (*Query, error) {
 	} else if len(q.SiteID) > 128 || !marketing.Storable(q.SiteID) {
 		is.Add("site_id", "must be at most 128 characters without NUL")
 	}
+	if env.SiteLocation != nil && q.SiteID != "" {
+		if loc := env.SiteLocation(q.SiteID); loc != nil {
+			env.Location, q.loc, q.TimeZone = loc, loc, loc.String()
+		}
+	}
+	now := env.Now.In(env.Location)
+	q.rawFirst = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, env.Location).AddDate(0, 0, 1-max(env.RawDays, 1)).Format(time.DateOnly)
 	q.parseMetrics(is.At("metrics"), raw["metrics"])
 	q.parseDimensions(is.At("dimensions"), raw["dimensions"])
 	q.parseDateRange(is.At("date_range"), raw["date_range"], env)

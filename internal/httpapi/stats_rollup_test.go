@@ -1,0 +1,92 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestStatsRollups: every query the rollups can answer gives the raw
+// answer, before and after the days are rolled up, and still after the raw
+// rows are gone (so it is the rollups answering), on both stores. The
+// fixture's sets are small, so the sketches are exact and the answers equal.
+func TestStatsRollups(t *testing.T) {
+	const rng = `"date_range": ["2026-03-01", "2026-03-10"]`
+	visit := `["visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit", "conversions", "conversion_rate"]`
+	event := `["visitors", "pageviews", "events", "conversions", "conversion_rate"]`
+	var bodies []string
+	for _, d := range []string{"visit:entry_page", "visit:exit_page", "visit:source", "visit:channel", "visit:utm_source", "visit:utm_medium",
+		"visit:utm_campaign", "visit:utm_term", "visit:utm_content", "visit:device", "visit:browser", "visit:os", "visit:country"} {
+		bodies = append(bodies, `{"site_id": "site-1", "metrics": `+visit+`, "dimensions": ["`+d+`"], `+rng+`, "include": {"comparisons": {"mode": "previous_period"}}}`)
+	}
+	for _, d := range []string{"event:page", "event:name"} {
+		bodies = append(bodies, `{"site_id": "site-1", "metrics": `+event+`, "dimensions": ["`+d+`"], `+rng+`}`)
+	}
+	for _, unit := range []string{"time:day", "time:week", "time:month"} {
+		bodies = append(bodies,
+			`{"site_id": "site-1", "metrics": `+visit+`, "dimensions": ["`+unit+`"], "date_range": ["2026-02-01", "2026-03-31"], "include": {"time_labels": true}}`,
+			`{"site_id": "site-1", "metrics": ["visitors", "visits"], "dimensions": ["`+unit+`", "visit:device"], "date_range": ["2026-02-01", "2026-03-31"]}`,
+			`{"site_id": "site-1", "metrics": `+event+`, "dimensions": ["`+unit+`", "event:page"], `+rng+`, "include": {"comparisons": {"mode": "year_over_year", "match_day_of_week": true}}}`)
+	}
+	bodies = append(bodies,
+		`{"site_id": "site-1", "metrics": `+visit+`, `+rng+`, "include": {"comparisons": {"mode": "previous_period"}}}`,
+		`{"site_id": "site-1", "metrics": `+visit+`, "date_range": ["2026-02-20", "2026-03-10"]}`)
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open("REPORT_TIMEZONE=America/Toronto")
+		seedStats(t, e)
+		answer := func() map[string][]string {
+			out := map[string][]string{}
+			for i, b := range bodies {
+				out[b] = results(t, statsQuery(t, e, b, 200))
+				if i == 0 && len(out[b]) == 0 {
+					t.Fatalf("no rows for %s", b)
+				}
+			}
+			return out
+		}
+		raw := answer()
+		same := func(when string) {
+			t.Helper()
+			got := answer()
+			for _, b := range bodies {
+				if !reflect.DeepEqual(got[b], raw[b]) {
+					t.Errorf("%s: %s\n got %q\nraw %q", when, b, got[b], raw[b])
+				}
+			}
+		}
+		// Days up to 03-05 rolled up, the later ones counted from raw rows.
+		if _, err := e.jobs.Rollup(context.Background(), "2026-02-15", "2026-03-05"); err != nil {
+			t.Fatal(err)
+		}
+		same("partly rolled up")
+		if _, err := e.jobs.Rollup(context.Background(), "2026-03-06", "2026-03-12"); err != nil {
+			t.Fatal(err)
+		}
+		// A day's totals row for each property with events: site-1 on
+		// 02-20, 03-02, 03-05, 03-09; "other" on 03-05.
+		if n := e.count(`SELECT count(*) FROM stats_rollups WHERE field = ''`); n != 5 {
+			t.Fatalf("%d days rolled up, want 5", n)
+		}
+		same("rolled up")
+		e.rows(`DELETE FROM events`)
+		e.rows(`DELETE FROM sessions`)
+		same("raw rows deleted")
+		// A filter needs raw rows: with them gone it finds nothing, which
+		// shows the answers above came from the rollups.
+		got := results(t, statsQuery(t, e, `{"site_id": "site-1", "metrics": ["visitors"], `+rng+`, "filters": [["is", "visit:device", ["desktop", "mobile"]]]}`, 200))
+		if !reflect.DeepEqual(got, []string{` => [0]`}) {
+			t.Fatalf("a filtered query after the raw rows were deleted: %q", got)
+		}
+		// The site moves to UTC: the Toronto days are past the raw window
+		// and cannot be counted again, so they are left out with a warning.
+		e.mustSite(`{"domains": ["site-1.example"], "id": "site-1", "timeZone": "UTC"}`)
+		body := statsQuery(t, e, `{"site_id": "site-1", "metrics": ["visits"], `+rng+`}`, 200)
+		warnings := fmt.Sprint(body["meta"].(map[string]any)["warnings"])
+		if got := results(t, body); !reflect.DeepEqual(got, []string{` => [0]`}) || !strings.Contains(warnings, "3 days were rolled up in another time zone than UTC") ||
+			body["query"].(map[string]any)["time_zone"] != "UTC" {
+			t.Fatalf("after a zone change: %q, warnings %s, query %v", got, warnings, body["query"])
+		}
+	})
+}

@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/altcontext/marketing"
+)
+
+// SaveStatsRollups replaces a property's stats rollups of a day in one
+// transaction with one prepared insert.
+func (db *DB) SaveStatsRollups(ctx context.Context, property, zone, day string, rows []marketing.StatsRollupRow) error {
+	_, err := db.inTx(ctx, func(tx *sql.Tx) (bool, error) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM stats_rollups WHERE property_id = ? AND day = ?`, property, day); err != nil {
+			return false, err
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO stats_rollups (property_id, day, time_zone, field, value, visitors, converting_visitors,
+				visits, pageviews, events, conversions, bounces, duration_ms, visitor_sketch, converting_sketch)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return false, err
+		}
+		defer ins.Close()
+		for _, r := range rows {
+			if _, err := ins.ExecContext(ctx, property, day, zone, r.Field, r.Value, r.Visitors, r.ConvertingVisitors, r.Visits,
+				r.Pageviews, r.Events, r.Conversions, r.Bounces, r.DurationMs, r.VisitorSketch, r.ConvertingSketch); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return unavailable(fmt.Errorf("sqlite: save stats rollups: %w", err))
+	}
+	return nil
+}
+
+// StatsRollups returns a property's rollup rows of the totals and a field.
+func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field string) ([]marketing.StatsRollupRow, error) {
+	var out []marketing.StatsRollupRow
+	err := db.each(ctx, func(r scanner) error {
+		var s marketing.StatsRollupRow
+		if err := r.Scan(&s.Day, &s.TimeZone, &s.Field, &s.Value, &s.Visitors, &s.ConvertingVisitors, &s.Visits, &s.Pageviews, &s.Events, &s.Conversions,
+			&s.Bounces, &s.DurationMs, &s.VisitorSketch, &s.ConvertingSketch); err != nil {
+			return err
+		}
+		out = append(out, s)
+		return nil
+	}, `SELECT day, time_zone, field, value, visitors, converting_visitors, visits, pageviews, events, conversions,
+			bounces, duration_ms, visitor_sketch, converting_sketch
+		FROM stats_rollups WHERE property_id = ? AND (field = '' OR field = ? AND time_zone = ?) AND day BETWEEN ? AND ?`,
+		property, field, zone, from, to)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("sqlite: stats rollups: %w", err))
+	}
+	return out, nil
+}
+
+// StatsRollupsLastDay is the newest day with stats rollups.
+func (db *DB) StatsRollupsLastDay(ctx context.Context) (string, error) {
+	var last sql.NullString
+	if err := db.read.QueryRowContext(ctx, `SELECT max(day) FROM stats_rollups`).Scan(&last); err != nil {
+		return "", unavailable(fmt.Errorf("sqlite: stats rollups: %w", err))
+	}
+	return last.String, nil
+}

@@ -1,0 +1,267 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/metrics"
+)
+
+// RollupFields are the fields a day's stats rollups count, one row per
+// value: "" is the day's totals (visits, as a query without dimensions
+// counts them), then every visit and event field a breakdown can name but
+// props (free-form keys) and traffic_source (no dimension names it).
+var RollupFields = []string{"", "path", "event_type", "landing_path", "exit_path", "referrer_host", "channel",
+	"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "device_type", "browser", "os", "country_code"}
+
+// dayValue names one value of a field on one local day (days since the
+// epoch in the zone).
+type dayValue struct {
+	day   int64
+	value string
+}
+
+// tally is what rows of one group add up to: the additive counts, sketches
+// of the visitors and converting visitors, and how many day rows merged
+// (one day's exact counts are kept as they are).
+type tally struct {
+	c         marketing.StatsCounts
+	vis, conv metrics.Sketch
+	days      int
+	exact     int64 // Visitors of the one day merged, exact
+	exactConv int64
+}
+
+func (t *tally) addCounts(c *marketing.StatsCounts) {
+	t.c.Visits += c.Visits
+	t.c.Pageviews += c.Pageviews
+	t.c.Events += c.Events
+	t.c.Conversions += c.Conversions
+	t.c.Bounces += c.Bounces
+	t.c.DurationMs += c.DurationMs
+}
+
+// merge adds a day's tally (or a stored row's) to a group's.
+func (t *tally) merge(o *tally) {
+	t.addCounts(&o.c)
+	t.vis.Merge(&o.vis)
+	t.conv.Merge(&o.conv)
+	t.days += o.days
+	t.exact, t.exactConv = o.c.Visitors, o.c.ConvertingVisitors
+}
+
+// counts are the group's counts: distinct visitors from the sketches, or
+// the exact counts when one day made the group.
+func (t *tally) counts() marketing.StatsCounts {
+	c := t.c
+	if t.days == 1 {
+		c.Visitors, c.ConvertingVisitors = t.exact, t.exactConv
+	} else {
+		c.Visitors, c.ConvertingVisitors = t.vis.Count(), t.conv.Count()
+	}
+	return c
+}
+
+// countDays counts field's values per local day of [from, to) (local
+// midnights) from the raw rows: the store groups per value, day and
+// visitor, so its definitions of every count stay the only ones, and the
+// visitors go into sketches here.
+func countDays(ctx context.Context, st marketing.StatsStore, property, field string, from, to time.Time, loc *time.Location) (map[dayValue]*tally, error) {
+	p := &marketing.StatsPlan{Source: marketing.StatsSessions, PropertyID: property, From: from.UTC(), To: to.UTC(),
+		Bucket: bucket("day", from, to, loc)}
+	if field != "" {
+		p.Source = marketing.StatsFields[field]
+		p.GroupBy = append(p.GroupBy, marketing.StatsGroup{Field: field})
+	}
+	p.GroupBy = append(p.GroupBy, marketing.StatsGroup{Field: marketing.StatsVisitorField})
+	rows, err := st.StatsAggregate(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := map[dayValue]*tally{}
+	for _, r := range rows {
+		k := dayValue{day: r.Bucket}
+		if field != "" {
+			k.value = r.Keys[0]
+		}
+		t := out[k]
+		if t == nil {
+			t = &tally{days: 1}
+			out[k] = t
+		}
+		visitor := r.Keys[len(r.Keys)-1]
+		t.addCounts(&r.StatsCounts)
+		t.c.Visitors++
+		t.vis.Add(visitor)
+		if r.ConvertingVisitors > 0 {
+			t.c.ConvertingVisitors++
+			t.conv.Add(visitor)
+		}
+	}
+	return out, nil
+}
+
+// BuildRollups computes one property's stats rollup rows of one day in
+// loc. The totals row is always there: it marks the day as rolled up.
+func BuildRollups(ctx context.Context, st marketing.StatsStore, property, day string, loc *time.Location) ([]marketing.StatsRollupRow, error) {
+	from, to, err := metrics.DayBounds(day, loc)
+	if err != nil {
+		return nil, marketing.Errorf(marketing.EINVALID, "bad day %q", day)
+	}
+	rows := []marketing.StatsRollupRow{}
+	for _, field := range RollupFields {
+		m, err := countDays(ctx, st, property, field, from, to, loc)
+		if err != nil {
+			return nil, err
+		}
+		if field == "" && len(m) == 0 {
+			m[dayValue{}] = &tally{days: 1}
+		}
+		for k, t := range m {
+			rows = append(rows, marketing.StatsRollupRow{Day: day, Field: field, Value: k.value, StatsCounts: t.c,
+				VisitorSketch: t.vis.Encode(), ConvertingSketch: t.conv.Encode()})
+		}
+	}
+	slices.SortFunc(rows, func(a, b marketing.StatsRollupRow) int {
+		if a.Field != b.Field {
+			return compareStrings(a.Field, b.Field)
+		}
+		return compareStrings(a.Value, b.Value)
+	})
+	return rows, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// rollupField says whether the rollups can answer the query's counts, and
+// for which field: no filter, at most one dimension besides time that the
+// rollups count, whole local days, and time buckets of days or longer.
+func (q *Query) rollupField() (string, bool) {
+	if q.filter != nil || len(q.groups) > 1 || !isMidnight(q.from.In(q.loc)) || !isMidnight(q.to.In(q.loc)) {
+		return "", false
+	}
+	if q.timeDim >= 0 && q.unit != "day" && q.unit != "week" && q.unit != "month" {
+		return "", false
+	}
+	if q.Include.Comparisons != nil && (!isMidnight(q.cmpFrom.In(q.loc)) || !isMidnight(q.cmpTo.In(q.loc))) {
+		return "", false
+	}
+	if len(q.groups) == 0 {
+		return "", true
+	}
+	g := q.groups[0]
+	return g.Field, g.Key == "" && slices.Contains(RollupFields, g.Field)
+}
+
+// epochDay is a YYYY-MM-DD date's number of days since 1970-01-01.
+func epochDay(day string) (int64, bool) {
+	t, err := time.Parse(time.DateOnly, day)
+	return t.Unix() / 86400, err == nil
+}
+
+// rollupAggregate answers the counts of [from, to) (local midnights) from
+// the days rolled up in the query's zone, and counts the other days (today,
+// days not rolled up yet) from raw rows the same way. ok is false when no
+// day of the range is rolled up: the raw plan answers exactly then.
+func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, field string, from, to time.Time) ([]marketing.StatsRow, bool, error) {
+	first := from.In(q.loc).Format(time.DateOnly)
+	last := to.Add(-time.Second).In(q.loc).Format(time.DateOnly)
+	stored, err := st.StatsRollups(ctx, q.SiteID, q.loc.String(), first, last, field)
+	if err != nil {
+		return nil, false, err
+	}
+	zone := q.loc.String()
+	rolled := map[int64]bool{}
+	var elsewhere []string // days rolled up in another zone, past the raw window
+	for _, r := range stored {
+		d, ok := epochDay(r.Day)
+		switch {
+		case !ok || r.Field != "":
+		case r.TimeZone == zone:
+			rolled[d] = true
+		case r.Day < q.rawFirst:
+			elsewhere = append(elsewhere, r.Day+" ("+r.TimeZone+")")
+		}
+	}
+	if len(elsewhere) > 0 {
+		slices.Sort(elsewhere)
+		q.warnings = append(q.warnings, fmt.Sprintf("%d days were rolled up in another time zone than %s and their raw events are purged: they are left out, never mixed in (%s)",
+			len(elsewhere), zone, strings.Join(elsewhere, ", ")))
+	}
+	if len(rolled) == 0 {
+		return nil, false, nil
+	}
+	groups := map[dayValue]*tally{} // by value and bucket
+	add := func(day int64, value string, t *tally) {
+		b := int64(0)
+		if q.timeDim >= 0 {
+			b = marketing.StatsBucketKey(q.unit, day*86400)
+		}
+		k := dayValue{day: b, value: value}
+		g := groups[k]
+		if g == nil {
+			g = &tally{}
+			groups[k] = g
+		}
+		g.merge(t)
+	}
+	for _, r := range stored {
+		d, ok := epochDay(r.Day)
+		if !ok || r.Field != field || r.TimeZone != zone {
+			continue
+		}
+		t := &tally{c: r.StatsCounts, days: 1}
+		if err := t.vis.MergeEncoded(r.VisitorSketch); err != nil {
+			return nil, false, err
+		}
+		if err := t.conv.MergeEncoded(r.ConvertingSketch); err != nil {
+			return nil, false, err
+		}
+		add(d, r.Value, t)
+	}
+	// The days not rolled up, in runs of consecutive days, from raw rows.
+	firstDay, _ := epochDay(first)
+	lastDay, _ := epochDay(last)
+	for d := firstDay; d <= lastDay; {
+		if rolled[d] {
+			d++
+			continue
+		}
+		end := d
+		for end+1 <= lastDay && !rolled[end+1] {
+			end++
+		}
+		a := time.Unix(d*86400, 0).UTC()
+		b := time.Unix((end+1)*86400, 0).UTC()
+		live, err := countDays(ctx, st, q.SiteID, field,
+			time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, q.loc), time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, q.loc), q.loc)
+		if err != nil {
+			return nil, false, err
+		}
+		for k, t := range live {
+			add(k.day, k.value, t)
+		}
+		d = end + 1
+	}
+	out := make([]marketing.StatsRow, 0, len(groups))
+	for k, g := range groups {
+		row := marketing.StatsRow{Keys: []string{}, Bucket: k.day, StatsCounts: g.counts()}
+		if field != "" {
+			row.Keys = []string{k.value}
+		}
+		out = append(out, row)
+	}
+	return out, true, nil
+}
