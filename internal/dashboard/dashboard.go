@@ -7,6 +7,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -334,6 +335,16 @@ func (d *Dashboard) errorPage(w http.ResponseWriter, r *http.Request, p *Princip
 			Status  int
 			Message string
 		}{status, msg}})
+}
+
+// Audit records an action taken in the dashboard by p. The action has
+// happened: a failure to record it is logged, not answered.
+func (d *Dashboard) Audit(r *http.Request, p *Principal, action, target, site, detail string) {
+	err := d.Store.Audit(context.WithoutCancel(r.Context()), marketing.AuditEntry{
+		At: d.Now().UTC(), Actor: p.Actor, Action: action, Target: target, SiteID: site, Detail: detail})
+	if err != nil {
+		d.Log.Error("dashboard: write the audit log", "action", action, "err", err)
+	}
 }
 
 // LoginForm is the login page's data.

@@ -12,6 +12,11 @@ import (
 // form (GET and POST /login) and POST /logout stay in internal/httpapi,
 // which renders the form with the "login" template.
 func (d *Dashboard) routes() []route {
+	return append(d.analyticsRoutes(), d.adminRoutes()...)
+}
+
+// analyticsRoutes are the overview, realtime and shared views.
+func (d *Dashboard) analyticsRoutes() []route {
 	return []route{
 		{"GET /assets/{name}", d.handleAsset()},
 		{"GET /{$}", d.SignedIn(d.handleHome())},
