@@ -376,7 +376,7 @@ func (d *Dashboard) Forbidden(w http.ResponseWriter, r *http.Request, p *Princip
 // ServerError is the dashboard's 500 page; the cause is logged, not shown.
 func (d *Dashboard) ServerError(w http.ResponseWriter, r *http.Request, p *Principal, err error) {
 	if err != nil {
-		d.Log.Error("dashboard", "path", r.URL.Path, "err", err)
+		d.Log.Error("dashboard", "route", r.Pattern, "err", err) // the pattern: a path may hold a share token
 	}
 	d.errorPage(w, r, p, http.StatusInternalServerError, "Something went wrong; it has been logged.")
 }
