@@ -113,12 +113,18 @@ func (d *dashServer) seed(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("lead capture: %d", res.StatusCode)
 	}
+	d.waitVisits(t, 7)
+}
+
+// waitVisits waits until the sessionizer has made n visits.
+func (d *dashServer) waitVisits(t *testing.T, n float64) {
+	t.Helper()
 	eventually(t, "the sessionizer's visits", func() bool {
 		var out struct {
 			Results []struct{ Metrics []float64 } `json:"results"`
 		}
 		d.api(t, `{"site_id":"`+dashSite+`","metrics":["visits"],"date_range":"30d"}`, "", &out)
-		return len(out.Results) == 1 && out.Results[0].Metrics[0] == 7
+		return len(out.Results) == 1 && out.Results[0].Metrics[0] == n
 	})
 }
 
@@ -427,6 +433,15 @@ func browseDashboard(t *testing.T, d *dashServer, ctx context.Context, extras bo
 	if !strings.Contains(pages, "/pricing") {
 		t.Errorf("realtime top pages: %q", pages)
 	}
+	// A new page view shows at the next refresh (the script refreshes every
+	// 10 s and when the page becomes visible: the test triggers the latter).
+	live, _ := json.Marshal(map[string]any{"anonId": "visitor-0008", "eventType": "page_view", "propertyId": dashSite, "url": "https://example.com/live"})
+	if code, _, err := post(d.URL, string(live)); err != nil || code != 202 {
+		t.Fatalf("live event: %d %v", code, err)
+	}
+	do(t, ctx, chromedp.Evaluate[chromedp.Void](`document.dispatchEvent(new Event('visibilitychange'))`),
+		chromedp.WaitVisible(`//tbody[@data-rt="pages"]//td[contains(., "/live")]`))
+	d.waitVisits(t, 8)
 	if extras {
 		axeCheck(t, ctx, "realtime")
 		screenshot(t, ctx, "realtime", "light")

@@ -119,13 +119,12 @@
       }).then(function (j) {
         q('current').textContent = j.currentVisitors;
         q('pageviews').textContent = j.pageviews;
-        var top = Math.max.apply(null, j.minutes.map(function (m) { return m.visitors; }).concat([0]));
         var lis = q('minutes').children;
-        j.minutes.forEach(function (m, i) {
+        j.bars.forEach(function (m, i) {
           if (!lis[i]) return;
-          var w = top > 0 && m.visitors > 0 ? Math.max(1, Math.round(100 * m.visitors / top)) : 0;
-          lis[i].firstChild.className = 'col w' + w;
-          lis[i].lastChild.textContent = m.minute.slice(11, 16) + ' UTC: ' + m.visitors + ' visitors';
+          lis[i].title = m.label + ': ' + m.visitors;
+          lis[i].firstChild.className = 'col ' + m.bar;
+          lis[i].lastChild.textContent = m.label + ': ' + m.visitors + ' visitors';
         });
         rows(q('pages'), j.pages);
         rows(q('sources'), j.sources);
