@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -419,26 +418,18 @@ func (s *server) handleAdminLeads() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		is := marketing.NewIssues()
-		f := marketing.LeadFilter{ConsentStatus: q.Get("consentStatus"), Source: q.Get("source"), Limit: 50,
-			Properties: principalOf(r).sitesFor(marketing.ScopeLeadsRead)}
-		if !marketing.Storable(f.Source) || len(f.Source) > 255 {
-			is.Add("source", "must be at most 255 characters without NUL")
-		}
-		switch f.ConsentStatus {
-		case "", marketing.ConsentPending, marketing.ConsentExpress, marketing.ConsentImplied, marketing.ConsentWithdrawn:
-		default:
-			is.Add("consentStatus", "must be pending, express, implied or withdrawn")
-		}
-		if v := q.Get("since"); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				t, err = time.Parse(time.DateOnly, v)
+		f, err := marketing.ParseLeadFilter(q.Get, time.UTC)
+		var v *marketing.ValidationError
+		if errors.As(err, &v) {
+			for _, i := range v.Issues {
+				is.Add(i.Path, i.Message)
 			}
-			if err != nil {
-				is.Add("since", "must be a date (YYYY-MM-DD) or an RFC 3339 time")
-			}
-			f.Since = t
 		}
+		if q.Get("email") != "" {
+			// An address in a URL ends up in logs and browser history.
+			is.Add("email", "is not accepted in a URL: find one address with the dashboard's search (a POST form)")
+		}
+		f.Limit, f.Properties = 50, principalOf(r).sitesFor(marketing.ScopeLeadsRead)
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 500 {
@@ -446,14 +437,8 @@ func (s *server) handleAdminLeads() http.Handler {
 			}
 			f.Limit = n
 		}
-		if c := q.Get("cursor"); c != "" {
-			b, err := base64.RawURLEncoding.DecodeString(c)
-			ms, id, ok := strings.Cut(string(b), "|")
-			n, err2 := strconv.ParseInt(ms, 10, 64)
-			if err != nil || !ok || err2 != nil || !marketing.IsUUID(id) {
-				is.Add("cursor", "is not a cursor this API gave out")
-			}
-			f.AfterTime, f.AfterID = time.UnixMilli(n).UTC(), id
+		if c := q.Get("cursor"); c != "" && !f.SetCursor(c) {
+			is.Add("cursor", "is not a cursor this API gave out")
 		}
 		if err := is.Err(); err != nil {
 			s.writeError(w, r, err)
@@ -467,7 +452,7 @@ func (s *server) handleAdminLeads() http.Handler {
 		}
 		leads := []marketing.Lead{}
 		f.Limit++ // one more tells whether there is a next page
-		err := s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
+		err = s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
 			leads = append(leads, *l)
 			return nil
 		})
@@ -478,8 +463,7 @@ func (s *server) handleAdminLeads() http.Handler {
 		next := ""
 		if len(leads) == f.Limit {
 			leads = leads[:f.Limit-1]
-			last := leads[len(leads)-1]
-			next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.FirstCapturedAt.UnixMilli(), 10) + "|" + last.ID))
+			next = leads[len(leads)-1].Cursor()
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "leads": leads, "nextCursor": next})
 	})
