@@ -209,8 +209,8 @@ type LeadFilter struct {
 	// URLs and logs.
 	Email     string
 	AfterTime time.Time
-	AfterID       string
-	Limit         int // 0: no limit
+	AfterID   string
+	Limit     int // 0: no limit
 	// Properties, when non-nil, keeps only leads first captured on one of
 	// them (a principal restricted to some sites).
 	Properties []string
