@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/admin"
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/ingest"
 	"github.com/altcontext/marketing/internal/jobs"
@@ -59,6 +60,8 @@ type server struct {
 	limits      map[string]*limiter
 	// refusals keeps a flood of 403s and 429s to a few log lines.
 	refusals refusalLog
+	// admin performs the admin actions on leads the dashboard offers too.
+	admin *admin.Actions
 }
 
 // Rate-limit classes.
@@ -103,6 +106,8 @@ func NewServer(d Deps) http.Handler {
 		classLoginAccount: newLimiter(loginsPerMinute, m, d.Now),
 		classStats:        newLimiter(600, m, d.Now),
 	}
+	s.admin = admin.New(admin.Options{Store: d.Store, EmailHash: func(e string) string { return s.Pipeline.EmailHash(e) },
+		Rules: marketing.SessionRules{Inactivity: c.SessionInactivity}, Now: d.Now, Log: d.Logger, OnLeadChange: s.leadChanged})
 	s.routes()
 	return s
 }
