@@ -27,6 +27,11 @@ type Options struct {
 	// OnLeadChange wakes the delivery worker after a change that queued
 	// outbox messages (nil: nothing).
 	OnLeadChange func()
+	// OnSiteChange makes a change to the sites count at once in this
+	// process (the site index's Refresh; nil: nothing).
+	OnSiteChange func(ctx context.Context)
+	// HashPassword hashes a shared link's password (password.Hasher.Hash).
+	HashPassword func(ctx context.Context, password string) (string, error)
 }
 
 // Actions performs the admin actions. The caller checks the rights; each

@@ -107,7 +107,13 @@ func NewServer(d Deps) http.Handler {
 		classStats:        newLimiter(600, m, d.Now),
 	}
 	s.admin = admin.New(admin.Options{Store: d.Store, EmailHash: func(e string) string { return s.Pipeline.EmailHash(e) },
-		Rules: marketing.SessionRules{Inactivity: c.SessionInactivity}, Now: d.Now, Log: d.Logger, OnLeadChange: s.leadChanged})
+		Rules: marketing.SessionRules{Inactivity: c.SessionInactivity}, Now: d.Now, Log: d.Logger, OnLeadChange: s.leadChanged,
+		OnSiteChange: func(ctx context.Context) {
+			if err := s.Sites.Refresh(ctx); err != nil {
+				s.log.Warn("refresh sites", "err", err)
+			}
+		},
+		HashPassword: s.Passwords.Hash})
 	s.routes()
 	return s
 }
