@@ -9,7 +9,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/dashboard"
 	"github.com/altcontext/marketing/internal/ingest"
 )
 
@@ -116,6 +116,25 @@ func userPrincipal(u *marketing.User) *principal {
 // request must also pass http.CrossOriginProtection and carry the
 // session's CSRF token (403 otherwise).
 func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, token string) *principal {
+	p, status := s.sessionPrincipal(w, r, token)
+	switch status {
+	case 0:
+		return p
+	case http.StatusUnauthorized:
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
+	case http.StatusForbidden:
+		writeProblem(w, http.StatusForbidden, "forbidden", nil)
+	default:
+		writeProblem(w, http.StatusInternalServerError, "internal_error", nil)
+	}
+	return nil
+}
+
+// sessionPrincipal is authenticateSession without an answer: the
+// principal, or the status to answer (401 no such session, 403 refused
+// state change, 500 store error, logged). It may set cookies: it clears an
+// unknown session's cookie and slides a live one.
+func (s *server) sessionPrincipal(w http.ResponseWriter, r *http.Request, token string) (*principal, int) {
 	now := s.Now().UTC()
 	hash := marketing.HashSecret(token)
 	ls, err := s.Store.LoginSession(r.Context(), hash)
@@ -129,16 +148,14 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, tok
 	}
 	if marketing.ErrorCode(err) == marketing.ENOTFOUND {
 		s.setCookie(w, s.sessionCookie(), "", 0, http.SameSiteLaxMode)
-		writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)
-		return nil
+		return nil, http.StatusUnauthorized
 	}
 	if err != nil {
-		s.storeError(w, r, err)
-		return nil
+		s.log.Error("read a login session", "request_id", requestID(r), "err", err)
+		return nil, http.StatusInternalServerError
 	}
 	if unsafeMethod(r) && (s.crossOrigin.Check(r) != nil || !sameSecret(csrfOf(r), csrfFor(token))) {
-		writeProblem(w, http.StatusForbidden, "forbidden", nil)
-		return nil
+		return nil, http.StatusForbidden
 	}
 	if now.Sub(ls.LastSeen) >= loginTouchEvery {
 		if err := s.Store.TouchLoginSession(r.Context(), hash, now, now.Add(loginTTL)); err != nil {
@@ -149,43 +166,21 @@ func (s *server) authenticateSession(w http.ResponseWriter, r *http.Request, tok
 	}
 	p := userPrincipal(u)
 	p.sessionHash, p.csrf = hash, csrfFor(token)
-	return p
+	return p, 0
 }
-
-// loginForm is the minimal server-rendered login page: no script, a CSP
-// that allows none, never framed.
-var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="robots" content="noindex"><title>Sign in</title></head>
-<body><h1>Sign in</h1>{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
-<form method="post" action="/login">
-<input type="hidden" name="csrf_token" value="{{.CSRF}}"><input type="hidden" name="next" value="{{.Next}}">
-<p><label for="email">Email</label><br><input id="email" name="email" type="email" autocomplete="username" required value="{{.Email}}"></p>
-<p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required></p>
-<p><label for="code">Authentication code (when your account has one)</label><br><input id="code" name="code" inputmode="numeric" autocomplete="one-time-code"></p>
-<p><button type="submit">Sign in</button></p></form></body></html>`))
 
 type loginPage struct{ CSRF, Next, Email, Error string }
 
 // renderLogin writes the login form with a fresh pre-session CSRF token
 // (double-submit: the same value in a SameSite=Strict cookie).
-func (s *server) renderLogin(w http.ResponseWriter, status int, p loginPage) {
+func (s *server) renderLogin(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
 	p.CSRF = newToken()
 	s.setCookie(w, s.csrfCookie(), p.CSRF, time.Hour, http.SameSiteStrictMode)
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(status)
-	_ = loginForm.Execute(w, p)
+	s.dash.RenderLogin(w, r, status, dashboard.LoginForm(p))
 }
 
-// afterLogin is where a browser goes without a next: the dashboard will
-// live at "/"; until it does, the account page.
-const afterLogin = "/v1/me"
+// afterLogin is where a browser goes without a next: the dashboard.
+const afterLogin = "/"
 
 // handleLoginPage is GET /login.
 func (s *server) handleLoginPage() http.Handler {
@@ -194,7 +189,7 @@ func (s *server) handleLoginPage() http.Handler {
 		if !safePath(next) {
 			next = ""
 		}
-		s.renderLogin(w, http.StatusOK, loginPage{Next: next})
+		s.renderLogin(w, r, http.StatusOK, loginPage{Next: next})
 	})
 }
 
@@ -277,7 +272,7 @@ func (s *server) handleLogin() http.Handler {
 		if problem != "" {
 			s.Metrics.Login(problem)
 			if form {
-				s.renderLogin(w, http.StatusUnauthorized, loginPage{Next: f.Next, Email: f.Email, Error: "Enter the current code of your authenticator app, or a recovery code."})
+				s.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: f.Next, Email: f.Email, Error: "Enter the current code of your authenticator app, or a recovery code."})
 				return
 			}
 			writeProblem(w, http.StatusUnauthorized, problem, nil)
@@ -286,7 +281,7 @@ func (s *server) handleLogin() http.Handler {
 		if !match {
 			s.Metrics.Login("invalid")
 			if form {
-				s.renderLogin(w, http.StatusUnauthorized, loginPage{Next: f.Next, Email: f.Email, Error: "Wrong email or password."})
+				s.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: f.Next, Email: f.Email, Error: "Wrong email or password."})
 				return
 			}
 			writeProblem(w, http.StatusUnauthorized, "unauthorized", nil)

@@ -42,6 +42,8 @@ func (s *server) routes() {
 	s.mux.Handle("POST /v1/admin/keys", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyCreate())))
 	s.mux.Handle("POST /v1/admin/keys/{id}/revoke", s.limited(classDefault, s.require(marketing.ScopeSitesAdmin, s.handleKeyRevoke())))
 
+	s.mountDashboard() // every other path outside /v1/: internal/dashboard's routes.go
+
 	s.mux.Handle("GET /login", s.limited(classDefault, s.handleLoginPage()))
 	s.mux.Handle("POST /login", s.handleLogin()) // limits itself: per client IP and per account
 	s.mux.Handle("POST /logout", s.limited(classDefault, s.sessionOnly(s.handleLogout())))

@@ -17,6 +17,7 @@ import (
 	"github.com/altcontext/marketing"
 	"github.com/altcontext/marketing/internal/admin"
 	"github.com/altcontext/marketing/internal/config"
+	"github.com/altcontext/marketing/internal/dashboard"
 	"github.com/altcontext/marketing/internal/ingest"
 	"github.com/altcontext/marketing/internal/jobs"
 	"github.com/altcontext/marketing/internal/monitor"
@@ -60,8 +61,10 @@ type server struct {
 	limits      map[string]*limiter
 	// refusals keeps a flood of 403s and 429s to a few log lines.
 	refusals refusalLog
-	// admin performs the admin actions on leads the dashboard offers too.
+	// admin performs the admin actions the dashboard offers too.
 	admin *admin.Actions
+	// dash is the dashboard, mounted outside /v1/.
+	dash *dashboard.Dashboard
 }
 
 // Rate-limit classes.
@@ -200,6 +203,10 @@ func (s *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handle
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
 		writeProblem(w, http.StatusMethodNotAllowed, "method_not_allowed", nil)
+		return
+	}
+	if dashboardPath(r.URL.Path) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.dash.NotFound(w, r)
 		return
 	}
 	writeProblem(w, http.StatusNotFound, "not_found", nil)

@@ -11,7 +11,11 @@ import (
 func TestEnvelopeAndLimits(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	e.do("GET", "/v1/nope", "").expect(t, 404, "not_found")
-	e.do("GET", "/", "").expect(t, 404, "not_found")
+	// Outside /v1/ the dashboard answers: an HTML page, not the envelope.
+	if r := e.do("GET", "/nope", ""); r.Status != 404 || !strings.HasPrefix(r.Raw, "<!doctype html>") {
+		t.Fatalf("GET /nope: %d %.80s", r.Status, r.Raw)
+	}
+	e.do("POST", "/nope", "").expect(t, 404, "not_found")
 	r := e.do("DELETE", "/v1/healthz", "").expect(t, 405, "method_not_allowed")
 	if !strings.Contains(r.Header.Get("Allow"), "GET") {
 		t.Fatalf("405 without Allow: %v", r.Header)

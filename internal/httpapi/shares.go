@@ -81,10 +81,7 @@ func shareUnlock(token string, l *marketing.SharedLink, until int64) string {
 // links are all 404 (a link's state is nobody else's business).
 func (s *server) sharedLink(w http.ResponseWriter, r *http.Request) (*marketing.SharedLink, string) {
 	token := r.PathValue("token")
-	l, err := s.Store.SharedLinkByToken(r.Context(), marketing.HashSecret(token))
-	if err == nil && !l.Active(s.Now()) {
-		err = marketing.Errorf(marketing.ENOTFOUND, "no such shared link")
-	}
+	l, err := s.activeSharedLink(r.Context(), token)
 	if err != nil {
 		s.storeError(w, r, err)
 		return nil, ""
