@@ -234,7 +234,10 @@ func securityHeaders(h http.Header, frameable bool) {
 	}
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" with the pages' own form posts, which the origin check
+	// refuses. Other sites still get no referrer (no path, no token).
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 }
 

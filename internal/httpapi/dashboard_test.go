@@ -152,7 +152,7 @@ func checkPageSecurity(t *testing.T, page resp) {
 	if csp := page.Header.Get("Content-Security-Policy"); csp != dashboard.CSP || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
-	if page.Header.Get("X-Frame-Options") != "DENY" || page.Header.Get("Cache-Control") != "no-store" || page.Header.Get("Referrer-Policy") != "no-referrer" {
+	if page.Header.Get("X-Frame-Options") != "DENY" || page.Header.Get("Cache-Control") != "no-store" || page.Header.Get("Referrer-Policy") != "same-origin" {
 		t.Errorf("headers %v", page.Header)
 	}
 	for _, m := range inlineRE.FindAllString(page.Raw, -1) {
