@@ -124,11 +124,7 @@ func (d *Dashboard) settingsDone(w http.ResponseWriter, r *http.Request, p *Prin
 
 // list splits a text area or a comma-separated field into its values.
 func list(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' }) {
-		out = append(out, f)
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' })
 }
 
 // handleSiteCreate is POST /settings/sites: domain, name, time zone,
