@@ -248,8 +248,9 @@ type Page struct {
 	P      *Principal
 	Sites  []marketing.Site // the sites the principal may read
 	Site   *marketing.Site  // the current site, or nil
-	// Zone is the time zone the figures are counted in.
-	Zone string
+	// Zone is the time zone the figures are counted in (REPORT_TIMEZONE,
+	// as in the stats API); SiteZone the site's own when it differs.
+	Zone, SiteZone string
 	// Path is the current path, for the site switcher.
 	Path string
 	// Frameable marks a page that may be embedded (see securityHeaders).
@@ -378,7 +379,7 @@ func (d *Dashboard) Forbidden(w http.ResponseWriter, r *http.Request, p *Princip
 // ServerError is the dashboard's 500 page; the cause is logged, not shown.
 func (d *Dashboard) ServerError(w http.ResponseWriter, r *http.Request, p *Principal, err error) {
 	if err != nil {
-		d.Log.Error("dashboard", "path", r.URL.Path, "err", err)
+		d.Log.Error("dashboard", "route", r.Pattern, "err", err) // the pattern: a path may hold a share token
 	}
 	d.errorPage(w, r, p, http.StatusInternalServerError, "Something went wrong; it has been logged.")
 }
@@ -465,6 +466,9 @@ func (d *Dashboard) SiteFor(w http.ResponseWriter, r *http.Request, p *Principal
 // site), with the sites p may switch to.
 func (d *Dashboard) NewPage(r *http.Request, p *Principal, site *marketing.Site, active, title string) (*Page, error) {
 	pg := &Page{Title: title, Active: active, P: p, Site: site, Zone: d.zone()}
+	if site != nil && site.TimeZone != "" && site.TimeZone != pg.Zone {
+		pg.SiteZone = site.TimeZone
+	}
 	if p.Share == nil {
 		sites, err := d.readableSites(r, p)
 		if err != nil {

@@ -16,7 +16,7 @@ type Realtime struct {
 	Minutes         []stats.RealtimeMinute `json:"minutes"`
 	Pageviews       int64                  `json:"pageviews"`
 	MaxVisitors     int64                  `json:"-"`
-	Bars            []RealtimeBar          `json:"-"`
+	Bars            []RealtimeBar          `json:"bars"`
 	Pages           []RealtimeRow          `json:"pages"`
 	Sources         []RealtimeRow          `json:"sources"`
 	JSONPath        string                 `json:"-"`
@@ -24,9 +24,10 @@ type Realtime struct {
 
 // RealtimeBar is one minute's column.
 type RealtimeBar struct {
-	Minute, Label string
-	Visitors      int64
-	Bar           string
+	Minute   string `json:"minute"`
+	Label    string `json:"label"` // HH:MM in the report zone
+	Visitors int64  `json:"visitors"`
+	Bar      string `json:"bar"`
 }
 
 // RealtimeRow is a page or a source of the last 30 minutes.

@@ -346,3 +346,39 @@ func TestDashboardAssets(t *testing.T) {
 	}
 	e.dashGet("/assets/nope.js", "").expect(t, 404, "")
 }
+
+// TestDashboardEmptyAndRealtime: a site without data shows the tracker tag
+// with its own values; the realtime page and its JSON answer, and the
+// header names the site's zone when it differs from the report zone.
+func TestDashboardEmptyAndRealtime(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.registerSite("fresh-site", "Fresh")
+	s, err := e.store.Site(context.Background(), "fresh-site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.TimeZone = "Asia/Tokyo"
+	if err := e.store.UpdateSite(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	e.mustUser("owner@example.com", "*=owner")
+	tok, _ := e.login("owner@example.com")
+	page := html.UnescapeString(e.dashGet("/sites/fresh-site", tok).expect(t, 200, "").Raw)
+	if !strings.Contains(page, `<script defer src="`+e.URL+`/v1/tracker.js" data-property="fresh-site"></script>`) {
+		t.Fatalf("no tracker snippet for an empty site:\n%s", page)
+	}
+	if !strings.Contains(page, "Time zone: UTC (the site's: Asia/Tokyo)") {
+		t.Error("the header does not name the zones")
+	}
+	if strings.Contains(e.dashGet("/sites/fresh-site?f=page:is:/x", tok).Raw, `id="snippet"`) {
+		t.Error("a filtered view is taken for an empty site")
+	}
+	e.dashGet("/sites/fresh-site/realtime", tok).expect(t, 200, "")
+	rt := e.dashGet("/sites/fresh-site/realtime.json", tok).expect(t, 200, "")
+	if bars, _ := rt.Body["bars"].([]any); len(bars) != 30 || rt.Body["currentVisitors"] != 0.0 {
+		t.Fatalf("realtime JSON %s", rt.Raw)
+	}
+	if r := e.dashGet("/sites/fresh-site/realtime.json", ""); r.Status != 303 {
+		t.Fatalf("realtime JSON without a session: %d", r.Status)
+	}
+}

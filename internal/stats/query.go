@@ -1,5 +1,5 @@
 // Package stats is the one query engine behind POST /v1/stats/query, the
-// realtime view and (later) the dashboard: it decodes and validates a
+// realtime view and the dashboard (internal/dashboard): it decodes and validates a
 // Plausible Stats API v2 request, plans it over the event log and the
 // derived sessions (marketing.StatsStore), and computes every metric in Go
 // from the stores' counts, so PostgreSQL and SQLite answer alike.

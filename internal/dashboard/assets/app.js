@@ -56,37 +56,41 @@
   // readers and as the figures' source.
   var data = doc.getElementById('graph-data'), el = doc.getElementById('chart');
   if (data && el && window.uPlot) {
-    var d = JSON.parse(data.textContent);
-    var css = getComputedStyle(doc.documentElement);
-    var v = function (n) { return css.getPropertyValue(n).trim(); };
-    var xs = d.labels.map(function (_, i) { return i; });
-    var main = d.values.slice(), inc = d.values.map(function () { return null; });
-    if (d.incomplete >= 0) {
-      if (d.incomplete > 0) inc[d.incomplete - 1] = main[d.incomplete - 1];
-      inc[d.incomplete] = main[d.incomplete];
-      main[d.incomplete] = null;
-    }
-    var series = [{}, { label: d.label, stroke: v('--accent'), width: 2, points: { show: xs.length < 40 } },
-      { label: 'incomplete', stroke: v('--accent'), width: 2, dash: [6, 5], points: { show: false } }];
-    var cols = [xs, main, inc];
-    if (d.compare) {
-      series.push({ label: 'comparison', stroke: v('--cmp'), width: 2, dash: [2, 4], points: { show: false } });
-      cols.push(d.compare);
-    }
-    var short = function (l) { return l.length > 10 ? l.slice(11, 16) : l.slice(5); };
-    var axis = { stroke: v('--muted'), grid: { stroke: v('--line'), width: 1 }, ticks: { stroke: v('--line'), width: 1 } };
-    var opts = {
-      width: el.clientWidth || 600, height: 260, series: series, legend: { show: false },
-      scales: { x: { time: false } },
-      axes: [Object.assign({}, axis, { values: function (u, splits) { return splits.map(function (i) { return d.labels[i] === undefined ? '' : short(d.labels[i]); }); } }), axis],
-      cursor: { points: { show: false } }
+    var d = JSON.parse(data.textContent), plot = null;
+    var draw = function () {
+      var css = getComputedStyle(doc.documentElement);
+      var v = function (n) { return css.getPropertyValue(n).trim(); };
+      var xs = d.labels.map(function (_, i) { return i; });
+      var main = d.values.slice(), inc = d.values.map(function () { return null; });
+      if (d.incomplete >= 0) {
+        if (d.incomplete > 0) inc[d.incomplete - 1] = main[d.incomplete - 1];
+        inc[d.incomplete] = main[d.incomplete];
+        main[d.incomplete] = null;
+      }
+      var series = [{}, { label: d.label, stroke: v('--accent'), width: 2, points: { show: xs.length < 40 } },
+        { label: 'incomplete', stroke: v('--accent'), width: 2, dash: [6, 5], points: { show: false } }];
+      var cols = [xs, main, inc];
+      if (d.compare) {
+        series.push({ label: 'comparison', stroke: v('--cmp'), width: 2, dash: [2, 4], points: { show: false } });
+        cols.push(d.compare);
+      }
+      var short = function (l) { return l.length > 10 ? l.slice(11, 16) : l.slice(5); };
+      var axis = { stroke: v('--muted'), grid: { stroke: v('--line'), width: 1 }, ticks: { stroke: v('--line'), width: 1 } };
+      if (plot) plot.destroy();
+      plot = new window.uPlot({
+        width: el.clientWidth || 600, height: 260, series: series, legend: { show: false },
+        scales: { x: { time: false } },
+        axes: [Object.assign({}, axis, { values: function (u, splits) { return splits.map(function (i) { return d.labels[i] === undefined ? '' : short(d.labels[i]); }); } }), axis],
+        cursor: { points: { show: false } }
+      }, cols, el);
     };
-    var plot = new window.uPlot(opts, cols, el);
+    draw();
     var legend = doc.getElementById('chart-legend');
     if (legend) legend.hidden = false;
     var table = doc.querySelector('.graph-table');
     if (table) table.open = false;
     window.addEventListener('resize', function () { plot.setSize({ width: el.clientWidth, height: 260 }); });
+    if (window.matchMedia) window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', draw);
   }
 
   // Realtime: refresh every 10 s while visible.
@@ -115,13 +119,12 @@
       }).then(function (j) {
         q('current').textContent = j.currentVisitors;
         q('pageviews').textContent = j.pageviews;
-        var top = Math.max.apply(null, j.minutes.map(function (m) { return m.visitors; }).concat([0]));
         var lis = q('minutes').children;
-        j.minutes.forEach(function (m, i) {
+        j.bars.forEach(function (m, i) {
           if (!lis[i]) return;
-          var w = top > 0 && m.visitors > 0 ? Math.max(1, Math.round(100 * m.visitors / top)) : 0;
-          lis[i].firstChild.className = 'col w' + w;
-          lis[i].lastChild.textContent = m.minute.slice(11, 16) + ' UTC: ' + m.visitors + ' visitors';
+          lis[i].title = m.label + ': ' + m.visitors;
+          lis[i].firstChild.className = 'col ' + m.bar;
+          lis[i].lastChild.textContent = m.label + ': ' + m.visitors + ' visitors';
         });
         rows(q('pages'), j.pages);
         rows(q('sources'), j.sources);
