@@ -36,6 +36,21 @@ func (d *admServer) captureLead(t *testing.T, body string) {
 	}
 }
 
+// visits is the stats API's count of today's visits on the site, raw.
+func (d *admServer) visits(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", d.URL+"/v1/stats/query", strings.NewReader(`{"site_id":"`+admSite+`","metrics":["visits"],"date_range":"day"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-admin-key", admRootKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return string(raw)
+}
+
 // adminLeads is GET /v1/admin/leads with the root key, raw.
 func (d *admServer) adminLeads(t *testing.T) string {
 	t.Helper()
@@ -63,6 +78,14 @@ func (d *admServer) adminLeads(t *testing.T) string {
 func TestBrowserDashboardLeads(t *testing.T) {
 	chromium(t)
 	d := admStart(t)
+	// A visit before the conversion: a page view from a campaign, made a
+	// session by the sessionizer before the lead is captured.
+	ev := `{"anonId":"visitor-0001","eventType":"page_view","propertyId":"` + admSite + `","url":"https://example.com/pricing?utm_source=newsletter&utm_medium=email&utm_campaign=spring","timestamp":"` +
+		time.Now().UTC().Add(-10*time.Minute).Format(time.RFC3339) + `"}`
+	if code, body, err := post(d.URL, ev); err != nil || code != 202 {
+		t.Fatalf("event: %d %v %v", code, body, err)
+	}
+	eventually(t, "the visit's session", func() bool { return strings.Contains(d.visits(t), `"metrics":[1]`) })
 	d.captureLead(t, `{"email":"ada.lovelace@example.com","name":"Ada Lovelace","anonId":"visitor-0001","path":"/pricing",
 		"formName":"newsletter","consentStatus":"express","consent":{"text":"`+admWording+`","purpose":"newsletter"},
 		"sourceChannel":"newsletter","utm":{"source":"newsletter","medium":"email","campaign":"spring"}}`)
@@ -107,6 +130,9 @@ func TestBrowserDashboardLeads(t *testing.T) {
 	if ledger := admEval[string](t, ctx, `document.querySelector('#ledger').innerText`); !strings.Contains(ledger, admWording) || !strings.Contains(ledger, "express") {
 		t.Errorf("the ledger lacks the wording:\n%s", ledger)
 	}
+	if visits := admEval[string](t, ctx, `document.querySelector('#visits').innerText`); !strings.Contains(visits, "/pricing") || !strings.Contains(visits, "spring") {
+		t.Errorf("the visits before conversion:\n%s", visits)
+	}
 	admAxe(t, ctx, "a lead's page")
 	admShot(t, ctx, "lead")
 
@@ -129,6 +155,13 @@ func TestBrowserDashboardLeads(t *testing.T) {
 		t.Errorf("the audit log lacks the erasure:\n%s", audit)
 	}
 	admAxe(t, ctx, "the settings page")
+
+	// Operations: the configuration with the root key masked, axe.
+	admDo(t, ctx, chromedp.Navigate(d.URL+"/operations"), chromedp.WaitVisible("#config"))
+	if html := admEval[string](t, ctx, `document.documentElement.outerHTML`); strings.Contains(html, admRootKey) || !strings.Contains(html, "ADMIN_API_KEY") {
+		t.Error("operations shows the root key, or no configuration")
+	}
+	admAxe(t, ctx, "operations")
 
 	// A viewer: the 403 page on leads, and no address anywhere.
 	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
@@ -265,9 +298,11 @@ func admAxe(t *testing.T, ctx context.Context, name string) {
 	for _, v := range vs {
 		t.Errorf("axe on %s: %s (%s): %s, at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
 	}
-	if n := admEval[int](t, ctx, `axe.run(document).then(r => r.passes.length)`); n == 0 {
+	n := admEval[int](t, ctx, `axe.run(document).then(r => r.passes.length)`)
+	if n == 0 {
 		t.Errorf("axe on %s checked nothing", name)
 	}
+	t.Logf("axe on %s: %d rules pass, %d serious or critical violations", name, n, len(vs))
 }
 
 // admShot saves the whole page (PNG) to $E2E_SCREENSHOTS/dashboard (default
