@@ -242,4 +242,16 @@ func TestDashboardSettingsAndOperations(t *testing.T) {
 	if strings.Contains(r.Raw, adminKey) {
 		t.Error("operations shows the root key")
 	}
+
+	// An owner of one site: its settings, not the people or keys of all,
+	// no new site, no operations.
+	e.mustUser("siteowner@team.test", "example.com=owner")
+	tok, csrf := e.login("siteowner@team.test")
+	r = mustStatus(t, e.page(tok, "/settings"), 200, "site owner's settings")
+	if strings.Contains(r.Raw, "viewer@team.test") || strings.Contains(r.Raw, "mk_") || !strings.Contains(r.Raw, "example.com") {
+		t.Errorf("a site owner sees the people or keys of every site: %.400s", r.Raw)
+	}
+	mustStatus(t, e.form(tok, csrf, "/settings/sites", url.Values{"domains": {"new.example"}}), 403, "site owner adds a site")
+	mustStatus(t, e.form(tok, csrf, "/settings/keys", url.Values{"scopes": {"stats:read"}}), 403, "site owner creates a key")
+	mustStatus(t, e.page(tok, "/operations"), 403, "site owner's operations")
 }
