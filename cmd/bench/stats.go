@@ -188,7 +188,12 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 			bad[kind]++
 		}
 	}
+	dash, err := benchDashboard(srv.url, store, dbURL)
+	if err != nil {
+		return nil, err
+	}
 	rss := peakRSS(srv.cmd.Process.Pid)
+	dash.PeakRSSMB = rss
 	var out []result
 	for _, kind := range []string{"panel-30d-visit", "panel-30d-event", "series-12mo-compare", "realtime"} {
 		ds := times[kind]
@@ -200,5 +205,5 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 		fmt.Printf("  %s: p50 %s, p99 %s, 200s %d, others %d, peak RSS %.1f MB\n", kind, r.P50, r.P99, r.Accepted, r.Other, rss)
 		out = append(out, r)
 	}
-	return out, nil
+	return append(out, dash), nil
 }

@@ -370,6 +370,10 @@ func TestBrowserDashboard(t *testing.T) {
 }
 
 func browseDashboard(t *testing.T, d *dashServer, ctx context.Context, extras bool) {
+	if extras {
+		do(t, ctx, chromedp.Navigate(d.URL+"/login"), chromedp.WaitVisible("#email"))
+		axeCheck(t, ctx, "the login page")
+	}
 	// Signed out, / goes to the login form; signing in comes back to the
 	// first site's overview.
 	do(t, ctx, d.login(dashOwner))
@@ -478,6 +482,9 @@ func browseDashboard(t *testing.T, d *dashServer, ctx context.Context, extras bo
 		t.Errorf("the shared view has navigation, a logout or leads (%d)", n)
 	}
 	do(t, ctx, chromedp.Navigate(d.URL+locked), chromedp.WaitVisible("#share-password"))
+	if extras {
+		axeCheck(t, ctx, "the shared link's password form")
+	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('.figure').length`); n != 0 {
 		t.Fatal("the locked link shows figures before its password")
 	}
