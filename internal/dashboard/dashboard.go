@@ -467,7 +467,7 @@ func (d *Dashboard) SiteFor(w http.ResponseWriter, r *http.Request, p *Principal
 func (d *Dashboard) NewPage(r *http.Request, p *Principal, site *marketing.Site, active, title string) (*Page, error) {
 	pg := &Page{Title: title, Active: active, P: p, Site: site, Zone: d.zone()}
 	if site != nil && site.TimeZone != "" && site.TimeZone != pg.Zone {
-		pg.SiteZone = site.TimeZone
+		pg.SiteZone = site.TimeZone // the overview replaces Zone with the engine's
 	}
 	if p.Share == nil {
 		sites, err := d.readableSites(r, p)

@@ -146,6 +146,8 @@ type Overview struct {
 	FilterKey []struct{ Key, Label string }
 	RangeText string
 	Warnings  []string
+	// Zone is the time zone the engine counted the figures in.
+	Zone string
 }
 
 // query runs one Stats API v2 body through stats.Parse and stats.Run, the
@@ -343,6 +345,7 @@ func (d *Dashboard) BuildOverview(ctx context.Context, site *marketing.Site, st 
 	ov.Vitals = vitalRows(vit)
 	ov.VitalsCSV = base + "/export/vitals.csv" + st.Query()
 	ov.Warnings = top.Meta.Warnings
+	ov.Zone = resultZone(top, env).String()
 	if q := top.Query; q != nil {
 		ov.RangeText = rangeText(q.DateRange[:])
 		if q.Comparison != nil {
@@ -483,11 +486,22 @@ func nowLabel(unit string, now time.Time) string {
 	return now.Format("2006-01") + "-01"
 }
 
+// resultZone is the zone the engine counted a result in (its time_zone),
+// the report zone when it names none the process knows.
+func resultZone(r *stats.Result, env stats.Env) *time.Location {
+	if r != nil && r.Query != nil && r.Query.TimeZone != "" {
+		if loc, err := time.LoadLocation(r.Query.TimeZone); err == nil {
+			return loc
+		}
+	}
+	return env.Location
+}
+
 func buildGraph(r *stats.Result, st State, env stats.Env, base string) *Graph {
 	unit := st.interval()
 	m := st.metric()
 	g := &Graph{Metric: m, MetricLabel: metricLabels[m], Interval: unit, CSV: base + "/export/graph.csv" + st.Query()}
-	cur := nowLabel(unit, env.Now.In(env.Location))
+	cur := nowLabel(unit, env.Now.In(resultZone(r, env)))
 	data := graphData{Metric: m, Label: metricLabels[m], Incomplete: -1, Labels: []string{}, Series: []any{}}
 	future := false
 	for i, row := range r.Results {
@@ -627,12 +641,16 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *Principa
 	if ov.Empty {
 		ov.Snippet = d.snippet(r, site)
 	}
-	pg, err := d.NewPage(r, p, site, "overview", site.Name+" · Overview")
+	pg, err := d.NewPage(r, p, site, "overview", siteName(site)+" · Overview")
 	if err != nil {
 		d.ServerError(w, r, p, err)
 		return
 	}
 	pg.Frameable, pg.Data = frameable, ov
+	pg.Zone = ov.Zone
+	if pg.SiteZone == pg.Zone {
+		pg.SiteZone = ""
+	}
 	d.Render(w, r, "overview", pg)
 }
 
