@@ -126,7 +126,8 @@ func (l *lazyDownload) Write(b []byte) (int, error) {
 var _ io.Writer = (*lazyDownload)(nil)
 
 // siteZone is where a site's days are counted: its own zone, else the
-// report zone.
+// report zone. The leads pages show their times and read their date
+// filters in it, and their header names it as the page's zone.
 func (d *Dashboard) siteZone(s *marketing.Site) *time.Location {
 	if s != nil && s.TimeZone != "" {
 		if loc, err := time.LoadLocation(s.TimeZone); err == nil {

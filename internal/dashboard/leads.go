@@ -120,7 +120,7 @@ func (d *Dashboard) handleLeads() http.Handler {
 			d.ServerError(w, r, p, err)
 			return
 		}
-		pg.Zone, pg.Data, pg.Status = d.siteZone(site).String(), data, status
+		pg.Zone, pg.SiteZone, pg.Data, pg.Status = d.siteZone(site).String(), "", data, status
 		d.Render(w, r, "leads", pg)
 	})
 }
@@ -245,7 +245,7 @@ func (d *Dashboard) renderLead(w http.ResponseWriter, r *http.Request, p *Princi
 		d.ServerError(w, r, p, err)
 		return
 	}
-	pg.Zone, pg.Data, pg.Status = d.siteZone(site).String(), data, status
+	pg.Zone, pg.SiteZone, pg.Data, pg.Status = d.siteZone(site).String(), "", data, status
 	d.Render(w, r, "lead", pg)
 }
 
