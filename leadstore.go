@@ -198,11 +198,19 @@ type LeadDetail struct {
 // previous page.
 type LeadFilter struct {
 	ConsentStatus string
-	Source        string
-	Since         time.Time
-	AfterTime     time.Time
-	AfterID       string
-	Limit         int // 0: no limit
+	Source        string // source_channel, exactly
+	// Campaign matches the UTM campaign of the first or the last touch.
+	Campaign string
+	// Since and Until bound the first capture: Since <= t < Until.
+	Since time.Time
+	Until time.Time
+	// Email is a normalised address or the start of one: leads whose
+	// address starts with it. It is personal data: callers keep it out of
+	// URLs and logs.
+	Email     string
+	AfterTime time.Time
+	AfterID   string
+	Limit     int // 0: no limit
 	// Properties, when non-nil, keeps only leads first captured on one of
 	// them (a principal restricted to some sites).
 	Properties []string

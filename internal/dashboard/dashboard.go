@@ -93,6 +93,8 @@ type Deps struct {
 	// TrackerOrigin is the backend's public origin for the tracker
 	// snippet of an empty site ("" : the request's).
 	TrackerOrigin func(r *http.Request) string
+	// Admin serves the leads, settings and operations pages (admin.go).
+	Admin AdminDeps
 }
 
 // Dashboard serves the pages.
@@ -140,7 +142,7 @@ func New(d Deps) *Dashboard {
 		db.assets[p] = asset{Asset: web.NewAsset(b), version: hex.EncodeToString(sum[:6]), ctype: ctype}
 		return nil
 	})
-	base := template.New("").Funcs(db.funcs())
+	base := template.New("").Funcs(db.funcs()).Funcs(adminFuncs())
 	base = template.Must(base.ParseFS(templateFS, "templates/_*.html"))
 	files, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, f := range files {

@@ -35,6 +35,9 @@ func (s *server) newDashboard() *dashboard.Dashboard {
 		TrackerOrigin: func(r *http.Request) string {
 			return s.ownOrigin(r)
 		},
+		Admin: dashboard.AdminDeps{Actions: s.admin, Config: s.Config,
+			IPHash:         func(r *http.Request) string { return s.Pipeline.Hash(s.clientIP(r)) },
+			UnsubscribeURL: s.unsubscribeURL},
 	})
 }
 

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/admin"
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/ingest"
 )
@@ -346,7 +345,13 @@ func (s *server) handleUnsubscribe() http.Handler {
 			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "token", Message: "a token (or, with the admin key, an email) is required"}}})
 			return
 		}
-		if err := s.Store.SetConsent(r.Context(), ch); err != nil {
+		var err error
+		if ch.Email != "" {
+			err = s.admin.Unsubscribe(r.Context(), principalOf(r).actor, ch.Email, ch.Reason, ch.IPHash)
+		} else {
+			err = s.Store.SetConsent(r.Context(), ch)
+		}
+		if err != nil {
 			if html && marketing.ErrorCode(err) == marketing.ENOTFOUND {
 				writePage(w, http.StatusNotFound, page{Title: "Already gone", Message: "We hold no address for this link any more."})
 				return
@@ -354,10 +359,9 @@ func (s *server) handleUnsubscribe() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		if ch.Email != "" {
-			s.audit(r, marketing.AuditLeadUnsubscribe, "email:"+s.Pipeline.EmailHash(ch.Email), "", "")
+		if ch.Email == "" {
+			s.leadChanged()
 		}
-		s.leadChanged()
 		if html {
 			writePage(w, http.StatusOK, page{Title: "You are unsubscribed", Message: "You will not receive our emails any more."})
 			return
@@ -402,13 +406,10 @@ func (s *server) handleLeadsDelete() http.Handler {
 		if !ok {
 			return
 		}
-		rules := marketing.SessionRules{Inactivity: s.Config.SessionInactivity}
-		if err := s.Store.DeleteLead(r.Context(), email, s.Pipeline.EmailHash(email), rules, s.Now().UTC()); err != nil {
+		if err := s.admin.Erase(r.Context(), principalOf(r).actor, email); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.audit(r, marketing.AuditLeadErase, "email:"+s.Pipeline.EmailHash(email), "", "")
-		s.leadChanged()
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "deleted": true})
 	})
 }
@@ -419,26 +420,18 @@ func (s *server) handleAdminLeads() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		is := marketing.NewIssues()
-		f := marketing.LeadFilter{ConsentStatus: q.Get("consentStatus"), Source: q.Get("source"), Limit: 50,
-			Properties: principalOf(r).sitesFor(marketing.ScopeLeadsRead)}
-		if !marketing.Storable(f.Source) || len(f.Source) > 255 {
-			is.Add("source", "must be at most 255 characters without NUL")
-		}
-		switch f.ConsentStatus {
-		case "", marketing.ConsentPending, marketing.ConsentExpress, marketing.ConsentImplied, marketing.ConsentWithdrawn:
-		default:
-			is.Add("consentStatus", "must be pending, express, implied or withdrawn")
-		}
-		if v := q.Get("since"); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				t, err = time.Parse(time.DateOnly, v)
+		f, err := marketing.ParseLeadFilter(q.Get, time.UTC)
+		var v *marketing.ValidationError
+		if errors.As(err, &v) {
+			for _, i := range v.Issues {
+				is.Add(i.Path, i.Message)
 			}
-			if err != nil {
-				is.Add("since", "must be a date (YYYY-MM-DD) or an RFC 3339 time")
-			}
-			f.Since = t
 		}
+		if q.Get("email") != "" {
+			// An address in a URL ends up in logs and browser history.
+			is.Add("email", "is not accepted in a URL: find one address with the dashboard's search (a POST form)")
+		}
+		f.Limit, f.Properties = 50, principalOf(r).sitesFor(marketing.ScopeLeadsRead)
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 500 {
@@ -446,28 +439,20 @@ func (s *server) handleAdminLeads() http.Handler {
 			}
 			f.Limit = n
 		}
-		if c := q.Get("cursor"); c != "" {
-			b, err := base64.RawURLEncoding.DecodeString(c)
-			ms, id, ok := strings.Cut(string(b), "|")
-			n, err2 := strconv.ParseInt(ms, 10, 64)
-			if err != nil || !ok || err2 != nil || !marketing.IsUUID(id) {
-				is.Add("cursor", "is not a cursor this API gave out")
-			}
-			f.AfterTime, f.AfterID = time.UnixMilli(n).UTC(), id
+		if c := q.Get("cursor"); c != "" && !f.SetCursor(c) {
+			is.Add("cursor", "is not a cursor this API gave out")
 		}
 		if err := is.Err(); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		if wantsCSV(r) {
-			f.Limit = 0
-			s.audit(r, marketing.AuditLeadsExport, "leads", "", strings.Join(f.Properties, ","))
 			s.streamLeadsCSV(w, r, f)
 			return
 		}
 		leads := []marketing.Lead{}
 		f.Limit++ // one more tells whether there is a next page
-		err := s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
+		err = s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
 			leads = append(leads, *l)
 			return nil
 		})
@@ -478,8 +463,7 @@ func (s *server) handleAdminLeads() http.Handler {
 		next := ""
 		if len(leads) == f.Limit {
 			leads = leads[:f.Limit-1]
-			last := leads[len(leads)-1]
-			next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.FirstCapturedAt.UnixMilli(), 10) + "|" + last.ID))
+			next = leads[len(leads)-1].Cursor()
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "leads": leads, "nextCursor": next})
 	})
@@ -494,19 +478,9 @@ func wantsCSV(r *http.Request) bool {
 	return false
 }
 
-var csvHeader = []string{"id", "email", "name", "consent_status", "consent_at", "source_channel", "locale",
-	"first_captured_at", "last_captured_at",
-	"first_landing_path", "first_referrer_host", "first_traffic_source", "first_utm_source", "first_utm_medium", "first_utm_campaign", "first_utm_term", "first_utm_content",
-	"last_landing_path", "last_referrer_host", "last_traffic_source", "last_utm_source", "last_utm_medium", "last_utm_campaign", "last_utm_term", "last_utm_content"}
-
-// CSVCell neutralises a cell a spreadsheet would run as a formula (=, +,
-// -, @, and tab or carriage return, per OWASP) by prefixing a quote.
-func CSVCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// CSVCell neutralises a cell a spreadsheet would run as a formula: see
+// admin.CSVCell.
+func CSVCell(s string) string { return admin.CSVCell(s) }
 
 // streamLeadsCSV writes RFC 4180 CSV row by row as the store streams leads,
 // so memory stays flat whatever the count. Nothing is sent until the first
@@ -516,33 +490,7 @@ func CSVCell(s string) string {
 // so the client sees a broken transfer, never a clean end.
 func (s *server) streamLeadsCSV(w http.ResponseWriter, r *http.Request, f marketing.LeadFilter) {
 	out := &lazyCSV{w: w}
-	cw := csv.NewWriter(out)
-	cw.UseCRLF = true
-	_ = cw.Write(csvHeader)
-	row := make([]string, len(csvHeader))
-	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	n := 0
-	err := s.Store.Leads(r.Context(), f, func(l *marketing.Lead) error {
-		ft, lt := l.FirstTouch, l.LastTouch
-		vals := []string{l.ID, l.Email, l.Name, l.ConsentStatus, ts(l.ConsentAt), l.SourceChannel, l.Locale,
-			ts(l.FirstCapturedAt), ts(l.LastCapturedAt),
-			ft.LandingPath, ft.ReferrerHost, ft.TrafficSource, ft.UTM.Source, ft.UTM.Medium, ft.UTM.Campaign, ft.UTM.Term, ft.UTM.Content,
-			lt.LandingPath, lt.ReferrerHost, lt.TrafficSource, lt.UTM.Source, lt.UTM.Medium, lt.UTM.Campaign, lt.UTM.Term, lt.UTM.Content}
-		for i, v := range vals {
-			row[i] = CSVCell(v)
-		}
-		if err := cw.Write(row); err != nil {
-			return err
-		}
-		if n++; n%1000 == 0 {
-			cw.Flush()
-		}
-		return cw.Error()
-	})
-	if err == nil {
-		cw.Flush()
-		err = cw.Error()
-	}
+	n, err := s.admin.WriteLeadsCSV(r.Context(), principalOf(r).actor, f, out)
 	if err == nil {
 		return
 	}
@@ -623,51 +571,11 @@ func (s *server) handlePrivacyExport() http.Handler {
 			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "email", Message: "must be a valid email address"}}})
 			return
 		}
-		var lead *marketing.LeadDetail
-		id, err := s.Store.LeadIDByEmail(r.Context(), email)
-		if err == nil {
-			lead, err = s.Store.LeadDetail(r.Context(), id)
-		}
-		if err != nil && marketing.ErrorCode(err) != marketing.ENOTFOUND {
-			s.writeError(w, r, err)
-			return
-		}
-		ledger, suppressed, err := s.Store.Subject(r.Context(), s.Pipeline.EmailHash(email))
+		out, err := s.admin.PrivacyExport(r.Context(), principalOf(r).actor, email, func(id string) string { return s.unsubscribeURL(r, id) })
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if lead == nil && len(ledger) == 0 && !suppressed {
-			s.writeError(w, r, marketing.Errorf(marketing.ENOTFOUND, "nothing held"))
-			return
-		}
-		out := map[string]any{"ok": true, "email": email, "lead": lead, "suppressed": suppressed,
-			"consentLedger": ledger, "generatedAt": s.Now().UTC().Format(time.RFC3339)}
-		if lead != nil {
-			out["unsubscribeUrl"] = s.unsubscribeURL(r, lead.ID)
-			// Everything linked to the address: every linked visitor's
-			// sessions and events, before and after the first capture.
-			type visitorData struct {
-				VisitorID  string                   `json:"visitorId"`
-				LinkSource string                   `json:"linkSource"`
-				Sessions   []marketing.Session      `json:"sessions"`
-				Events     []marketing.SessionEvent `json:"events"`
-			}
-			visitors := []visitorData{}
-			for _, id := range lead.Identities {
-				v := visitorData{VisitorID: id.VisitorID, LinkSource: id.LinkSource}
-				if v.Sessions, err = s.Store.VisitorSessions(r.Context(), id.VisitorID); err == nil {
-					v.Events, err = s.Store.VisitorEvents(r.Context(), id.VisitorID, time.Time{})
-				}
-				if err != nil {
-					s.writeError(w, r, err)
-					return
-				}
-				visitors = append(visitors, v)
-			}
-			out["visitors"] = visitors
-		}
-		s.audit(r, marketing.AuditPrivacyExport, "email:"+s.Pipeline.EmailHash(email), "", "")
 		w.Header().Set("Content-Disposition", `attachment; filename="privacy-export.json"`)
 		writeJSON(w, http.StatusOK, out)
 	})

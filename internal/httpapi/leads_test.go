@@ -396,6 +396,12 @@ func TestAdminLeadsListAndCSV(t *testing.T) {
 			t.Fatalf("page 2: %s", page2.Raw)
 		}
 		e.do("GET", "/v1/admin/leads?consentStatus=maybe", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+		// An address never travels in a URL: the search is the dashboard's POST form.
+		e.do("GET", "/v1/admin/leads?email=l1%40example.com", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+		e.do("GET", "/v1/admin/leads?since=2026-03-02&until=2026-03-01", "", "x-admin-key: "+adminKey).expect(t, 400, "invalid_request")
+		if p := e.do("GET", "/v1/admin/leads?until=2000-01-01", "", "x-admin-key: "+adminKey).expect(t, 200, ""); len(p.Body["leads"].([]any)) != 0 {
+			t.Fatalf("until 2000: %s", p.Raw)
+		}
 		if p := e.do("GET", "/v1/admin/leads?consentStatus=pending", "", "x-admin-key: "+adminKey).expect(t, 200, ""); len(p.Body["leads"].([]any)) != 1 {
 			t.Fatalf("filter by status: %s", p.Raw)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/admin"
 	"github.com/altcontext/marketing/internal/config"
 	"github.com/altcontext/marketing/internal/dashboard"
 	"github.com/altcontext/marketing/internal/ingest"
@@ -60,6 +61,8 @@ type server struct {
 	limits      map[string]*limiter
 	// refusals keeps a flood of 403s and 429s to a few log lines.
 	refusals refusalLog
+	// admin performs the admin actions the dashboard offers too.
+	admin *admin.Actions
 	// dash is the dashboard, mounted outside /v1/.
 	dash *dashboard.Dashboard
 }
@@ -106,6 +109,14 @@ func NewServer(d Deps) http.Handler {
 		classLoginAccount: newLimiter(loginsPerMinute, m, d.Now),
 		classStats:        newLimiter(600, m, d.Now),
 	}
+	s.admin = admin.New(admin.Options{Store: d.Store, EmailHash: func(e string) string { return s.Pipeline.EmailHash(e) },
+		Rules: marketing.SessionRules{Inactivity: c.SessionInactivity}, Now: d.Now, Log: d.Logger, OnLeadChange: s.leadChanged,
+		OnSiteChange: func(ctx context.Context) {
+			if err := s.Sites.Refresh(ctx); err != nil {
+				s.log.Warn("refresh sites", "err", err)
+			}
+		},
+		HashPassword: s.Passwords.Hash})
 	s.routes()
 	return s
 }

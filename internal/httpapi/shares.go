@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/admin"
 )
 
 // shareUnlockTTL is how long a shared link's password, once given, holds.
@@ -36,61 +37,19 @@ func (s *server) handleSharesList() http.Handler {
 // expiresAt, filter}. The answer holds the link's URL path, shown once.
 func (s *server) handleShareCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		site := s.siteFor(w, r)
-		if site == nil {
+		if site := s.siteFor(w, r); site == nil {
 			return
 		}
-		var in struct {
-			Label     string          `json:"label"`
-			Password  string          `json:"password"`
-			ExpiresAt string          `json:"expiresAt"`
-			Filter    json.RawMessage `json:"filter"`
-		}
+		var in admin.ShareInput
 		if !s.decodeJSON(w, r, &in) {
 			return
 		}
-		now := s.Now().UTC().Truncate(time.Millisecond)
-		token := newToken()
-		l := &marketing.SharedLink{ID: marketing.NewID(now), TokenHash: marketing.HashSecret(token), SiteID: site.ID,
-			Label: in.Label, CreatedBy: principalOf(r).actor, Created: now}
-		is := marketing.NewIssues()
-		if len([]rune(l.Label)) > 200 || !marketing.Storable(l.Label) {
-			is.Add("label", "must be at most 200 characters without NUL")
-		}
-		if len(in.Filter) > 0 && string(in.Filter) != "null" {
-			var obj map[string]any
-			if json.Unmarshal(in.Filter, &obj) != nil || len(in.Filter) > 2048 || !marketing.Storable(string(in.Filter)) {
-				is.Add("filter", "must be a JSON object of at most 2 KiB")
-			}
-			l.Filter = string(in.Filter)
-		}
-		if in.ExpiresAt != "" {
-			t, err := marketing.ParseExpiry(in.ExpiresAt, now)
-			if err != nil {
-				is.Add("expiresAt", "must be a future day (YYYY-MM-DD) or RFC 3339 time")
-			}
-			l.Expires = t
-		}
-		if in.Password != "" && (len([]rune(in.Password)) < 8 || len(in.Password) > 256) {
-			is.Add("password", "must be 8 to 256 characters")
-		}
-		if err := is.Err(); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if in.Password != "" {
-			h, err := s.Passwords.Hash(r.Context(), in.Password)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			l.PasswordHash, l.HasPassword = h, true
-		}
-		if err := s.Store.CreateSharedLink(r.Context(), l); err != nil {
+		p := principalOf(r)
+		l, token, err := s.admin.CreateShare(r.Context(), p.actor, p.can, r.PathValue("id"), in)
+		if err != nil {
 			s.storeError(w, r, err)
 			return
 		}
-		s.audit(r, marketing.AuditShareCreate, "share:"+l.ID, site.ID, "")
 		writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "share": l, "token": token, "path": "/v1/shared/" + token + "/summary"})
 	})
 }
@@ -98,18 +57,11 @@ func (s *server) handleShareCreate() http.Handler {
 // handleShareRevoke is POST /v1/admin/shares/{id}/revoke.
 func (s *server) handleShareRevoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l, err := s.Store.SharedLink(r.Context(), r.PathValue("id"))
-		if err == nil && !principalOf(r).can(marketing.ScopeSitesAdmin, l.SiteID) {
-			err = marketing.Errorf(marketing.ENOTFOUND, "no such shared link")
-		}
-		if err == nil {
-			err = s.Store.RevokeSharedLink(r.Context(), l.ID, s.Now().UTC().Truncate(time.Millisecond))
-		}
-		if err != nil {
+		p := principalOf(r)
+		if _, err := s.admin.RevokeShare(r.Context(), p.actor, p.can, r.PathValue("id")); err != nil {
 			s.storeError(w, r, err)
 			return
 		}
-		s.audit(r, marketing.AuditShareRevoke, "share:"+l.ID, l.SiteID, "")
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "revoked": true})
 	})
 }

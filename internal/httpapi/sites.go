@@ -3,9 +3,9 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/admin"
 )
 
 // decodeJSON reads a JSON object body of at most limitDefault into v,
@@ -20,39 +20,6 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 		return false
 	}
 	return true
-}
-
-// siteInput is the body of POST and PATCH /v1/admin/sites: absent fields
-// keep their value on PATCH.
-type siteInput struct {
-	ID       string    `json:"id"`
-	Name     *string   `json:"name"`
-	Domains  *[]string `json:"domains"`
-	Origins  *[]string `json:"origins"`
-	TimeZone *string   `json:"timeZone"`
-}
-
-func (in siteInput) apply(site *marketing.Site) {
-	if in.Name != nil {
-		site.Name = *in.Name
-	}
-	if in.Domains != nil {
-		site.Domains = *in.Domains
-	}
-	if in.Origins != nil {
-		site.Origins = *in.Origins
-	}
-	if in.TimeZone != nil {
-		site.TimeZone = *in.TimeZone
-	}
-}
-
-// siteChanged makes a change to the sites count at once in this process
-// (other processes see it within ingest.SiteRefresh).
-func (s *server) siteChanged(r *http.Request) {
-	if err := s.Sites.Refresh(r.Context()); err != nil {
-		s.log.Warn("refresh sites", "request_id", requestID(r), "err", err)
-	}
 }
 
 // handleSitesList is GET /v1/admin/sites: the sites the caller administers.
@@ -78,27 +45,20 @@ func (s *server) handleSitesList() http.Handler {
 // site: unrestricted sites:admin only).
 func (s *server) handleSiteCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.authorize(r, marketing.ScopeSitesAdmin, ""); err != nil {
-			s.writeError(w, r, err)
+		p := principalOf(r)
+		if !p.can(marketing.ScopeSitesAdmin, "") {
+			s.writeError(w, r, marketing.Errorf(marketing.EFORBIDDEN, "not allowed"))
 			return
 		}
-		var in siteInput
+		var in admin.SiteInput
 		if !s.decodeJSON(w, r, &in) {
 			return
 		}
-		now := s.Now().UTC().Truncate(time.Millisecond)
-		site := &marketing.Site{ID: in.ID, Created: now, Updated: now}
-		in.apply(site)
-		if err := site.Normalize(); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if err := s.Store.CreateSite(r.Context(), site); err != nil {
+		site, err := s.admin.CreateSite(r.Context(), p.actor, p.can, in)
+		if err != nil {
 			s.storeError(w, r, err)
 			return
 		}
-		s.audit(r, marketing.AuditSiteCreate, "site:"+site.ID, site.ID, "")
-		s.siteChanged(r)
 		writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "site": site})
 	})
 }
@@ -106,12 +66,7 @@ func (s *server) handleSiteCreate() http.Handler {
 // siteFor loads the path's site when the caller administers it; another
 // site is not found, as far as the caller can tell.
 func (s *server) siteFor(w http.ResponseWriter, r *http.Request) *marketing.Site {
-	id := r.PathValue("id")
-	if !principalOf(r).can(marketing.ScopeSitesAdmin, id) {
-		s.writeError(w, r, marketing.Errorf(marketing.ENOTFOUND, "no such site"))
-		return nil
-	}
-	site, err := s.Store.Site(r.Context(), id)
+	site, err := s.admin.Site(r.Context(), principalOf(r).can, r.PathValue("id"))
 	if err != nil {
 		s.storeError(w, r, err)
 		return nil
@@ -131,26 +86,19 @@ func (s *server) handleSiteGet() http.Handler {
 // handleSiteUpdate is PATCH /v1/admin/sites/{id}.
 func (s *server) handleSiteUpdate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		site := s.siteFor(w, r)
-		if site == nil {
+		if site := s.siteFor(w, r); site == nil {
 			return
 		}
-		var in siteInput
+		var in admin.SiteInput
 		if !s.decodeJSON(w, r, &in) {
 			return
 		}
-		in.apply(site)
-		if err := site.Normalize(); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		site.Updated = s.Now().UTC().Truncate(time.Millisecond)
-		if err := s.Store.UpdateSite(r.Context(), site); err != nil {
+		p := principalOf(r)
+		site, err := s.admin.UpdateSite(r.Context(), p.actor, p.can, r.PathValue("id"), in)
+		if err != nil {
 			s.storeError(w, r, err)
 			return
 		}
-		s.audit(r, marketing.AuditSiteUpdate, "site:"+site.ID, site.ID, "")
-		s.siteChanged(r)
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "site": site})
 	})
 }
@@ -159,16 +107,11 @@ func (s *server) handleSiteUpdate() http.Handler {
 // the data stays under the id.
 func (s *server) handleSiteDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		site := s.siteFor(w, r)
-		if site == nil {
-			return
-		}
-		if err := s.Store.DeleteSite(r.Context(), site.ID); err != nil {
+		p := principalOf(r)
+		if err := s.admin.DeleteSite(r.Context(), p.actor, p.can, r.PathValue("id")); err != nil {
 			s.storeError(w, r, err)
 			return
 		}
-		s.audit(r, marketing.AuditSiteDelete, "site:"+site.ID, site.ID, "")
-		s.siteChanged(r)
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "deleted": true})
 	})
 }

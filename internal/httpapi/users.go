@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/altcontext/marketing"
 )
@@ -35,40 +34,8 @@ func (s *server) handleUserRole() http.Handler {
 		if !s.decodeJSON(w, r, &in) {
 			return
 		}
-		if in.SiteID == "" {
-			in.SiteID = marketing.AllSites
-		}
-		if in.Role != "" && !marketing.ValidRole(in.Role) {
-			s.writeError(w, r, &marketing.ValidationError{Issues: []marketing.Issue{{Path: "role", Message: "must be owner, admin, viewer or empty"}}})
-			return
-		}
-		site := in.SiteID
-		if site == marketing.AllSites {
-			site = ""
-		}
 		p := principalOf(r)
-		for _, scope := range append(marketing.RoleScopes(in.Role), marketing.ScopeSitesAdmin) {
-			if !p.can(scope, site) {
-				s.writeError(w, r, marketing.Errorf(marketing.EFORBIDDEN, "cannot grant %s", scope))
-				return
-			}
-		}
-		if site != "" {
-			if _, err := s.Store.Site(r.Context(), site); err != nil {
-				if marketing.ErrorCode(err) == marketing.ENOTFOUND {
-					err = &marketing.ValidationError{Issues: []marketing.Issue{{Path: "siteId", Message: "no registered site " + site}}}
-				}
-				s.storeError(w, r, err)
-				return
-			}
-		}
-		id := r.PathValue("id")
-		if err := s.Store.SetRole(r.Context(), id, in.SiteID, in.Role, s.Now().UTC().Truncate(time.Millisecond)); err != nil {
-			s.storeError(w, r, err)
-			return
-		}
-		s.audit(r, marketing.AuditUserRole, "user:"+id, site, "role="+in.Role)
-		u, err := s.Store.User(r.Context(), id)
+		u, err := s.admin.SetRole(r.Context(), p.actor, p.can, r.PathValue("id"), in.SiteID, in.Role)
 		if err != nil {
 			s.storeError(w, r, err)
 			return

@@ -361,16 +361,22 @@ func scanLead(row pgx.Row, l *marketing.Lead) error {
 
 // Leads streams leads matching f, newest first.
 func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*marketing.Lead) error) error {
+	// The email search compares the address's first bytes (left, not
+	// LIKE): a typed % or _ is a character like any other.
 	q := `SELECT ` + leadColumns + ` FROM leads WHERE ($1 = '' OR consent_status = $1) AND ($2 = '' OR source_channel = $2)
 		AND ($3::timestamptz IS NULL OR first_captured_at >= $3)
 		AND ($4::timestamptz IS NULL OR (first_captured_at, id) < ($4, $5))
 		AND ($6::text[] IS NULL OR property_id = ANY ($6))
+		AND ($7 = '' OR ft_utm_campaign = $7 OR lt_utm_campaign = $7)
+		AND ($8::timestamptz IS NULL OR first_captured_at < $8)
+		AND ($9 = '' OR left(email_normalized, length($9)) = $9)
 		ORDER BY first_captured_at DESC, id DESC`
 	var properties []string // nil is NULL: every property
 	if f.Properties != nil {
 		properties = append([]string{}, f.Properties...)
 	}
-	args := []any{f.ConsentStatus, f.Source, nullTime(f.Since), nullTime(f.AfterTime), f.AfterID, properties}
+	args := []any{f.ConsentStatus, f.Source, nullTime(f.Since), nullTime(f.AfterTime), f.AfterID, properties,
+		f.Campaign, nullTime(f.Until), f.Email}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}

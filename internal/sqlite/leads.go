@@ -314,10 +314,15 @@ func scanLead(row scanner, l *marketing.Lead) error {
 
 // Leads streams leads matching f, newest first.
 func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*marketing.Lead) error) error {
+	// The email search compares the address's first characters (substr,
+	// not LIKE): a typed % or _ is a character like any other.
 	q := `SELECT ` + leadColumns + ` FROM leads WHERE (?1 = '' OR consent_status = ?1) AND (?2 = '' OR source_channel = ?2)
 		AND (?3 IS NULL OR first_captured_at >= ?3)
 		AND (?4 IS NULL OR (first_captured_at, id) < (?4, ?5))
 		AND (?6 IS NULL OR property_id IN (SELECT value FROM json_each(?6)))
+		AND (?7 = '' OR ft_utm_campaign = ?7 OR lt_utm_campaign = ?7)
+		AND (?8 IS NULL OR first_captured_at < ?8)
+		AND (?9 = '' OR substr(email_normalized, 1, length(?9)) = ?9)
 		ORDER BY first_captured_at DESC, id DESC`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
@@ -327,7 +332,8 @@ func (db *DB) Leads(ctx context.Context, f marketing.LeadFilter, fn func(*market
 		b, _ := json.Marshal(f.Properties)
 		properties = string(b)
 	}
-	rows, err := db.read.QueryContext(ctx, q, f.ConsentStatus, f.Source, nullMS(f.Since), nullMS(f.AfterTime), f.AfterID, properties)
+	rows, err := db.read.QueryContext(ctx, q, f.ConsentStatus, f.Source, nullMS(f.Since), nullMS(f.AfterTime), f.AfterID, properties,
+		f.Campaign, nullMS(f.Until), f.Email)
 	if err != nil {
 		return unavailable(fmt.Errorf("sqlite: list leads: %w", err))
 	}

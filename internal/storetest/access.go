@@ -393,3 +393,64 @@ func testTOTP(t *testing.T, s marketing.Store) {
 		t.Fatal("a recovery code outlived its factor")
 	}
 }
+
+// testLeadFilters: the dashboard's filters and search: campaign (first or
+// last touch), a date range, and an address or its start, on top of the
+// existing consent status and source.
+func testLeadFilters(t *testing.T, s marketing.Store) {
+	ctx := context.Background()
+	now := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	add := func(email, status, campaign, source string, at time.Time) {
+		t.Helper()
+		c := Lead(email, "visitor-"+email, status, "I agree", at)
+		c.Input.SourceChannel = source
+		c.Event.UTM.Campaign = campaign
+		if _, err := s.CaptureLead(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("ada@example.com", "express", "spring", "newsletter", now.Add(-72*time.Hour))
+	add("adam@example.org", "pending", "", "webinar", now.Add(-48*time.Hour))
+	add("bob%_@example.com", "express", "autumn", "newsletter", now.Add(-24*time.Hour))
+	add("carol@example.net", "express", "spring", "", now)
+	list := func(f marketing.LeadFilter) []string {
+		t.Helper()
+		out := []string{}
+		if err := s.Leads(ctx, f, func(l *marketing.Lead) error { out = append(out, l.Email); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		f    marketing.LeadFilter
+		want []string
+	}{
+		{"campaign", marketing.LeadFilter{Campaign: "spring"}, []string{"carol@example.net", "ada@example.com"}},
+		{"campaign and status", marketing.LeadFilter{Campaign: "spring", ConsentStatus: "express", Source: "newsletter"}, []string{"ada@example.com"}},
+		{"until excluded", marketing.LeadFilter{Until: now.Add(-24 * time.Hour)}, []string{"adam@example.org", "ada@example.com"}},
+		{"range", marketing.LeadFilter{Since: now.Add(-48 * time.Hour), Until: now}, []string{"bob%_@example.com", "adam@example.org"}},
+		{"exact address", marketing.LeadFilter{Email: "ada@example.com"}, []string{"ada@example.com"}},
+		{"prefix", marketing.LeadFilter{Email: "ada"}, []string{"adam@example.org", "ada@example.com"}},
+		{"prefix with a LIKE wildcard is literal", marketing.LeadFilter{Email: "bob%"}, []string{"bob%_@example.com"}},
+		{"a wildcard matches nothing else", marketing.LeadFilter{Email: "%"}, []string{}},
+		{"underscore is literal", marketing.LeadFilter{Email: "a_a"}, []string{}},
+		{"no match", marketing.LeadFilter{Email: "zed"}, []string{}},
+	} {
+		if got := list(c.f); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Paging through a search with the cursor.
+	first := []marketing.Lead{}
+	if err := s.Leads(ctx, marketing.LeadFilter{Email: "ada", Limit: 1}, func(l *marketing.Lead) error { first = append(first, *l); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f := marketing.LeadFilter{Email: "ada"}
+	if len(first) != 1 || !f.SetCursor(first[0].Cursor()) {
+		t.Fatalf("first page %v", first)
+	}
+	if got := list(f); !reflect.DeepEqual(got, []string{"ada@example.com"}) {
+		t.Errorf("second page of the search: %v", got)
+	}
+}

@@ -56,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, migrated(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, migrated(t)) })
 	t.Run("LeadsByProperty", func(t *testing.T) { testLeadsByProperty(t, migrated(t)) })
+	t.Run("LeadFilters", func(t *testing.T) { testLeadFilters(t, migrated(t)) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, migrated(t)) })
 	t.Run("SharedLinks", func(t *testing.T) { testSharedLinks(t, migrated(t)) })
 	t.Run("TOTP", func(t *testing.T) { testTOTP(t, migrated(t)) })

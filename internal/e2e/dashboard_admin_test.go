@@ -1,0 +1,349 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// admWording is the consent wording the browser test's lead was shown.
+const admWording = "Send me the monthly product newsletter; I can unsubscribe at any time (v2)"
+
+// captureLead captures a lead on the dashboard's site, as its form would.
+func (d *admServer) captureLead(t *testing.T, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", d.URL+"/v1/leads/capture", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://example.com")
+	req.Header.Set("User-Agent", ua)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("lead capture: %d", res.StatusCode)
+	}
+}
+
+// visits is the stats API's count of today's visits on the site, raw.
+func (d *admServer) visits(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", d.URL+"/v1/stats/query", strings.NewReader(`{"site_id":"`+admSite+`","metrics":["visits"],"date_range":"day"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-admin-key", admRootKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return string(raw)
+}
+
+// adminLeads is GET /v1/admin/leads with the root key, raw.
+func (d *admServer) adminLeads(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", d.URL+"/v1/admin/leads", nil)
+	req.Header.Set("x-admin-key", admRootKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /v1/admin/leads: %d %s", res.StatusCode, raw)
+	}
+	return string(raw)
+}
+
+// TestBrowserDashboardLeads: in Chromium, the owner opens the leads list
+// and a lead's page (its consent wording shown), erases the lead with the
+// typed confirmation (refused first without it), and the lead is gone
+// from the list and from GET /v1/admin/leads; the settings page; a viewer
+// gets the 403 page for leads and sees no address anywhere. axe-core finds
+// no serious or critical violation on the list, the lead's page and the
+// settings page; screenshots of the list and the lead's page are saved.
+func TestBrowserDashboardLeads(t *testing.T) {
+	chromium(t)
+	d := admStart(t)
+	// A visit before the conversion: a page view from a campaign, made a
+	// session by the sessionizer before the lead is captured.
+	ev := `{"anonId":"visitor-0001","eventType":"page_view","propertyId":"` + admSite + `","url":"https://example.com/pricing?utm_source=newsletter&utm_medium=email&utm_campaign=spring","timestamp":"` +
+		time.Now().UTC().Add(-10*time.Minute).Format(time.RFC3339) + `"}`
+	if code, body, err := post(d.URL, ev); err != nil || code != 202 {
+		t.Fatalf("event: %d %v %v", code, body, err)
+	}
+	eventually(t, "the visit's session", func() bool { return strings.Contains(d.visits(t), `"metrics":[1]`) })
+	d.captureLead(t, `{"email":"ada.lovelace@example.com","name":"Ada Lovelace","anonId":"visitor-0001","path":"/pricing",
+		"formName":"newsletter","consentStatus":"express","consent":{"text":"`+admWording+`","purpose":"newsletter"},
+		"sourceChannel":"newsletter","utm":{"source":"newsletter","medium":"email","campaign":"spring"}}`)
+	d.captureLead(t, `{"email":"lead.person@example.com","anonId":"visitor-0003","path":"/contact","formName":"contact"}`)
+	ctx := admBrowser(t)
+	d.admLogin(t, ctx, admOwner)
+
+	// The list.
+	admDo(t, ctx, chromedp.Navigate(d.URL+"/sites/"+admSite+"/leads"), chromedp.WaitVisible("#leads"))
+	list := admEval[string](t, ctx, `document.querySelector('#leads').innerText`)
+	for _, want := range []string{"ada.lovelace@example.com", "lead.person@example.com", "express", "spring"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the list lacks %q:\n%s", want, list)
+		}
+	}
+	admAxe(t, ctx, "the leads list")
+	admShot(t, ctx, "leads")
+
+	// The filter narrows it (the query holds no address).
+	admDo(t, ctx, chromedp.SetValue("#f-campaign", "spring"))
+	admLoad(t, ctx, chromedp.Submit("#f-campaign"), "#leads")
+	if loc := admLocation(t, ctx); strings.Contains(loc, "@") || !strings.Contains(loc, "campaign=spring") {
+		t.Errorf("filter URL %s", loc)
+	}
+	if got := admEval[int](t, ctx, `document.querySelectorAll('#leads tbody tr').length`); got != 1 {
+		t.Errorf("campaign filter: %d rows", got)
+	}
+	// The search by email travels in the body.
+	admDo(t, ctx, chromedp.Navigate(d.URL+"/sites/"+admSite+"/leads"), chromedp.WaitVisible("#f-email"), chromedp.SendKeys("#f-email", "ADA."))
+	admLoad(t, ctx, chromedp.Submit("#f-email"), "#leads")
+	if loc := admLocation(t, ctx); strings.Contains(loc, "ada") || strings.Contains(loc, "?") {
+		t.Errorf("the search put something in the URL: %s", loc)
+	}
+	if got := admEval[string](t, ctx, `document.querySelector('#leads').innerText`); !strings.Contains(got, "ada.lovelace@example.com") || strings.Contains(got, "lead.person") {
+		t.Errorf("search results:\n%s", got)
+	}
+
+	// A lead's page, with its consent wording.
+	admLoad(t, ctx, chromedp.Click(`#leads a`), "#ledger")
+	if loc := admLocation(t, ctx); strings.Contains(loc, "@") {
+		t.Errorf("a lead's URL holds its address: %s", loc)
+	}
+	if ledger := admEval[string](t, ctx, `document.querySelector('#ledger').innerText`); !strings.Contains(ledger, admWording) || !strings.Contains(ledger, "express") {
+		t.Errorf("the ledger lacks the wording:\n%s", ledger)
+	}
+	if visits := admEval[string](t, ctx, `document.querySelector('#visits').innerText`); !strings.Contains(visits, "/pricing") || !strings.Contains(visits, "spring") {
+		t.Errorf("the visits before conversion:\n%s", visits)
+	}
+	admAxe(t, ctx, "a lead's page")
+	admShot(t, ctx, "lead")
+
+	// Erasure: refused without the typed confirmation, done with it.
+	admDo(t, ctx, chromedp.SendKeys("#confirm", "yes"))
+	admLoad(t, ctx, chromedp.Click("#erase"), "#problem")
+	if !strings.Contains(d.adminLeads(t), "ada.lovelace@example.com") {
+		t.Fatal("a refused erasure erased")
+	}
+	admDo(t, ctx, chromedp.SendKeys("#confirm", "erase"))
+	admLoad(t, ctx, chromedp.Click("#erase"), "#leads")
+	if list := admEval[string](t, ctx, `document.querySelector('main').innerText`); strings.Contains(list, "ada.lovelace") || !strings.Contains(list, "erased") {
+		t.Errorf("the list after erasure:\n%s", list)
+	}
+	if strings.Contains(d.adminLeads(t), "ada.lovelace") {
+		t.Error("GET /v1/admin/leads still lists the erased lead")
+	}
+
+	// Settings.
+	admDo(t, ctx, chromedp.Navigate(d.URL+"/settings"), chromedp.WaitVisible("#audit"))
+	if audit := admEval[string](t, ctx, `document.querySelector('#audit').innerText`); !strings.Contains(audit, "lead.erase") {
+		t.Errorf("the audit log lacks the erasure:\n%s", audit)
+	}
+	admAxe(t, ctx, "the settings page")
+
+	// Operations: the configuration with the root key masked, axe.
+	admDo(t, ctx, chromedp.Navigate(d.URL+"/operations"), chromedp.WaitVisible("#config"))
+	if html := admEval[string](t, ctx, `document.documentElement.outerHTML`); strings.Contains(html, admRootKey) || !strings.Contains(html, "ADMIN_API_KEY") {
+		t.Error("operations shows the root key, or no configuration")
+	}
+	admAxe(t, ctx, "operations")
+
+	// A viewer: the 403 page on leads, and no address anywhere.
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	d.admLogin(t, ctx, admViewer)
+	for _, path := range []string{"/", "/sites/" + admSite, "/sites/" + admSite + "/realtime", "/sites/" + admSite + "/leads", "/settings"} {
+		admDo(t, ctx, chromedp.Navigate(d.URL+path), chromedp.WaitReady("main"))
+		html := admEval[string](t, ctx, `document.documentElement.outerHTML`)
+		if strings.Contains(html, "lead.person@example.com") || strings.Contains(html, "ada.lovelace") || strings.Contains(html, "/leads\"") {
+			t.Errorf("the viewer's %s shows an address or a leads link", path)
+		}
+		if strings.HasSuffix(path, "/leads") && !strings.Contains(html, "403") {
+			t.Errorf("the viewer's leads page is not the 403 page:\n%.500s", html)
+		}
+	}
+}
+
+// The helpers below are this file's own (the dashboard branch's e2e
+// helpers were not committed when it was written): a server with a site,
+// an owner and a viewer; a Chromium; axe-core; screenshots.
+
+const (
+	admSite     = "example.com"
+	admOwner    = "owner@team.example"
+	admViewer   = "viewer@team.example"
+	admPassword = "admin-pages-password-1"
+	admRootKey  = "admin-pages-root-key-0123456789"
+)
+
+// admServer is `marketing serve` on SQLite with a registered site, an
+// owner (every site) and a viewer of the site.
+type admServer struct {
+	*proc
+	dir string
+	env []string
+}
+
+func admStart(t *testing.T) *admServer {
+	t.Helper()
+	d := &admServer{dir: t.TempDir()}
+	d.env = []string{"DATABASE_URL=sqlite:" + filepath.Join(d.dir, "m.db"), "ADMIN_API_KEY=" + admRootKey}
+	for _, args := range [][]string{{"migrate"}, {"sites", "add", admSite, "--name", "Example"}} {
+		if out, code := run(t, d.dir, d.env, args...); code != 0 {
+			t.Fatalf("%v: %s", args, out)
+		}
+	}
+	for _, u := range [][]string{{admOwner, "owner"}, {admViewer, "viewer", "--site", admSite}} {
+		cmd := exec.Command(binary, append([]string{"users", "add", u[0], "--role"}, u[1:]...)...)
+		cmd.Dir = d.dir
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, d.env...)
+		cmd.Stdin = strings.NewReader(admPassword + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("users add %s: %v\n%s", u[0], err, out)
+		}
+	}
+	d.proc = start(t, d.dir, d.env...)
+	return d
+}
+
+// admBrowser starts a Chromium (chromium: a missing one fails under CI=true).
+func admBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000), chromedp.UserAgent(ua))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	// Start the browser on this context: one first started under a
+	// step's timeout would close with it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// admDo runs browser steps, each within 20 s, failing the test on an error.
+func admDo(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, steps...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("at %s: %v", loc, err)
+	}
+}
+
+// admEval evaluates JavaScript in the page (promises awaited).
+func admEval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func admLocation(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return admEval[string](t, ctx, `location.href`)
+}
+
+// admLogin signs in through the login form.
+func (d *admServer) admLogin(t *testing.T, ctx context.Context, email string) {
+	t.Helper()
+	admDo(t, ctx, chromedp.Navigate(d.URL+"/login"), chromedp.WaitVisible("#email"),
+		chromedp.SendKeys("#email", email), chromedp.SendKeys("#password", admPassword))
+	admLoad(t, ctx, chromedp.Submit("#password"), "main h1")
+}
+
+// admLoad performs an action that loads another page (a form's submit, a
+// link) and waits for sel on the new page: the old page is marked first,
+// so none of its elements counts.
+func admLoad(t *testing.T, ctx context.Context, act chromedp.Action[chromedp.Void], sel string) {
+	t.Helper()
+	admEval[bool](t, ctx, `window.admOld = true`)
+	admDo(t, ctx, act)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		// Errors while the page changes (no execution context) mean "not yet".
+		old, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.admOld === true || document.readyState !== 'complete'`))
+		if err == nil && !old {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new page after the action (at %s)", admLocation(t, ctx))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	admDo(t, ctx, chromedp.WaitVisible(sel))
+}
+
+// admAxe runs axe-core (internal/e2e/testdata/axe, vendored for the tests
+// only) in the page and fails on any serious or critical violation.
+func admAxe(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](string(src)+";0")); err != nil {
+		t.Fatal(err)
+	}
+	type violation struct {
+		ID, Impact, Help string
+		Nodes            []struct{ Target []any }
+	}
+	vs := admEval[[]violation](t, ctx, `axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+		.filter(v => v.impact === 'serious' || v.impact === 'critical')
+		.map(v => ({ID: v.id, Impact: v.impact, Help: v.help, Nodes: v.nodes.map(n => ({Target: n.target}))})))`)
+	for _, v := range vs {
+		t.Errorf("axe on %s: %s (%s): %s, at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
+	}
+	n := admEval[int](t, ctx, `axe.run(document).then(r => r.passes.length)`)
+	if n == 0 {
+		t.Errorf("axe on %s checked nothing", name)
+	}
+	t.Logf("axe on %s: %d rules pass, %d serious or critical violations", name, n, len(vs))
+}
+
+// admShot saves the whole page (PNG) to $E2E_SCREENSHOTS/dashboard (default
+// .e2e/dashboard at the repository root, not committed), where the
+// dashboard's other screenshots go.
+func admShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("E2E_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", ".e2e")
+	}
+	dir = filepath.Join(dir, "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
