@@ -110,7 +110,8 @@ type Export struct {
 	ConsentLedger  []marketing.ConsentEvent `json:"consentLedger"`
 	GeneratedAt    string                   `json:"generatedAt"`
 	UnsubscribeURL string                   `json:"unsubscribeUrl,omitempty"`
-	Visitors       []VisitorData            `json:"visitors,omitempty"`
+	// Visitors is there (a list, empty or not) exactly when Lead is.
+	Visitors *[]VisitorData `json:"visitors,omitempty"`
 }
 
 // PrivacyExport gathers everything held about a normalised address: the
@@ -141,7 +142,8 @@ func (a *Actions) PrivacyExport(ctx context.Context, actor, email string, unsubs
 		}
 		// Everything linked to the address: every linked visitor's
 		// sessions and events, before and after the first capture.
-		out.Visitors = []VisitorData{}
+		visitors := []VisitorData{}
+		out.Visitors = &visitors
 		for _, id := range lead.Identities {
 			v := VisitorData{VisitorID: id.VisitorID, LinkSource: id.LinkSource}
 			if v.Sessions, err = a.o.Store.VisitorSessions(ctx, id.VisitorID); err == nil {
@@ -150,7 +152,7 @@ func (a *Actions) PrivacyExport(ctx context.Context, actor, email string, unsubs
 			if err != nil {
 				return nil, err
 			}
-			out.Visitors = append(out.Visitors, v)
+			visitors = append(visitors, v)
 		}
 	}
 	a.Audit(ctx, actor, marketing.AuditPrivacyExport, a.EmailTarget(email), "", "")
