@@ -286,7 +286,7 @@ type axeViolation struct {
 // on serious or critical violations.
 func axeCheck(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	src, err := os.ReadFile("testdata/axe.min.js")
+	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,7 +271,11 @@ func TestLoginTiming(t *testing.T) {
 		return d[len(d)/2]
 	}
 	k, u, dm := median(known), median(unknown), median(diffs)
-	if rel := float64(dm) / float64(max(k, u)); rel < -0.10 || rel > 0.10 {
+	// Without the dummy hash an unknown address answers in well under a
+	// millisecond against tens for a hash: a difference near 100%. A 25%
+	// bound catches that and leaves room for a loaded machine (10% failed
+	// once in a full suite run beside browser tests).
+	if rel := float64(dm) / float64(max(k, u)); rel < -0.25 || rel > 0.25 {
 		t.Fatalf("median login: known %v, unknown %v; median difference %v (%.0f%%)", k, u, dm, rel*100)
 	}
 	t.Logf("median login: known %v, unknown %v; median difference %v", k, u, dm)
