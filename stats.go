@@ -14,10 +14,11 @@ type StatsStore interface {
 	// GroupBy fields (and time bucket) and returns the counts of
 	// StatsCounts for each group (one row with no Keys when ungrouped).
 	StatsAggregate(ctx context.Context, p *StatsPlan) ([]StatsRow, error)
-	// StatsValues returns the non-null values of one measurement column
-	// (a StatsVital) of the plan's matching events, with their group keys,
-	// so percentiles are computed by the same Go code on every store.
-	StatsValues(ctx context.Context, p *StatsPlan, vital string) ([]StatsValue, error)
+	// StatsValues returns the measurements (StatsVitals columns) of the
+	// plan's matching events that carry any, one row per event with its
+	// group keys, so percentiles are computed by the same Go code on every
+	// store. One read serves every vital asked for.
+	StatsValues(ctx context.Context, p *StatsPlan, vitals []string) ([]StatsValue, error)
 	// StatsNewLeads counts leads first captured in [From, To) on the plan's
 	// property, per time bucket when the plan has one.
 	StatsNewLeads(ctx context.Context, p *StatsPlan) ([]StatsRow, error)
@@ -172,7 +173,7 @@ type StatsRow struct {
 type StatsValue struct {
 	Keys   []string
 	Bucket int64
-	Value  float64
+	Values []*float64 // one per vital asked for; nil: not measured
 }
 
 // StatsBucketKey is a bucket's key as stores compute it from local time

@@ -50,8 +50,8 @@ func (db *DB) StatsAggregate(ctx context.Context, p *marketing.StatsPlan) ([]mar
 }
 
 // StatsValues returns a measurement's values with their groups.
-func (db *DB) StatsValues(ctx context.Context, p *marketing.StatsPlan, vital string) ([]marketing.StatsValue, error) {
-	return statsql.Values(ctx, statsDialect{}, p, vital, db.statsEach)
+func (db *DB) StatsValues(ctx context.Context, p *marketing.StatsPlan, vitals []string) ([]marketing.StatsValue, error) {
+	return statsql.Values(ctx, statsDialect{}, p, vitals, db.statsEach)
 }
 
 // StatsNewLeads counts leads first captured in the plan's window.

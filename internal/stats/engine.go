@@ -187,19 +187,26 @@ func (q *Query) aggregate(ctx context.Context, st marketing.StatsStore, from, to
 			gs.get([]string{}, r.Bucket+shift).c.Leads = r.Leads
 		}
 	}
-	ev := *p
-	ev.Source = marketing.StatsEvents
+	var cols []string
 	for _, col := range marketing.StatsVitals {
-		if !vitals[col] {
-			continue
+		if vitals[col] {
+			cols = append(cols, col)
 		}
-		vals, err := st.StatsValues(ctx, &ev, col)
+	}
+	if len(cols) > 0 {
+		ev := *p
+		ev.Source = marketing.StatsEvents
+		vals, err := st.StatsValues(ctx, &ev, cols)
 		if err != nil {
 			return nil, err
 		}
 		for _, v := range vals {
 			g := gs.get(v.Keys, v.Bucket+shift)
-			g.vitals[col] = append(g.vitals[col], v.Value)
+			for i, col := range cols {
+				if x := v.Values[i]; x != nil {
+					g.vitals[col] = append(g.vitals[col], *x)
+				}
+			}
 		}
 	}
 	return gs, nil

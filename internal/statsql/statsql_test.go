@@ -55,7 +55,7 @@ func TestStatsQueryBindsUserText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals, err := ValuesQuery(testDialect{}, p, "lcp_ms")
+	vals, err := ValuesQuery(testDialect{}, p, []string{"lcp_ms", "cls"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestStatsQueryRefusesUnknownNames(t *testing.T) {
 			t.Errorf("%s: err %v", name, err)
 		}
 	}
-	if _, err := ValuesQuery(testDialect{}, ok(), "visitor_id"); err == nil {
+	if _, err := ValuesQuery(testDialect{}, ok(), []string{"lcp_ms", "visitor_id"}); err == nil {
 		t.Error("an unknown vital built a statement")
 	}
 }
