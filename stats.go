@@ -26,13 +26,14 @@ type StatsStore interface {
 	// SaveStatsRollups replaces one property's stats rollups of one day
 	// (in any zone) with rows counted in zone.
 	SaveStatsRollups(ctx context.Context, property, zone, day string, rows []StatsRollupRow) error
-	// StatsRollups returns a property's rollup rows of the days from..to
-	// (inclusive, YYYY-MM-DD): the totals (field "") in every zone, and
-	// field's counted in zone. The totals row of a day says the day was
-	// rolled up, and in which zone.
-	StatsRollups(ctx context.Context, property, zone, from, to, field string) ([]StatsRollupRow, error)
-	// StatsRollupsLastDay is the newest day with stats rollups ("" none).
-	StatsRollupsLastDay(ctx context.Context) (string, error)
+	// StatsRollups calls fn with each of a property's rollup rows of the
+	// days from..to (inclusive, YYYY-MM-DD): the totals (field "") in every
+	// zone, and field's counted in zone. The totals row of a day says the
+	// day was rolled up, and in which zone. The row is reused between calls.
+	StatsRollups(ctx context.Context, property, zone, from, to, field string, fn func(*StatsRollupRow) error) error
+	// StatsRollupsFirstDay is the oldest day with stats rollups ("" none)
+	// and the oldest event's time (zero: no event).
+	StatsRollupsFirstDay(ctx context.Context) (day string, oldestEvent time.Time, err error)
 }
 
 // StatsVisitorField groups a plan by visitor id. The engine alone uses it

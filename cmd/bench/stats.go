@@ -140,14 +140,16 @@ func seedStats(store, dbURL string, n int) error {
 		property := fmt.Sprintf("bench-%d", p)
 		byDay := map[string][]marketing.StatsRollupRow{}
 		for _, field := range stats.RollupFields {
-			rows, err := st.StatsRollups(ctx, property, "UTC", jobs.AddDays(today, -90), jobs.AddDays(today, -1), field)
+			err := st.StatsRollups(ctx, property, "UTC", jobs.AddDays(today, -90), jobs.AddDays(today, -1), field, func(row *marketing.StatsRollupRow) error {
+				if row.Field == field {
+					r := *row
+					r.VisitorSketch, r.ConvertingSketch = slices.Clone(r.VisitorSketch), slices.Clone(r.ConvertingSketch)
+					byDay[row.Day] = append(byDay[row.Day], r)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
-			}
-			for _, row := range rows {
-				if row.Field == field {
-					byDay[row.Day] = append(byDay[row.Day], row)
-				}
 			}
 		}
 		for back := 91; back <= 395; back++ {

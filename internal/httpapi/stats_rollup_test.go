@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/altcontext/marketing"
 )
 
 // TestStatsRollups: every query the rollups can answer gives the raw
@@ -65,9 +67,13 @@ func TestStatsRollups(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A day's totals row for each property with events: site-1 on
-		// 02-20, 03-02, 03-05, 03-09; "other" on 03-05.
-		if n := e.count(`SELECT count(*) FROM stats_rollups WHERE field = ''`); n != 5 {
+		// 02-20, 03-02, 03-05, 03-09; "other" on 03-05; and the default
+		// property's (empty) row on each of the 26 days.
+		if n := e.count(`SELECT count(*) FROM stats_rollups WHERE field = '' AND property_id <> 'default'`); n != 5 {
 			t.Fatalf("%d days rolled up, want 5", n)
+		}
+		if n := e.count(`SELECT count(*) FROM stats_rollups WHERE property_id = 'default'`); n != 26 {
+			t.Fatalf("%d default property rows, want 26", n)
 		}
 		same("rolled up")
 		e.rows(`DELETE FROM events`)
@@ -87,6 +93,56 @@ func TestStatsRollups(t *testing.T) {
 		if got := results(t, body); !reflect.DeepEqual(got, []string{` => [0]`}) || !strings.Contains(warnings, "3 days were rolled up in another time zone than UTC") ||
 			body["query"].(map[string]any)["time_zone"] != "UTC" {
 			t.Fatalf("after a zone change: %q, warnings %s, query %v", got, warnings, body["query"])
+		}
+	})
+}
+
+// TestStatsRollupsSavedTwiceAtOnce: two runs of one day at once (a manual
+// run beside the hourly one) both succeed and leave one day's rows.
+func TestStatsRollupsSavedTwiceAtOnce(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open()
+		rows := []marketing.StatsRollupRow{{Day: "2026-03-02", VisitorSketch: []byte{}, ConvertingSketch: []byte{}},
+			{Day: "2026-03-02", Field: "path", Value: "/", VisitorSketch: []byte{}, ConvertingSketch: []byte{}}}
+		errs := make(chan error, 20)
+		for range 20 {
+			go func() { errs <- e.store.SaveStatsRollups(context.Background(), "site-1", "UTC", "2026-03-02", rows) }()
+		}
+		for range 20 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := e.count(`SELECT count(*) FROM stats_rollups`); n != 2 {
+			t.Fatalf("%d rows, want 2", n)
+		}
+	})
+}
+
+// TestStatsRollupsBackfill: a manual run of one recent day first does not
+// stop the hourly catch-up from rolling up the older raw days, once; the
+// next catch-up rolls up only the recent days again.
+func TestStatsRollupsBackfill(t *testing.T) {
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open("REPORT_TIMEZONE=America/Toronto")
+		seedStats(t, e)
+		ctx := context.Background()
+		if _, err := e.jobs.Rollup(ctx, "2026-03-09", "2026-03-09"); err != nil {
+			t.Fatal(err)
+		}
+		days, err := e.jobs.CatchUp(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if days[0] != "2026-02-20" { // the oldest event's day
+			t.Fatalf("catch-up from %s", days[0])
+		}
+		got := e.rows(`SELECT CAST(day AS text) FROM stats_rollups WHERE property_id = 'site-1' AND field = '' ORDER BY day`)
+		if fmt.Sprint(got) != "[[2026-02-20] [2026-03-02] [2026-03-05] [2026-03-09]]" {
+			t.Fatalf("site-1 days rolled up: %v", got)
+		}
+		if days, err = e.jobs.CatchUp(ctx); err != nil || len(days) > 8 {
+			t.Fatalf("a second catch-up rolled up %d days (%v)", len(days), err)
 		}
 	})
 }

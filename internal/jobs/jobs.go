@@ -237,15 +237,22 @@ func (r *Runner) Rollup(ctx context.Context, from, to string) ([]string, error) 
 	return done, nil
 }
 
+// statsFinalAfter is how long after its end a day's raw rows stop changing:
+// ingest dates an event at most 24 h back (pipeline.go), and an hour more
+// covers the queue and the sessionizer. Only then are its stats rolled up,
+// so a rolled-up day agrees with a raw (filtered) answer for good.
+const statsFinalAfter = 25 * time.Hour
+
 // rollupStats stores the stats engine's rollups of a day for each property
-// that has the day's rows, in the zone they were counted in. A day that has
-// not ended in its zone is left to the engine, which counts it from raw
-// rows at each query.
+// that has the day's rows, in the zone they were counted in. A day that
+// can still change (statsFinalAfter) is left to the engine, which counts it
+// from raw rows at each query.
 func (r *Runner) rollupStats(ctx context.Context, day string, rows []marketing.DayRollup) error {
+	// The all-properties row's id is also the default property's (events
+	// of no registered site), whose own rows the engine reads like any
+	// property's: it is rolled up like the others, and so every rolled-up
+	// day has at least its totals row, which CatchUp counts on.
 	for _, row := range rows {
-		if row.PropertyID == r.o.AllProperties { // the sum of the others
-			continue
-		}
 		loc := r.o.Location
 		if row.TimeZone != "" && row.TimeZone != loc.String() {
 			l, err := time.LoadLocation(row.TimeZone)
@@ -255,7 +262,7 @@ func (r *Runner) rollupStats(ctx context.Context, day string, rows []marketing.D
 			loc = l
 		}
 		_, end, err := metrics.DayBounds(day, loc)
-		if err != nil || end.After(r.o.Now()) {
+		if err != nil || end.After(r.o.Now().Add(-statsFinalAfter)) {
 			continue
 		}
 		built, err := stats.BuildRollups(ctx, r.o.Store, row.PropertyID, day, loc)
@@ -281,19 +288,24 @@ func (r *Runner) CatchUp(ctx context.Context) ([]string, error) {
 	if last != "" && last < from {
 		from = last
 	}
-	// The stats rollups start with the raw window's days (an upgrade from
-	// a release without them), then follow the daily rollups.
-	statsLast, err := r.o.Store.StatsRollupsLastDay(ctx)
+	// The stats rollups reach back to the oldest raw event (an upgrade from
+	// a release without them, or a manual run of a few days first): raw
+	// rows older than the oldest stats rollup get theirs before they are
+	// purged. Every rolled-up day has a totals row (rollupStats), so once
+	// done this asks for nothing more. A day of slack absorbs a site zone's
+	// offset from this one.
+	statsFirst, oldest, err := r.o.Store.StatsRollupsFirstDay(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if statsLast == "" && r.o.EventDays > 0 {
-		statsLast = AddDays(today, -r.o.EventDays)
+	floor := AddDays(today, -r.o.MaxCatchUpDays)
+	if !oldest.IsZero() {
+		od := max(oldest.In(r.o.Location).Format(time.DateOnly), floor)
+		if (statsFirst == "" || statsFirst > AddDays(od, 1)) && od < from {
+			from = od
+		}
 	}
-	if statsLast != "" && statsLast < from {
-		from = statsLast
-	}
-	if floor := AddDays(today, -r.o.MaxCatchUpDays); from < floor {
+	if from < floor {
 		from = floor
 	}
 	if yesterday := AddDays(today, -1); from > yesterday {

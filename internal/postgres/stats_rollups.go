@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,6 +28,12 @@ func (db *DB) SaveStatsRollups(ctx context.Context, property, zone, day string, 
 		vis[i], conv[i] = r.VisitorSketch, r.ConvertingSketch
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// Two runs of one day (a manual run beside the hourly one) take
+		// turns: each deletes, then inserts, and the second would hit the
+		// first's rows. A transaction lock works through PgBouncer too.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(21332, hashtext($1 || ' ' || $2))`, property, day); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM stats_rollups WHERE property_id = $1 AND day = $2::date`, property, day); err != nil {
 			return err
 		}
@@ -43,35 +50,47 @@ func (db *DB) SaveStatsRollups(ctx context.Context, property, zone, day string, 
 	return nil
 }
 
-// StatsRollups returns a property's rollup rows of the totals and a field.
-func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field string) ([]marketing.StatsRollupRow, error) {
+// StatsRollups streams a property's rollup rows of the totals and a field.
+func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field string, fn func(*marketing.StatsRollupRow) error) error {
 	rows, err := db.pool.Query(ctx, `SELECT day::text, time_zone, field, value, visitors, converting_visitors, visits, pageviews, events, conversions,
 			bounces, duration_ms, visitor_sketch, converting_sketch
 		FROM stats_rollups WHERE property_id = $1 AND (field = '' OR field = $2 AND time_zone = $5) AND day BETWEEN $3::date AND $4::date`,
 		property, field, from, to, zone)
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
+		return unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (marketing.StatsRollupRow, error) {
-		var s marketing.StatsRollupRow
-		err := r.Scan(&s.Day, &s.TimeZone, &s.Field, &s.Value, &s.Visitors, &s.ConvertingVisitors, &s.Visits, &s.Pageviews, &s.Events, &s.Conversions,
-			&s.Bounces, &s.DurationMs, &s.VisitorSketch, &s.ConvertingSketch)
-		return s, err
-	})
-	if err != nil {
-		return nil, unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
+	defer rows.Close()
+	var s marketing.StatsRollupRow
+	for rows.Next() {
+		if err := rows.Scan(&s.Day, &s.TimeZone, &s.Field, &s.Value, &s.Visitors, &s.ConvertingVisitors, &s.Visits, &s.Pageviews, &s.Events, &s.Conversions,
+			&s.Bounces, &s.DurationMs, &s.VisitorSketch, &s.ConvertingSketch); err != nil {
+			return unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
+	}
+	return nil
 }
 
-// StatsRollupsLastDay is the newest day with stats rollups.
-func (db *DB) StatsRollupsLastDay(ctx context.Context) (string, error) {
-	var last *string
-	if err := db.pool.QueryRow(ctx, `SELECT max(day)::text FROM stats_rollups`).Scan(&last); err != nil {
-		return "", unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
+// StatsRollupsFirstDay is the oldest day with stats rollups and the oldest
+// event's time (both read from the start of an index).
+func (db *DB) StatsRollupsFirstDay(ctx context.Context) (string, time.Time, error) {
+	var first *string
+	var oldest *time.Time
+	if err := db.pool.QueryRow(ctx, `SELECT (SELECT min(day)::text FROM stats_rollups), (SELECT min(occurred_at) FROM events)`).Scan(&first, &oldest); err != nil {
+		return "", time.Time{}, unavailable(fmt.Errorf("postgres: stats rollups: %w", err))
 	}
-	if last == nil {
-		return "", nil
+	var day string
+	var at time.Time
+	if first != nil {
+		day = *first
 	}
-	return *last, nil
+	if oldest != nil {
+		at = *oldest
+	}
+	return day, at, nil
 }

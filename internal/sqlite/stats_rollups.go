@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/altcontext/marketing"
 )
@@ -36,32 +37,41 @@ func (db *DB) SaveStatsRollups(ctx context.Context, property, zone, day string, 
 	return nil
 }
 
-// StatsRollups returns a property's rollup rows of the totals and a field.
-func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field string) ([]marketing.StatsRollupRow, error) {
-	var out []marketing.StatsRollupRow
+// StatsRollups streams a property's rollup rows of the totals and a field.
+func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field string, fn func(*marketing.StatsRollupRow) error) error {
+	var s marketing.StatsRollupRow
+	var ferr error // fn's own error, returned as it is (never an outage)
 	err := db.each(ctx, func(r scanner) error {
-		var s marketing.StatsRollupRow
 		if err := r.Scan(&s.Day, &s.TimeZone, &s.Field, &s.Value, &s.Visitors, &s.ConvertingVisitors, &s.Visits, &s.Pageviews, &s.Events, &s.Conversions,
 			&s.Bounces, &s.DurationMs, &s.VisitorSketch, &s.ConvertingSketch); err != nil {
 			return err
 		}
-		out = append(out, s)
-		return nil
+		ferr = fn(&s)
+		return ferr
 	}, `SELECT day, time_zone, field, value, visitors, converting_visitors, visits, pageviews, events, conversions,
 			bounces, duration_ms, visitor_sketch, converting_sketch
 		FROM stats_rollups WHERE property_id = ? AND (field = '' OR field = ? AND time_zone = ?) AND day BETWEEN ? AND ?`,
 		property, field, zone, from, to)
-	if err != nil {
-		return nil, unavailable(fmt.Errorf("sqlite: stats rollups: %w", err))
+	if ferr != nil {
+		return ferr
 	}
-	return out, nil
+	if err != nil {
+		return unavailable(fmt.Errorf("sqlite: stats rollups: %w", err))
+	}
+	return nil
 }
 
-// StatsRollupsLastDay is the newest day with stats rollups.
-func (db *DB) StatsRollupsLastDay(ctx context.Context) (string, error) {
-	var last sql.NullString
-	if err := db.read.QueryRowContext(ctx, `SELECT max(day) FROM stats_rollups`).Scan(&last); err != nil {
-		return "", unavailable(fmt.Errorf("sqlite: stats rollups: %w", err))
+// StatsRollupsFirstDay is the oldest day with stats rollups and the oldest
+// event's time (both read from the start of an index).
+func (db *DB) StatsRollupsFirstDay(ctx context.Context) (string, time.Time, error) {
+	var first sql.NullString
+	var oldest sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT (SELECT min(day) FROM stats_rollups), (SELECT min(occurred_at) FROM events)`).Scan(&first, &oldest); err != nil {
+		return "", time.Time{}, unavailable(fmt.Errorf("sqlite: stats rollups: %w", err))
 	}
-	return last.String, nil
+	var at time.Time
+	if oldest.Valid {
+		at = fromMS(oldest.Int64)
+	}
+	return first.String, at, nil
 }

@@ -228,33 +228,9 @@ func epochDay(day string) (int64, bool) {
 func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, field string, from, to time.Time) ([]marketing.StatsRow, bool, error) {
 	first := from.In(q.loc).Format(time.DateOnly)
 	last := to.Add(-time.Second).In(q.loc).Format(time.DateOnly)
-	stored, err := st.StatsRollups(ctx, q.SiteID, q.loc.String(), first, last, field)
-	if err != nil {
-		return nil, false, err
-	}
 	zone := q.loc.String()
-	rolled := map[int64]bool{}
-	var elsewhere []string // days rolled up in another zone, past the raw window
-	for _, r := range stored {
-		d, ok := epochDay(r.Day)
-		switch {
-		case !ok || r.Field != "":
-		case r.TimeZone == zone:
-			rolled[d] = true
-		case r.Day < q.rawFirst:
-			elsewhere = append(elsewhere, r.Day+" ("+r.TimeZone+")")
-		}
-	}
-	if len(elsewhere) > 0 {
-		slices.Sort(elsewhere)
-		q.warnings = append(q.warnings, fmt.Sprintf("%d days were rolled up in another time zone than %s and their raw events are purged: they are left out, never mixed in (%s)",
-			len(elsewhere), zone, strings.Join(elsewhere, ", ")))
-	}
-	if len(rolled) == 0 {
-		return nil, false, nil
-	}
 	groups := map[dayValue]*tally{} // by value and bucket
-	add := func(day int64, value string, t *tally) {
+	group := func(day int64, value string) *tally {
 		b := int64(0)
 		if q.timeDim >= 0 {
 			b = marketing.StatsBucketKey(q.unit, day*86400)
@@ -265,21 +241,44 @@ func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, fi
 			g = &tally{}
 			groups[k] = g
 		}
-		g.merge(t)
+		return g
 	}
-	for _, r := range stored {
+	// Rows are merged into their group as they stream in: memory holds the
+	// groups (a page of values), never the range's rows and their sketches.
+	rolled := map[int64]bool{}
+	var elsewhere []string // days rolled up in another zone, past the raw window
+	err := st.StatsRollups(ctx, q.SiteID, zone, first, last, field, func(r *marketing.StatsRollupRow) error {
 		d, ok := epochDay(r.Day)
-		if !ok || r.Field != field || r.TimeZone != zone {
-			continue
+		switch {
+		case !ok:
+			return nil
+		case r.Field == "" && r.TimeZone == zone:
+			rolled[d] = true
+		case r.Field == "" && r.Day < q.rawFirst:
+			elsewhere = append(elsewhere, r.Day+" ("+r.TimeZone+")")
 		}
-		t := &tally{c: r.StatsCounts, days: 1}
-		if err := t.vis.MergeEncoded(r.VisitorSketch); err != nil {
-			return nil, false, err
+		if r.Field != field || r.TimeZone != zone {
+			return nil
 		}
-		if err := t.conv.MergeEncoded(r.ConvertingSketch); err != nil {
-			return nil, false, err
+		g := group(d, r.Value)
+		g.addCounts(&r.StatsCounts)
+		g.days++
+		g.exact, g.exactConv = r.Visitors, r.ConvertingVisitors
+		if err := g.vis.MergeEncoded(r.VisitorSketch); err != nil {
+			return err
 		}
-		add(d, r.Value, t)
+		return g.conv.MergeEncoded(r.ConvertingSketch)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if len(elsewhere) > 0 {
+		slices.Sort(elsewhere)
+		q.warnings = append(q.warnings, fmt.Sprintf("%d days were rolled up in another time zone than %s and their raw events are purged: they are left out, never mixed in (%s)",
+			len(elsewhere), zone, strings.Join(elsewhere, ", ")))
+	}
+	if len(rolled) == 0 {
+		return nil, false, nil
 	}
 	// The days not rolled up, in runs of consecutive days, from raw rows.
 	firstDay, _ := epochDay(first)
@@ -301,7 +300,7 @@ func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, fi
 			return nil, false, err
 		}
 		for k, t := range live {
-			add(k.day, k.value, t)
+			group(k.day, k.value).merge(t)
 		}
 		d = end + 1
 	}
