@@ -435,7 +435,11 @@ func fillPanel(p *Panel, def panelDef, r *stats.Result, st State, base string) {
 			}
 		}
 		pr := PanelRow{Label: label, Value: val, Bar: barClass(row.Metrics[0], max)}
-		if def.Key != "" {
+		if val == stats.RollupOther {
+			// Rolled-up days keep a field's first 100 values a day; this
+			// row is the rest, and no filter can select it.
+			pr.Label = "Other values (rolled up)"
+		} else if def.Key != "" {
 			pr.FilterHref = base + st.WithFilter(def.Key, "is", val)
 		}
 		for j, m := range def.Metrics {
