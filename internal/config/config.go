@@ -57,6 +57,9 @@ type Config struct {
 	RetentionRejectionDays      int
 	SchedulerEnabled            bool
 	HonorGPC                    bool
+	// CountryAttribution is the country database's credit line, shown on
+	// the dashboard under Countries when CountryDatabase is set.
+	CountryAttribution string
 	// CountryDatabase lists the CSV files of the IP→country database
 	// (GEOIP_COUNTRY_CSV); empty: no country is resolved.
 	CountryDatabase []string
@@ -216,6 +219,9 @@ func Load(getenv func(string) string) (*Config, error) {
 			}
 			c.CountryDatabase = append(c.CountryDatabase, f)
 		}
+		// ip-location-db's geo-whois-asn-country files, the ones README
+		// suggests, are under CC BY 4.0 and ask for this credit.
+		c.CountryAttribution = p.str("GEOIP_COUNTRY_ATTRIBUTION", "Country data © Number Resource Organization (NRO), CC BY 4.0, via ip-location-db")
 	}
 	c.MetricsAddr = p.metricsAddr("METRICS_ADDR", c.Production())
 

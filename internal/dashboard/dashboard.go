@@ -95,6 +95,9 @@ type Deps struct {
 	TrackerOrigin func(r *http.Request) string
 	// Admin serves the leads, settings and operations pages (admin.go).
 	Admin AdminDeps
+	// CountryAttribution is the IP→country database's credit, shown under
+	// Countries ("": no database is configured).
+	CountryAttribution string
 }
 
 // Dashboard serves the pages.

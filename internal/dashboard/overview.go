@@ -101,6 +101,7 @@ type Panel struct {
 type Card struct {
 	ID, Title string
 	Panels    []*Panel
+	Credit    string // a data source's attribution, under the card
 }
 
 // GraphPoint is one bucket of the main graph.
@@ -335,6 +336,9 @@ func (d *Dashboard) BuildOverview(ctx context.Context, site *marketing.Site, st 
 	ov.Graph = buildGraph(graph, st, env, base)
 	for _, c := range cards {
 		card := Card{ID: c.ID, Title: c.Title}
+		if c.ID == "countries" {
+			card.Credit = d.CountryAttribution
+		}
 		for _, p := range panels {
 			if p.Card == c.ID {
 				card.Panels = append(card.Panels, p)

@@ -29,9 +29,10 @@ func (s *server) newDashboard() *dashboard.Dashboard {
 			}
 			return l, l.PasswordHash == "" || s.shareUnlocked(r, token, l), nil
 		},
-		UnlockShare: s.unlockShare,
-		WriteCSV:    writeStatsCSV,
-		Limit:       func(h http.Handler) http.Handler { return s.limited(classStats, h) },
+		UnlockShare:        s.unlockShare,
+		WriteCSV:           writeStatsCSV,
+		CountryAttribution: s.Config.CountryAttribution,
+		Limit:              func(h http.Handler) http.Handler { return s.limited(classStats, h) },
 		TrackerOrigin: func(r *http.Request) string {
 			return s.ownOrigin(r)
 		},

@@ -109,6 +109,13 @@ func TestCountryFromTheDatabase(t *testing.T) {
 				t.Errorf("country %v, want %v", got, want)
 			}
 		}
+		// The database's credit is under the dashboard's Countries.
+		e.mustSite(`{"id": "default", "domains": ["default.example"]}`)
+		e.mustUser("owner@example.com", "*=owner")
+		tok, _ := e.login("owner@example.com")
+		if page := e.dashGet("/sites/default", tok).expect(t, 200, ""); !strings.Contains(page.Raw, "Country data © Number Resource Organization (NRO), CC BY 4.0") {
+			t.Error("the overview lacks the country database's attribution")
+		}
 		plain := open()
 		c := plain.do("POST", "/v1/events", `{"anonId":"visitor-geo-002","eventType":"page_view","path":"/","traffic":{"countryCode":"ca"}}`).expect(t, 202, "")
 		if got := plain.rows(`SELECT country_code FROM events WHERE id = ?`, c.Body["eventId"])[0][0]; got != "CA" {
