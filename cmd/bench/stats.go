@@ -236,7 +236,9 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 		return nil, err
 	}
 	rss := peakRSS(srv.cmd.Process.Pid)
-	dash.PeakRSSMB = rss
+	for i := range dash {
+		dash[i].PeakRSSMB = rss
+	}
 	var out []result
 	for _, kind := range []string{"panel-30d-visit", "panel-30d-visit+filters", "panel-30d-event", "panel-30d-event+filters", "series-12mo-compare", "realtime"} {
 		ds := times[kind]
@@ -248,5 +250,5 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 		fmt.Printf("  %s: p50 %s, p99 %s, 200s %d, others %d, peak RSS %.1f MB\n", kind, r.P50, r.P99, r.Accepted, r.Other, rss)
 		out = append(out, r)
 	}
-	return append(out, dash), nil
+	return append(out, dash...), nil
 }
