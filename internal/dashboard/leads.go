@@ -115,13 +115,7 @@ func (d *Dashboard) handleLeads() http.Handler {
 				data.Next = data.Leads[leadsPerPage-1].Cursor()
 			}
 		}
-		pg, err := d.NewPage(r, p, site, "leads", "Leads")
-		if err != nil {
-			d.ServerError(w, r, p, err)
-			return
-		}
-		pg.Zone, pg.SiteZone, pg.Data, pg.Status = d.siteZone(site).String(), "", data, status
-		d.Render(w, r, "leads", pg)
+		d.renderLeadsPage(w, r, p, site, "leads", "Leads", data, status)
 	})
 }
 
@@ -240,13 +234,19 @@ func (d *Dashboard) renderLead(w http.ResponseWriter, r *http.Request, p *Princi
 		}
 		data.Submissions = append(data.Submissions, v)
 	}
-	pg, err := d.NewPage(r, p, site, "leads", "Lead")
+	d.renderLeadsPage(w, r, p, site, "lead", "Lead", data, status)
+}
+
+// renderLeadsPage renders a page of the Leads section; its times and date
+// filters are in the site's zone, which the header names.
+func (d *Dashboard) renderLeadsPage(w http.ResponseWriter, r *http.Request, p *Principal, site *marketing.Site, tmpl, title string, data any, status int) {
+	pg, err := d.NewPage(r, p, site, "leads", title)
 	if err != nil {
 		d.ServerError(w, r, p, err)
 		return
 	}
 	pg.Zone, pg.SiteZone, pg.Data, pg.Status = d.siteZone(site).String(), "", data, status
-	d.Render(w, r, "lead", pg)
+	d.Render(w, r, tmpl, pg)
 }
 
 // handleLeadUnsubscribe is POST /sites/{id}/leads/{lead}/unsubscribe: an
