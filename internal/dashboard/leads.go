@@ -175,8 +175,10 @@ var leadPageNotices = map[string]string{
 }
 
 // leadFor loads the path's lead when it belongs to the path's site (whose
-// leads the principal may read); another site's lead is not found.
-func (d *Dashboard) leadFor(w http.ResponseWriter, r *http.Request, p *Principal) (*marketing.Site, *marketing.LeadDetail) {
+// leads the principal may read); another site's lead is not found. A
+// person-level action also needs personScope on every site ("": none),
+// as in the API: else the 403 page.
+func (d *Dashboard) leadFor(w http.ResponseWriter, r *http.Request, p *Principal, personScope string) (*marketing.Site, *marketing.LeadDetail) {
 	site := d.SiteFor(w, r, p, marketing.ScopeLeadsRead)
 	if site == nil {
 		return nil, nil
@@ -195,6 +197,10 @@ func (d *Dashboard) leadFor(w http.ResponseWriter, r *http.Request, p *Principal
 		d.ServerError(w, r, p, err)
 		return nil, nil
 	}
+	if personScope != "" && !p.Can(personScope, "") {
+		d.Forbidden(w, r, p)
+		return nil, nil
+	}
 	return site, l
 }
 
@@ -204,7 +210,7 @@ func (d *Dashboard) leadFor(w http.ResponseWriter, r *http.Request, p *Principal
 func (d *Dashboard) handleLead() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := PrincipalOf(r)
-		site, l := d.leadFor(w, r, p)
+		site, l := d.leadFor(w, r, p, "")
 		if l == nil {
 			return
 		}
@@ -255,12 +261,8 @@ func (d *Dashboard) renderLeadsPage(w http.ResponseWriter, r *http.Request, p *P
 func (d *Dashboard) handleLeadUnsubscribe() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := PrincipalOf(r)
-		site, l := d.leadFor(w, r, p)
+		site, l := d.leadFor(w, r, p, marketing.ScopeLeadsWrite)
 		if l == nil {
-			return
-		}
-		if !p.Can(marketing.ScopeLeadsWrite, "") {
-			d.Forbidden(w, r, p)
 			return
 		}
 		reason := strings.TrimSpace(r.PostFormValue("reason"))
@@ -292,12 +294,8 @@ const eraseWord = "erase"
 func (d *Dashboard) handleLeadErase() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := PrincipalOf(r)
-		site, l := d.leadFor(w, r, p)
+		site, l := d.leadFor(w, r, p, marketing.ScopeLeadsWrite)
 		if l == nil {
-			return
-		}
-		if !p.Can(marketing.ScopeLeadsWrite, "") {
-			d.Forbidden(w, r, p)
 			return
 		}
 		typed := strings.TrimSpace(r.PostFormValue("confirm"))
@@ -323,12 +321,8 @@ func (d *Dashboard) handleLeadErase() http.Handler {
 func (d *Dashboard) handleLeadExport() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := PrincipalOf(r)
-		site, l := d.leadFor(w, r, p)
+		site, l := d.leadFor(w, r, p, marketing.ScopeLeadsRead)
 		if l == nil {
-			return
-		}
-		if !p.Can(marketing.ScopeLeadsRead, "") {
-			d.Forbidden(w, r, p)
 			return
 		}
 		out, err := d.Admin.Actions.PrivacyExport(r.Context(), p.Actor, l.Email, func(id string) string {
