@@ -90,62 +90,62 @@ func TestBrowserDashboardLeads(t *testing.T) {
 		"formName":"newsletter","consentStatus":"express","consent":{"text":"`+admWording+`","purpose":"newsletter"},
 		"sourceChannel":"newsletter","utm":{"source":"newsletter","medium":"email","campaign":"spring"}}`)
 	d.captureLead(t, `{"email":"lead.person@example.com","anonId":"visitor-0003","path":"/contact","formName":"contact"}`)
-	ctx := admBrowser(t)
+	ctx := newBrowser(t)
 	d.admLogin(t, ctx, admOwner)
 
 	// The list.
-	admDo(t, ctx, chromedp.Navigate(d.URL+"/sites/"+admSite+"/leads"), chromedp.WaitVisible("#leads"))
-	list := admEval[string](t, ctx, `document.querySelector('#leads').innerText`)
+	do(t, ctx, chromedp.Navigate(d.URL+"/sites/"+admSite+"/leads"), chromedp.WaitVisible("#leads"))
+	list := eval[string](t, ctx, `document.querySelector('#leads').innerText`)
 	for _, want := range []string{"ada.lovelace@example.com", "lead.person@example.com", "express", "spring"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("the list lacks %q:\n%s", want, list)
 		}
 	}
-	admAxe(t, ctx, "the leads list")
-	admShot(t, ctx, "leads")
+	axeCheck(t, ctx, "the leads list")
+	savePage(t, ctx, "leads")
 
 	// The filter narrows it (the query holds no address).
-	admDo(t, ctx, chromedp.SetValue("#f-campaign", "spring"))
+	do(t, ctx, chromedp.SetValue("#f-campaign", "spring"))
 	admLoad(t, ctx, chromedp.Submit("#f-campaign"), "#leads")
-	if loc := admLocation(t, ctx); strings.Contains(loc, "@") || !strings.Contains(loc, "campaign=spring") {
+	if loc := location(t, ctx); strings.Contains(loc, "@") || !strings.Contains(loc, "campaign=spring") {
 		t.Errorf("filter URL %s", loc)
 	}
-	if got := admEval[int](t, ctx, `document.querySelectorAll('#leads tbody tr').length`); got != 1 {
+	if got := eval[int](t, ctx, `document.querySelectorAll('#leads tbody tr').length`); got != 1 {
 		t.Errorf("campaign filter: %d rows", got)
 	}
 	// The search by email travels in the body.
-	admDo(t, ctx, chromedp.Navigate(d.URL+"/sites/"+admSite+"/leads"), chromedp.WaitVisible("#f-email"), chromedp.SendKeys("#f-email", "ADA."))
+	do(t, ctx, chromedp.Navigate(d.URL+"/sites/"+admSite+"/leads"), chromedp.WaitVisible("#f-email"), chromedp.SendKeys("#f-email", "ADA."))
 	admLoad(t, ctx, chromedp.Submit("#f-email"), "#leads")
-	if loc := admLocation(t, ctx); strings.Contains(loc, "ada") || strings.Contains(loc, "?") {
+	if loc := location(t, ctx); strings.Contains(loc, "ada") || strings.Contains(loc, "?") {
 		t.Errorf("the search put something in the URL: %s", loc)
 	}
-	if got := admEval[string](t, ctx, `document.querySelector('#leads').innerText`); !strings.Contains(got, "ada.lovelace@example.com") || strings.Contains(got, "lead.person") {
+	if got := eval[string](t, ctx, `document.querySelector('#leads').innerText`); !strings.Contains(got, "ada.lovelace@example.com") || strings.Contains(got, "lead.person") {
 		t.Errorf("search results:\n%s", got)
 	}
 
 	// A lead's page, with its consent wording.
 	admLoad(t, ctx, chromedp.Click(`#leads a`), "#ledger")
-	if loc := admLocation(t, ctx); strings.Contains(loc, "@") {
+	if loc := location(t, ctx); strings.Contains(loc, "@") {
 		t.Errorf("a lead's URL holds its address: %s", loc)
 	}
-	if ledger := admEval[string](t, ctx, `document.querySelector('#ledger').innerText`); !strings.Contains(ledger, admWording) || !strings.Contains(ledger, "express") {
+	if ledger := eval[string](t, ctx, `document.querySelector('#ledger').innerText`); !strings.Contains(ledger, admWording) || !strings.Contains(ledger, "express") {
 		t.Errorf("the ledger lacks the wording:\n%s", ledger)
 	}
-	if visits := admEval[string](t, ctx, `document.querySelector('#visits').innerText`); !strings.Contains(visits, "/pricing") || !strings.Contains(visits, "spring") {
+	if visits := eval[string](t, ctx, `document.querySelector('#visits').innerText`); !strings.Contains(visits, "/pricing") || !strings.Contains(visits, "spring") {
 		t.Errorf("the visits before conversion:\n%s", visits)
 	}
-	admAxe(t, ctx, "a lead's page")
-	admShot(t, ctx, "lead")
+	axeCheck(t, ctx, "a lead's page")
+	savePage(t, ctx, "lead")
 
 	// Erasure: refused without the typed confirmation, done with it.
-	admDo(t, ctx, chromedp.SendKeys("#confirm", "yes"))
+	do(t, ctx, chromedp.SendKeys("#confirm", "yes"))
 	admLoad(t, ctx, chromedp.Click("#erase"), "#problem")
 	if !strings.Contains(d.adminLeads(t), "ada.lovelace@example.com") {
 		t.Fatal("a refused erasure erased")
 	}
-	admDo(t, ctx, chromedp.SendKeys("#confirm", "erase"))
+	do(t, ctx, chromedp.SendKeys("#confirm", "erase"))
 	admLoad(t, ctx, chromedp.Click("#erase"), "#leads")
-	if list := admEval[string](t, ctx, `document.querySelector('main').innerText`); strings.Contains(list, "ada.lovelace") || !strings.Contains(list, "erased") {
+	if list := eval[string](t, ctx, `document.querySelector('main').innerText`); strings.Contains(list, "ada.lovelace") || !strings.Contains(list, "erased") {
 		t.Errorf("the list after erasure:\n%s", list)
 	}
 	if strings.Contains(d.adminLeads(t), "ada.lovelace") {
@@ -153,18 +153,18 @@ func TestBrowserDashboardLeads(t *testing.T) {
 	}
 
 	// Settings.
-	admDo(t, ctx, chromedp.Navigate(d.URL+"/settings"), chromedp.WaitVisible("#audit"))
-	if audit := admEval[string](t, ctx, `document.querySelector('#audit').innerText`); !strings.Contains(audit, "lead.erase") {
+	do(t, ctx, chromedp.Navigate(d.URL+"/settings"), chromedp.WaitVisible("#audit"))
+	if audit := eval[string](t, ctx, `document.querySelector('#audit').innerText`); !strings.Contains(audit, "lead.erase") {
 		t.Errorf("the audit log lacks the erasure:\n%s", audit)
 	}
-	admAxe(t, ctx, "the settings page")
+	axeCheck(t, ctx, "the settings page")
 
 	// Operations: the configuration with the root key masked, axe.
-	admDo(t, ctx, chromedp.Navigate(d.URL+"/operations"), chromedp.WaitVisible("#config"))
-	if html := admEval[string](t, ctx, `document.documentElement.outerHTML`); strings.Contains(html, admRootKey) || !strings.Contains(html, "ADMIN_API_KEY") {
+	do(t, ctx, chromedp.Navigate(d.URL+"/operations"), chromedp.WaitVisible("#config"))
+	if html := eval[string](t, ctx, `document.documentElement.outerHTML`); strings.Contains(html, admRootKey) || !strings.Contains(html, "ADMIN_API_KEY") {
 		t.Error("operations shows the root key, or no configuration")
 	}
-	admAxe(t, ctx, "operations")
+	axeCheck(t, ctx, "operations")
 
 	// A viewer: the 403 page on leads, and no address anywhere.
 	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
@@ -172,8 +172,8 @@ func TestBrowserDashboardLeads(t *testing.T) {
 	}
 	d.admLogin(t, ctx, admViewer)
 	for _, path := range []string{"/", "/sites/" + admSite, "/sites/" + admSite + "/realtime", "/sites/" + admSite + "/leads", "/settings"} {
-		admDo(t, ctx, chromedp.Navigate(d.URL+path), chromedp.WaitReady("main"))
-		html := admEval[string](t, ctx, `document.documentElement.outerHTML`)
+		do(t, ctx, chromedp.Navigate(d.URL+path), chromedp.WaitReady("main"))
+		html := eval[string](t, ctx, `document.documentElement.outerHTML`)
 		if strings.Contains(html, "lead.person@example.com") || strings.Contains(html, "ada.lovelace") || strings.Contains(html, "/leads\"") {
 			t.Errorf("the viewer's %s shows an address or a leads link", path)
 		}
@@ -183,9 +183,9 @@ func TestBrowserDashboardLeads(t *testing.T) {
 	}
 }
 
-// The helpers below are this file's own (the dashboard branch's e2e
-// helpers were not committed when it was written): a server with a site,
-// an owner and a viewer; a Chromium; axe-core; screenshots.
+// The helpers below start a server with a site, an owner and a viewer, and
+// drive its forms; the browser, axe-core and screenshots are
+// dashboard_test.go's.
 
 const (
 	admSite     = "example.com"
@@ -225,53 +225,10 @@ func admStart(t *testing.T) *admServer {
 	return d
 }
 
-// admBrowser starts a Chromium (chromium: a missing one fails under CI=true).
-func admBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000), chromedp.UserAgent(ua))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	// Start the browser on this context: one first started under a
-	// step's timeout would close with it.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
-}
-
-// admDo runs browser steps, each within 20 s, failing the test on an error.
-func admDo(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(tctx, steps...); err != nil {
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		t.Fatalf("at %s: %v", loc, err)
-	}
-}
-
-// admEval evaluates JavaScript in the page (promises awaited).
-func admEval[T any](t *testing.T, ctx context.Context, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func admLocation(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	return admEval[string](t, ctx, `location.href`)
-}
-
 // admLogin signs in through the login form.
 func (d *admServer) admLogin(t *testing.T, ctx context.Context, email string) {
 	t.Helper()
-	admDo(t, ctx, chromedp.Navigate(d.URL+"/login"), chromedp.WaitVisible("#email"),
+	do(t, ctx, chromedp.Navigate(d.URL+"/login"), chromedp.WaitVisible("#email"),
 		chromedp.SendKeys("#email", email), chromedp.SendKeys("#password", admPassword))
 	admLoad(t, ctx, chromedp.Submit("#password"), "main h1")
 }
@@ -281,8 +238,8 @@ func (d *admServer) admLogin(t *testing.T, ctx context.Context, email string) {
 // so none of its elements counts.
 func admLoad(t *testing.T, ctx context.Context, act chromedp.Action[chromedp.Void], sel string) {
 	t.Helper()
-	admEval[bool](t, ctx, `window.admOld = true`)
-	admDo(t, ctx, act)
+	eval[bool](t, ctx, `window.admOld = true`)
+	do(t, ctx, act)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		// Errors while the page changes (no execution context) mean "not yet".
@@ -291,59 +248,9 @@ func admLoad(t *testing.T, ctx context.Context, act chromedp.Action[chromedp.Voi
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no new page after the action (at %s)", admLocation(t, ctx))
+			t.Fatalf("no new page after the action (at %s)", location(t, ctx))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	admDo(t, ctx, chromedp.WaitVisible(sel))
-}
-
-// admAxe runs axe-core (internal/e2e/testdata/axe, vendored for the tests
-// only) in the page and fails on any serious or critical violation.
-func admAxe(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](string(src)+";0")); err != nil {
-		t.Fatal(err)
-	}
-	type violation struct {
-		ID, Impact, Help string
-		Nodes            []struct{ Target []any }
-	}
-	vs := admEval[[]violation](t, ctx, `axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
-		.filter(v => v.impact === 'serious' || v.impact === 'critical')
-		.map(v => ({ID: v.id, Impact: v.impact, Help: v.help, Nodes: v.nodes.map(n => ({Target: n.target}))})))`)
-	for _, v := range vs {
-		t.Errorf("axe on %s: %s (%s): %s, at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
-	}
-	n := admEval[int](t, ctx, `axe.run(document).then(r => r.passes.length)`)
-	if n == 0 {
-		t.Errorf("axe on %s checked nothing", name)
-	}
-	t.Logf("axe on %s: %d rules pass, %d serious or critical violations", name, n, len(vs))
-}
-
-// admShot saves the whole page (PNG) to $E2E_SCREENSHOTS/dashboard (default
-// .e2e/dashboard at the repository root, not committed), where the
-// dashboard's other screenshots go.
-func admShot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv("E2E_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", ".e2e")
-	}
-	dir = filepath.Join(dir, "dashboard")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), img, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	do(t, ctx, chromedp.WaitVisible(sel))
 }

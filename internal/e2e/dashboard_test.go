@@ -202,9 +202,9 @@ func (d *dashServer) apiFigures(t *testing.T, state string) map[string]string {
 	return figs
 }
 
-// browser starts a Chromium for the dashboard; under CI=true a missing
+// newBrowser starts a Chromium for the dashboard; under CI=true a missing
 // Chromium fails the test (chromium, in browser_test.go).
-func (d *dashServer) browser(t *testing.T) context.Context {
+func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
@@ -331,6 +331,12 @@ func screenshot(t *testing.T, ctx context.Context, name, scheme string) {
 	t.Helper()
 	colorScheme(t, ctx, scheme)
 	do(t, ctx, chromedp.Sleep(200*time.Millisecond))
+	savePage(t, ctx, name+"-"+scheme)
+}
+
+// savePage saves the whole page as screenshotDir()/name.png.
+func savePage(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +345,7 @@ func screenshot(t *testing.T, ctx context.Context, name, scheme string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name+"-"+scheme+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -364,7 +370,7 @@ func TestBrowserDashboard(t *testing.T) {
 				dbURL = newDatabase(t)
 			}
 			d := startDashboard(t, dbURL)
-			browseDashboard(t, d, d.browser(t), name == "sqlite")
+			browseDashboard(t, d, newBrowser(t), name == "sqlite")
 		})
 	}
 }
@@ -503,7 +509,7 @@ func browseDashboard(t *testing.T, d *dashServer, ctx context.Context, extras bo
 func TestBrowserDashboardNoScript(t *testing.T) {
 	chromium(t)
 	d := startDashboard(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db"))
-	ctx := d.browser(t)
+	ctx := newBrowser(t)
 	do(t, ctx, d.login(dashOwner))
 	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
