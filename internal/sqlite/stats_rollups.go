@@ -41,6 +41,16 @@ func (db *DB) SaveStatsRollups(ctx context.Context, property, zone, day string, 
 func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field string, fn func(*marketing.StatsRollupRow) error) error {
 	var s marketing.StatsRollupRow
 	var ferr error // fn's own error, returned as it is (never an outage)
+	// Two range scans of the primary key (property, field, day), one per
+	// field: written as one OR, SQLite's planner bounds neither by day and
+	// reads the field's every day.
+	const cols = `SELECT day, time_zone, field, value, visitors, converting_visitors, visits, pageviews, events, conversions,
+			bounces, duration_ms, visitor_sketch, converting_sketch FROM stats_rollups `
+	query, args := cols+`WHERE property_id = ? AND field = '' AND day BETWEEN ? AND ?`, []any{property, from, to}
+	if field != "" {
+		query += ` UNION ALL ` + cols + `WHERE property_id = ? AND field = ? AND time_zone = ? AND day BETWEEN ? AND ?`
+		args = append(args, property, field, zone, from, to)
+	}
 	err := db.each(ctx, func(r scanner) error {
 		if err := r.Scan(&s.Day, &s.TimeZone, &s.Field, &s.Value, &s.Visitors, &s.ConvertingVisitors, &s.Visits, &s.Pageviews, &s.Events, &s.Conversions,
 			&s.Bounces, &s.DurationMs, &s.VisitorSketch, &s.ConvertingSketch); err != nil {
@@ -48,10 +58,7 @@ func (db *DB) StatsRollups(ctx context.Context, property, zone, from, to, field 
 		}
 		ferr = fn(&s)
 		return ferr
-	}, `SELECT day, time_zone, field, value, visitors, converting_visitors, visits, pageviews, events, conversions,
-			bounces, duration_ms, visitor_sketch, converting_sketch
-		FROM stats_rollups WHERE property_id = ? AND (field = '' OR field = ? AND time_zone = ?) AND day BETWEEN ? AND ?`,
-		property, field, zone, from, to)
+	}, query, args...)
 	if ferr != nil {
 		return ferr
 	}
