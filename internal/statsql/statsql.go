@@ -9,6 +9,7 @@ package statsql
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,17 +144,27 @@ func AggregateQuery(d Dialect, p *marketing.StatsPlan) (Query, error) {
 		return Query{}, err
 	}
 	// Per visitor first, then per group: distinct visitors become a count
-	// of rows, which hashes instead of sorting each group's ids.
+	// of rows, which hashes instead of sorting each group's ids. When the
+	// plan groups by the visitor itself (the rollups' counts), each inner
+	// row is already one group: the outer level takes its row as it is
+	// instead of grouping again, one to one.
+	perVisitor := slices.ContainsFunc(p.GroupBy, func(g marketing.StatsGroup) bool { return g.Field == marketing.StatsVisitorField })
+	count, countIf, sum := "count(*)", d.CountIf, func(x string) string { return d.Int("sum(" + x + ")") }
+	if perVisitor {
+		count = d.Int("1")
+		countIf = func(cond string) string { return d.Int("CASE WHEN " + cond + " THEN 1 ELSE 0 END") }
+		sum = func(x string) string { return d.Int(x) }
+	}
 	var inner, outer string
 	if p.Source == marketing.StatsEvents {
 		inner = "e.visitor_id, " + d.CountIf("e.event_type = 'page_view'") + " AS pv, count(*) AS ev, " + d.CountTrue("e.is_conversion") + " AS conv"
-		outer = "count(*), " + d.CountIf("conv > 0") + ", " + d.Int("0") + ", " + d.Int("sum(pv)") + ", " + d.Int("sum(ev)") + ", " + d.Int("sum(conv)") + ", " +
+		outer = count + ", " + countIf("conv > 0") + ", " + d.Int("0") + ", " + sum("pv") + ", " + sum("ev") + ", " + sum("conv") + ", " +
 			d.Int("0") + ", " + d.Int("0")
 	} else {
 		inner = "s.visitor_id, count(*) AS visits, sum(s.page_views) AS pv, sum(s.event_count) AS ev, " + d.CountTrue("s.converted") + " AS conv, " +
 			d.CountTrue("s.bounce") + " AS bounces, sum(" + d.DurationMs("s.started_at", "s.ended_at") + ") AS dur"
-		outer = "count(*), " + d.CountIf("conv > 0") + ", " + d.Int("sum(visits)") + ", " + d.Int("sum(pv)") + ", " + d.Int("sum(ev)") + ", " + d.Int("sum(conv)") + ", " +
-			d.Int("sum(bounces)") + ", " + d.Int("sum(dur)")
+		outer = count + ", " + countIf("conv > 0") + ", " + sum("visits") + ", " + sum("pv") + ", " + sum("ev") + ", " + sum("conv") + ", " +
+			sum("bounces") + ", " + sum("dur")
 	}
 	names := make([]string, len(keys))
 	for i, k := range keys {
@@ -161,7 +172,10 @@ func AggregateQuery(d Dialect, p *marketing.StatsPlan) (Query, error) {
 		keys[i] = k + " AS " + names[i]
 	}
 	q := "SELECT " + strings.Join(names, ", ") + ", " + outer + " FROM (SELECT " + strings.Join(keys, ", ") + ", " + inner + from +
-		groupBy(len(keys)+1) + ") g" + groupBy(len(keys))
+		groupBy(len(keys)+1) + ") g"
+	if !perVisitor {
+		q += groupBy(len(keys))
+	}
 	return Query{SQL: q, Args: b.args, keys: len(keys)}, nil
 }
 
