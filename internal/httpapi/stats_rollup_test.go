@@ -2,12 +2,16 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/altcontext/marketing"
+	"github.com/altcontext/marketing/internal/stats"
 )
 
 // TestStatsRollups: every query the rollups can answer gives the raw
@@ -51,10 +55,13 @@ func TestStatsRollups(t *testing.T) {
 		raw := answer()
 		same := func(when string) {
 			t.Helper()
-			got := answer()
+			got, shared := answer(), sharedAnswers(t, e, bodies)
 			for _, b := range bodies {
 				if !reflect.DeepEqual(got[b], raw[b]) {
 					t.Errorf("%s: %s\n got %q\nraw %q", when, b, got[b], raw[b])
+				}
+				if !reflect.DeepEqual(shared[b], raw[b]) {
+					t.Errorf("%s, one page's queries at once sharing their reads: %s\n got %q\nraw %q", when, b, shared[b], raw[b])
 				}
 			}
 		}
@@ -95,6 +102,42 @@ func TestStatsRollups(t *testing.T) {
 			t.Fatalf("after a zone change: %q, warnings %s, query %v", got, warnings, body["query"])
 		}
 	})
+}
+
+// sharedAnswers runs bodies at once through the engine with one
+// stats.Reads, as the dashboard runs a page's queries, and renders each
+// answer as results does.
+func sharedAnswers(t *testing.T, e *env, bodies []string) map[string][]string {
+	t.Helper()
+	env := stats.Env{Now: time.Now(), Location: e.cfg.ReportTimezone, RawDays: e.cfg.RetentionEventDays, Reads: &stats.Reads{}}
+	out := make([]map[string]any, len(bodies))
+	errs := make([]error, len(bodies))
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Go(func() {
+			q, err := stats.Parse([]byte(b), env)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			res, err := stats.Run(context.Background(), e.store, q)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			raw, _ := json.Marshal(res)
+			errs[i] = json.Unmarshal(raw, &out[i])
+		})
+	}
+	wg.Wait()
+	m := map[string][]string{}
+	for i, b := range bodies {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", b, errs[i])
+		}
+		m[b] = results(t, out[i])
+	}
+	return m
 }
 
 // TestStatsRollupsSavedTwiceAtOnce: two runs of one day at once (a manual

@@ -53,6 +53,7 @@ type Query struct {
 	source       string
 	needSessions bool
 	rawFirst     string   // the first local day of the raw window (YYYY-MM-DD)
+	reads        *Reads   // the page's shared raw reads (nil: none)
 	warnings     []string // found while answering
 }
 
@@ -90,6 +91,8 @@ type Env struct {
 	// SiteLocation, when set, gives a site's own time zone (nil: none);
 	// the query is then read and bucketed in it instead of Location.
 	SiteLocation func(site string) *time.Location
+	// Reads, when set, is shared by the queries of one page (Reads).
+	Reads *Reads
 }
 
 // metric sources: which tables can answer a metric.
@@ -199,7 +202,7 @@ func Parse(body []byte, env Env) (*Query, error) {
 		is.Add("", "the body must hold one JSON object")
 		return nil, is.Err()
 	}
-	q := &Query{timeDim: -1, loc: env.Location, TimeZone: env.Location.String()}
+	q := &Query{timeDim: -1, loc: env.Location, TimeZone: env.Location.String(), reads: env.Reads}
 	known := map[string]bool{"site_id": true, "metrics": true, "date_range": true, "dimensions": true, "filters": true, "order_by": true, "include": true, "pagination": true}
 	for k := range raw {
 		if !known[k] {

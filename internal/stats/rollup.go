@@ -2,9 +2,11 @@ package stats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/altcontext/marketing"
@@ -77,43 +79,165 @@ func (t *tally) counts() marketing.StatsCounts {
 	return c
 }
 
-// countDays counts field's values per local day of [from, to) (local
-// midnights) from the raw rows: the store groups per value, day and
-// visitor, so its definitions of every count stay the only ones, and the
-// visitors go into sketches here.
-func countDays(ctx context.Context, st marketing.StatsStore, property, field string, from, to time.Time, loc *time.Location) (map[dayValue]*tally, error) {
-	p := &marketing.StatsPlan{Source: marketing.StatsSessions, PropertyID: property, From: from.UTC(), To: to.UTC(),
-		Bucket: bucket("day", from, to, loc)}
-	if field != "" {
-		p.Source = marketing.StatsFields[field]
-		p.GroupBy = append(p.GroupBy, marketing.StatsGroup{Field: field})
+// countFields counts each field's values per local day of [from, to)
+// (local midnights) from the raw rows, in one read per source: the store
+// groups the rows by every field of a source at once, per day and visitor,
+// so its definitions of every count stay the only ones, and here each
+// field's rows are summed per value (the counts are additive; a visitor is
+// counted once per value, and converting when any of its rows is) and the
+// visitors go into sketches.
+func countFields(ctx context.Context, st marketing.StatsStore, property string, fields []string, from, to time.Time, loc *time.Location) (map[string]map[dayValue]*tally, error) {
+	out := make(map[string]map[dayValue]*tally, len(fields))
+	bySource := map[string][]string{}
+	for _, f := range fields {
+		out[f] = map[dayValue]*tally{}
+		src := marketing.StatsSessions // the totals count visits
+		if f != "" {
+			src = marketing.StatsFields[f]
+		}
+		bySource[src] = append(bySource[src], f)
 	}
-	p.GroupBy = append(p.GroupBy, marketing.StatsGroup{Field: marketing.StatsVisitorField})
-	rows, err := st.StatsAggregate(ctx, p)
-	if err != nil {
+	type seenKey struct {
+		field          int
+		day            int64
+		value, visitor string
+	}
+	// The sources are read at once: the page waits for the slower read,
+	// not for both.
+	sources := []string{marketing.StatsSessions, marketing.StatsEvents}
+	rows := make([][]marketing.StatsRow, len(sources))
+	errs := make([]error, len(sources))
+	keys := make([][]int, len(sources)) // each field's key in a row; -1: the totals
+	var wg sync.WaitGroup
+	for j, src := range sources {
+		fs := bySource[src]
+		if len(fs) == 0 {
+			continue
+		}
+		p := &marketing.StatsPlan{Source: src, PropertyID: property, From: from.UTC(), To: to.UTC(), Bucket: bucket("day", from, to, loc)}
+		keys[j] = make([]int, len(fs))
+		for i, f := range fs {
+			keys[j][i] = -1
+			if f != "" {
+				keys[j][i] = len(p.GroupBy)
+				p.GroupBy = append(p.GroupBy, marketing.StatsGroup{Field: f})
+			}
+		}
+		p.GroupBy = append(p.GroupBy, marketing.StatsGroup{Field: marketing.StatsVisitorField})
+		wg.Go(func() { rows[j], errs[j] = st.StatsAggregate(ctx, p) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	out := map[dayValue]*tally{}
-	for _, r := range rows {
-		k := dayValue{day: r.Bucket}
-		if field != "" {
-			k.value = r.Keys[0]
-		}
-		t := out[k]
-		if t == nil {
-			t = &tally{days: 1}
-			out[k] = t
-		}
-		visitor := r.Keys[len(r.Keys)-1]
-		t.addCounts(&r.StatsCounts)
-		t.c.Visitors++
-		t.vis.Add(visitor)
-		if r.ConvertingVisitors > 0 {
-			t.c.ConvertingVisitors++
-			t.conv.Add(visitor)
+	for j, src := range sources {
+		fs := bySource[src]
+		seen := map[seenKey]bool{} // visitor counted → counted as converting
+		for _, r := range rows[j] {
+			visitor := r.Keys[len(r.Keys)-1]
+			for i, f := range fs {
+				k := dayValue{day: r.Bucket}
+				if keys[j][i] >= 0 {
+					k.value = r.Keys[keys[j][i]]
+				}
+				t := out[f][k]
+				if t == nil {
+					t = &tally{days: 1}
+					out[f][k] = t
+				}
+				t.addCounts(&r.StatsCounts)
+				sk := seenKey{i, k.day, k.value, visitor}
+				conv, counted := seen[sk]
+				if !counted {
+					t.c.Visitors++
+					t.vis.Add(visitor)
+				}
+				if !conv && r.ConvertingVisitors > 0 {
+					t.c.ConvertingVisitors++
+					t.conv.Add(visitor)
+					conv = true
+				}
+				seen[sk] = conv
+			}
 		}
 	}
 	return out, nil
+}
+
+// Reads lets the queries of one page share their reads. The first query
+// that needs the raw rows of the days not rolled up yet (today, and
+// yesterday until its rollups are made) counts every rollup field of them
+// at once, in one read per source, and the page's other queries take their
+// field's counts from it; two queries that ask the rollups for the same
+// field, range and buckets (a breakdown and its conversions tab) read them
+// once. A Reads lives for one page load, never longer (every event moves
+// the counts), and is safe for concurrent queries; what it hands out is
+// read only. The zero value is ready to use.
+type Reads struct {
+	mu sync.Mutex
+	m  map[any]*read
+}
+
+type read struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// do answers f's value for key k, calling f once per Reads; a nil Reads
+// calls f every time.
+func (r *Reads) do(k any, f func() (any, error)) (any, error) {
+	if r == nil {
+		return f()
+	}
+	r.mu.Lock()
+	if r.m == nil {
+		r.m = map[any]*read{}
+	}
+	e := r.m[k]
+	if e == nil {
+		e = &read{}
+		r.m[k] = e
+	}
+	r.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = f() })
+	return e.v, e.err
+}
+
+// rawKey names a raw count of every rollup field; rollupKey a rollup
+// answer.
+type rawKey struct {
+	property, zone string
+	from, to       int64
+}
+
+type rollupKey struct {
+	property, zone, field, unit string // unit "": no time buckets
+	from, to                    int64
+}
+
+// rolledUp is rollupAggregate's answer.
+type rolledUp struct {
+	rows     []marketing.StatsRow
+	ok       bool
+	warnings []string
+}
+
+// rawDays counts field's values per local day of [from, to) from the raw
+// rows; on a page, every rollup field at once, shared (Reads). The tallies
+// are read only: callers merge them into their own.
+func (q *Query) rawDays(ctx context.Context, st marketing.StatsStore, field string, from, to time.Time) (map[dayValue]*tally, error) {
+	fields := []string{field}
+	if q.reads != nil {
+		fields = RollupFields
+	}
+	v, err := q.reads.do(rawKey{q.SiteID, q.loc.String(), from.Unix(), to.Unix()}, func() (any, error) {
+		return countFields(ctx, st, q.SiteID, fields, from, to, q.loc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]map[dayValue]*tally)[field], nil
 }
 
 // BuildRollups computes one property's stats rollup rows of one day in
@@ -124,11 +248,12 @@ func BuildRollups(ctx context.Context, st marketing.StatsStore, property, day st
 		return nil, marketing.Errorf(marketing.EINVALID, "bad day %q", day)
 	}
 	rows := []marketing.StatsRollupRow{}
+	counted, err := countFields(ctx, st, property, RollupFields, from, to, loc)
+	if err != nil {
+		return nil, err
+	}
 	for _, field := range RollupFields {
-		m, err := countDays(ctx, st, property, field, from, to, loc)
-		if err != nil {
-			return nil, err
-		}
+		m := counted[field]
 		if field == "" && len(m) == 0 {
 			m[dayValue{}] = &tally{days: 1}
 		}
@@ -225,6 +350,22 @@ func epochDay(day string) (int64, bool) {
 // days not rolled up yet) from raw rows the same way. ok is false when no
 // day of the range is rolled up: the raw plan answers exactly then.
 func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, field string, from, to time.Time) ([]marketing.StatsRow, bool, error) {
+	k := rollupKey{property: q.SiteID, zone: q.loc.String(), field: field, from: from.Unix(), to: to.Unix()}
+	if q.timeDim >= 0 {
+		k.unit = q.unit
+	}
+	v, err := q.reads.do(k, func() (any, error) { return q.readRollups(ctx, st, field, from, to) })
+	if err != nil {
+		return nil, false, err
+	}
+	r := v.(*rolledUp)
+	q.warnings = append(q.warnings, r.warnings...)
+	return r.rows, r.ok, nil
+}
+
+// readRollups is rollupAggregate's read. It never touches q's own state:
+// its answer may serve another query of the page.
+func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field string, from, to time.Time) (*rolledUp, error) {
 	first := from.In(q.loc).Format(time.DateOnly)
 	last := to.Add(-time.Second).In(q.loc).Format(time.DateOnly)
 	zone := q.loc.String()
@@ -269,15 +410,16 @@ func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, fi
 		return g.conv.MergeEncoded(r.ConvertingSketch)
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
+	res := &rolledUp{}
 	if len(elsewhere) > 0 {
 		slices.Sort(elsewhere)
-		q.warnings = append(q.warnings, fmt.Sprintf("%d days were rolled up in another time zone than %s and their raw events are purged: they are left out, never mixed in (%s)",
+		res.warnings = append(res.warnings, fmt.Sprintf("%d days were rolled up in another time zone than %s and their raw events are purged: they are left out, never mixed in (%s)",
 			len(elsewhere), zone, strings.Join(elsewhere, ", ")))
 	}
 	if len(rolled) == 0 {
-		return nil, false, nil
+		return res, nil
 	}
 	// The days not rolled up, in runs of consecutive days, from raw rows.
 	firstDay, _ := epochDay(first)
@@ -293,23 +435,24 @@ func (q *Query) rollupAggregate(ctx context.Context, st marketing.StatsStore, fi
 		}
 		a := time.Unix(d*86400, 0).UTC()
 		b := time.Unix((end+1)*86400, 0).UTC()
-		live, err := countDays(ctx, st, q.SiteID, field,
-			time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, q.loc), time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, q.loc), q.loc)
+		live, err := q.rawDays(ctx, st, field,
+			time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, q.loc), time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, q.loc))
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		for k, t := range live {
 			group(k.day, k.value).merge(t)
 		}
 		d = end + 1
 	}
-	out := make([]marketing.StatsRow, 0, len(groups))
+	res.ok = true
+	res.rows = make([]marketing.StatsRow, 0, len(groups))
 	for k, g := range groups {
 		row := marketing.StatsRow{Keys: []string{}, Bucket: k.day, StatsCounts: g.counts()}
 		if field != "" {
 			row.Keys = []string{k.value}
 		}
-		out = append(out, row)
+		res.rows = append(res.rows, row)
 	}
-	return out, true, nil
+	return res, nil
 }
