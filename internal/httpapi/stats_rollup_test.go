@@ -104,6 +104,42 @@ func TestStatsRollups(t *testing.T) {
 	})
 }
 
+// TestStatsSharedReads: a page's filtered queries, two of them on the same
+// plan with different metrics (a breakdown and its conversions tab), give
+// the same answers run at once with one stats.Reads as one by one over
+// HTTP, on both stores.
+func TestStatsSharedReads(t *testing.T) {
+	const rng = `"date_range": ["2026-03-01", "2026-03-10"]`
+	var bodies []string
+	for _, f := range []string{`[["is", "visit:device", ["desktop"]]]`, `[["contains", "event:page", ["/p"]]]`, `[["is_not", "visit:country", ["US"]]]`} {
+		for _, d := range []string{"visit:channel", "visit:entry_page"} {
+			bodies = append(bodies,
+				`{"site_id": "site-1", "metrics": ["visitors", "visits"], "dimensions": ["`+d+`"], `+rng+`, "filters": `+f+`}`,
+				`{"site_id": "site-1", "metrics": ["conversions", "conversion_rate", "visitors"], "dimensions": ["`+d+`"], `+rng+`, "filters": `+f+`}`)
+		}
+		bodies = append(bodies,
+			`{"site_id": "site-1", "metrics": ["visitors", "pageviews"], "dimensions": ["event:page"], `+rng+`, "filters": `+f+`}`,
+			`{"site_id": "site-1", "metrics": ["events", "visitors"], "dimensions": ["event:page"], `+rng+`, "filters": `+f+`}`)
+		bodies = append(bodies, `{"site_id": "site-1", "metrics": ["visitors", "visits", "bounce_rate"], `+rng+`, "filters": `+f+`, "include": {"comparisons": {"mode": "previous_period"}}}`)
+	}
+	backends(t, func(t *testing.T, open func(vars ...string) *env) {
+		e := open("REPORT_TIMEZONE=America/Toronto")
+		seedStats(t, e)
+		shared := sharedAnswers(t, e, bodies)
+		rows := 0
+		for _, b := range bodies {
+			want := results(t, statsQuery(t, e, b, 200))
+			rows += len(want)
+			if !reflect.DeepEqual(shared[b], want) {
+				t.Errorf("%s\nshared %q\n  HTTP %q", b, shared[b], want)
+			}
+		}
+		if rows < len(bodies) {
+			t.Fatalf("%d rows for %d queries: the fixture does not exercise the filters", rows, len(bodies))
+		}
+	})
+}
+
 // sharedAnswers runs bodies at once through the engine with one
 // stats.Reads, as the dashboard runs a page's queries, and renders each
 // answer as results does.

@@ -3,6 +3,7 @@ package stats
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -170,7 +171,7 @@ func (q *Query) aggregate(ctx context.Context, st marketing.StatsStore, from, to
 		}
 		if !rolled {
 			var err error
-			if rows, err = st.StatsAggregate(ctx, p); err != nil {
+			if rows, err = q.rawAggregate(ctx, st, p); err != nil {
 				return nil, err
 			}
 		}
@@ -211,6 +212,27 @@ func (q *Query) aggregate(ctx context.Context, st marketing.StatsStore, from, to
 	}
 	return gs, nil
 }
+
+// rawAggregate is the store's StatsAggregate of p; on a page (Reads), two
+// queries with the same plan (a filtered breakdown and its conversions
+// tab) read it once. The rows are read only.
+func (q *Query) rawAggregate(ctx context.Context, st marketing.StatsStore, p *marketing.StatsPlan) ([]marketing.StatsRow, error) {
+	if q.reads == nil {
+		return st.StatsAggregate(ctx, p)
+	}
+	k, err := json.Marshal(p) // every field of a plan is data: equal text, equal plan
+	if err != nil {
+		return nil, err
+	}
+	v, err := q.reads.do(planKey(k), func() (any, error) { return st.StatsAggregate(ctx, p) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]marketing.StatsRow), nil
+}
+
+// planKey names a raw read by its plan's JSON.
+type planKey string
 
 // dimensions are a group's values in the order the query named them.
 func (q *Query) dimensions(g *group, bucket int64) []string {

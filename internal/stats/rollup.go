@@ -169,8 +169,8 @@ func countFields(ctx context.Context, st marketing.StatsStore, property string, 
 // yesterday until its rollups are made) counts every rollup field of them
 // at once, in one read per source, and the page's other queries take their
 // field's counts from it; two queries that ask the rollups for the same
-// field, range and buckets (a breakdown and its conversions tab) read them
-// once. A Reads lives for one page load, never longer (every event moves
+// field, range and buckets, or the raw rows for the same plan (a breakdown
+// and its conversions tab), read them once. A Reads lives for one page load, never longer (every event moves
 // the counts), and is safe for concurrent queries; what it hands out is
 // read only. The zero value is ready to use.
 type Reads struct {
