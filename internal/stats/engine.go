@@ -396,18 +396,35 @@ func compareAny(a, b any) int {
 
 // sort orders groups by order_by, then by default: time ascending when
 // there is a time dimension, else the first metric descending; dimension
-// values ascending break ties, so the order never depends on a store.
+// values ascending break ties, so the order never depends on a store. The
+// order is total (no two groups share their keys and bucket), so an
+// unstable sort gives the one answer.
 func (q *Query) sort(all []*group, values map[*group][]any) {
-	slices.SortStableFunc(all, func(a, b *group) int {
+	type ranked struct {
+		g *group
+		v []any
+		d []string // dimensions, when an ordering names one
+	}
+	byDim := false
+	for _, o := range q.OrderBy {
+		byDim = byDim || !slices.Contains(q.Metrics, o[0])
+	}
+	rs := make([]ranked, len(all))
+	for i, g := range all {
+		rs[i] = ranked{g: g, v: values[g]}
+		if byDim {
+			rs[i].d = q.dimensions(g, g.bucket)
+		}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
 		for _, o := range q.OrderBy {
 			c := 0
 			if i := slices.Index(q.Metrics, o[0]); i >= 0 {
-				c = compareAny(values[a][i], values[b][i])
+				c = compareAny(a.v[i], b.v[i])
 			} else if i := slices.Index(q.Dimensions, o[0]); i == q.timeDim {
-				c = cmp.Compare(a.bucket, b.bucket)
+				c = cmp.Compare(a.g.bucket, b.g.bucket)
 			} else {
-				da, db := q.dimensions(a, a.bucket), q.dimensions(b, b.bucket)
-				c = strings.Compare(da[i], db[i])
+				c = strings.Compare(a.d[i], b.d[i])
 			}
 			if o[1] == "desc" {
 				c = -c
@@ -417,14 +434,17 @@ func (q *Query) sort(all []*group, values map[*group][]any) {
 			}
 		}
 		if q.timeDim >= 0 {
-			if c := cmp.Compare(a.bucket, b.bucket); c != 0 {
+			if c := cmp.Compare(a.g.bucket, b.g.bucket); c != 0 {
 				return c
 			}
-		} else if c := compareAny(values[b][0], values[a][0]); c != 0 {
+		} else if c := compareAny(b.v[0], a.v[0]); c != 0 {
 			return c
 		}
-		return slices.Compare(a.keys, b.keys)
+		return slices.Compare(a.g.keys, b.g.keys)
 	})
+	for i := range rs {
+		all[i] = rs[i].g
+	}
 }
 
 // Realtime is GET /v1/stats/realtime: visitors of the last five minutes
