@@ -2,13 +2,16 @@ package marketing
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"slices"
 	"time"
 )
 
 // SharedLink is a read-only view of one site's figures for someone without
 // an account: the secret token is the URL; only its SHA-256 is stored. It
 // may ask for a password, expire, be revoked, and be locked to a filter
-// (stored as given, a stats filter the stats API applies).
+// (ShareFilter): the view then shows only what matches it.
 type SharedLink struct {
 	ID           string    `json:"id"`
 	TokenHash    string    `json:"-"`
@@ -21,6 +24,56 @@ type SharedLink struct {
 	Created      time.Time `json:"createdAt"`
 	Expires      time.Time `json:"expiresAt,omitzero"`
 	Revoked      time.Time `json:"revokedAt,omitzero"`
+}
+
+// ShareFilterKeys are the keys a shared link's filter may name: the
+// dashboard's filter keys, each the stats dimension it filters on.
+var ShareFilterKeys = map[string]string{
+	"page": "event:page", "entry": "visit:entry_page", "exit": "visit:exit_page",
+	"source": "visit:source", "channel": "visit:channel",
+	"utm_source": "visit:utm_source", "utm_medium": "visit:utm_medium", "utm_campaign": "visit:utm_campaign",
+	"utm_term": "visit:utm_term", "utm_content": "visit:utm_content",
+	"device": "visit:device", "browser": "visit:browser", "os": "visit:os", "country": "visit:country",
+}
+
+// ShareFilter is a shared link's filter read from its JSON: an object of
+// ShareFilterKeys, each a value or a list of values (any of them matches;
+// all keys must match), e.g. {"utm_campaign": "spring", "page": ["/a", "/b"]}.
+// The answer maps each key to its values. Anything else is an error: a
+// link whose filter cannot be applied must show nothing, never everything.
+func ShareFilter(raw string) (map[string][]string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &obj); err != nil || obj == nil {
+		return nil, errors.New("must be a JSON object")
+	}
+	out := map[string][]string{}
+	for k, v := range obj {
+		if ShareFilterKeys[k] == "" {
+			return nil, errors.New("unknown key " + quoteKey(k) + "; allowed: page, entry, exit, source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, device, browser, os, country")
+		}
+		var one string
+		var many []string
+		if json.Unmarshal(v, &one) == nil {
+			many = []string{one}
+		} else if json.Unmarshal(v, &many) != nil || len(many) == 0 || len(many) > 20 {
+			return nil, errors.New(k + ": must be a string or a list of 1 to 20 strings")
+		}
+		for _, s := range many {
+			if len(s) > 1024 || !Storable(s) {
+				return nil, errors.New(k + ": values must be at most 1024 bytes without NUL")
+			}
+		}
+		out[k] = slices.Compact(slices.Sorted(slices.Values(many)))
+	}
+	return out, nil
+}
+
+func quoteKey(k string) string {
+	if len(k) > 40 {
+		k = k[:40] + "…"
+	}
+	b, _ := json.Marshal(k)
+	return string(b)
 }
 
 // Active reports whether the link may be used at now.

@@ -203,11 +203,13 @@ func (a *Actions) CreateShare(ctx context.Context, actor string, can Can, siteID
 		is.Add("label", "must be at most 200 characters without NUL")
 	}
 	if len(in.Filter) > 0 && string(in.Filter) != "null" {
-		var obj map[string]any
-		if json.Unmarshal(in.Filter, &obj) != nil || len(in.Filter) > 2048 || !marketing.Storable(string(in.Filter)) {
+		if len(in.Filter) > 2048 {
 			is.Add("filter", "must be a JSON object of at most 2 KiB")
+		} else if f, err := marketing.ShareFilter(string(in.Filter)); err != nil {
+			is.Add("filter", err.Error())
+		} else if len(f) > 0 {
+			l.Filter = string(in.Filter)
 		}
-		l.Filter = string(in.Filter)
 	}
 	if in.ExpiresAt != "" {
 		t, err := marketing.ParseExpiry(in.ExpiresAt, now)

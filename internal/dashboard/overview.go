@@ -297,7 +297,6 @@ func (d *Dashboard) BuildOverview(ctx context.Context, site *marketing.Site, st 
 	}
 	var top, leads, graph, vit *stats.Result
 	run(st.TopBody(site.ID), func(r *stats.Result, err error) { top = r; fail(err) })
-	run(st.leadsBody(site.ID), func(r *stats.Result, err error) { leads = r; fail(err) })
 	run(st.GraphBody(site.ID), func(r *stats.Result, err error) { graph = r; fail(err) })
 	run(st.vitalsBody(site.ID), func(r *stats.Result, err error) { vit = r; fail(err) })
 	panels := make([]*Panel, len(panelDefs))
@@ -319,16 +318,21 @@ func (d *Dashboard) BuildOverview(ctx context.Context, site *marketing.Site, st 
 			fillPanel(panels[i], p, r, st, base)
 		})
 	}
-	var realtime *stats.Realtime
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		rt, err := stats.RealtimeStats(ctx, d.Store, site.ID, env.Now)
-		mu.Lock()
-		defer mu.Unlock()
-		realtime = rt
-		fail(err)
-	}()
+	// Leads and current visitors take no filter: a view locked to one (a
+	// shared link's) leaves them out rather than show the whole site's.
+	realtime := &stats.Realtime{}
+	if len(st.Locked) == 0 {
+		run(st.leadsBody(site.ID), func(r *stats.Result, err error) { leads = r; fail(err) })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rt, err := stats.RealtimeStats(ctx, d.Store, site.ID, env.Now)
+			mu.Lock()
+			defer mu.Unlock()
+			realtime = rt
+			fail(err)
+		}()
+	}
 	wg.Wait()
 	if firstErr != nil {
 		return nil, firstErr
@@ -357,7 +361,7 @@ func (d *Dashboard) BuildOverview(ctx context.Context, site *marketing.Site, st 
 			ov.CompareTo = rangeText(q.Comparison[:])
 		}
 	}
-	if len(top.Results) > 0 && isZero(top.Results[0].Metrics[0]) && len(st.Filters) == 0 && realtime.CurrentVisitors == 0 {
+	if len(top.Results) > 0 && isZero(top.Results[0].Metrics[0]) && !st.Filtered() && realtime.CurrentVisitors == 0 {
 		all, err := d.query(ctx, env, map[string]any{"site_id": site.ID, "metrics": []string{"events"}, "date_range": "all"})
 		if err != nil {
 			return nil, err
@@ -406,7 +410,7 @@ func figures(top, leads *stats.Result, rt *stats.Realtime, st State) []Figure {
 		if row.Comparison != nil {
 			change = row.Comparison.Change[i]
 		}
-		if m == "conversion_rate" {
+		if m == "conversion_rate" && leads != nil {
 			// Leads come before the rate they make, as on the API's summary.
 			lr := leads.Results[0]
 			var lc any
@@ -421,7 +425,9 @@ func figures(top, leads *stats.Result, rt *stats.Realtime, st State) []Figure {
 		}
 		add(m, row.Metrics[i], change, "")
 	}
-	add("current_visitors", rt.CurrentVisitors, nil, "in the last 5 minutes")
+	if len(st.Locked) == 0 {
+		add("current_visitors", rt.CurrentVisitors, nil, "in the last 5 minutes")
+	}
 	return out
 }
 
@@ -565,7 +571,10 @@ func (s State) exportBody(site, panel string) (map[string]any, bool) {
 // export answers a panel's CSV through the stats API's CSV writer.
 func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, p *Principal, site *marketing.Site) {
 	panel := strings.TrimSuffix(r.PathValue("panel"), ".csv")
-	st := ParseState(r.URL.Query())
+	st, ok := d.viewState(w, r, p)
+	if !ok {
+		return
+	}
 	body, ok := st.exportBody(site.ID, panel)
 	if !ok {
 		d.NotFound(w, r)
@@ -635,7 +644,10 @@ func redirectFilterEditor(w http.ResponseWriter, r *http.Request, base string) b
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *Principal, site *marketing.Site, base string, frameable bool) {
-	st := ParseState(r.URL.Query())
+	st, ok := d.viewState(w, r, p)
+	if !ok {
+		return
+	}
 	ov, err := d.BuildOverview(r.Context(), site, st, base)
 	if err != nil {
 		var ve *marketing.ValidationError
@@ -661,6 +673,23 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, p *Principa
 		pg.SiteZone = ""
 	}
 	d.Render(w, r, "overview", pg)
+}
+
+// viewState is the view's state from the URL, with a shared link's filter
+// locked in. It answers (false) when the link's filter cannot be applied:
+// such a link shows nothing rather than the whole site.
+func (d *Dashboard) viewState(w http.ResponseWriter, r *http.Request, p *Principal) (State, bool) {
+	st := ParseState(r.URL.Query())
+	if p == nil || p.Share == nil || p.Share.Filter == "" {
+		return st, true
+	}
+	f, err := marketing.ShareFilter(p.Share.Filter)
+	if err != nil {
+		d.errorPage(w, r, p, http.StatusConflict, "This link is locked to a filter the dashboard cannot apply: ask whoever shared it for a new link.")
+		return st, false
+	}
+	st.Lock(f)
+	return st, true
 }
 
 // snippet is the tracker tag to paste into the site's pages.

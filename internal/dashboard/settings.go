@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -201,6 +202,9 @@ func (d *Dashboard) handleShareCreate() http.Handler {
 		p := PrincipalOf(r)
 		in := admin.ShareInput{Label: strings.TrimSpace(r.PostFormValue("label")), Password: r.PostFormValue("password"),
 			ExpiresAt: r.PostFormValue("expiresAt")}
+		if f := strings.TrimSpace(r.PostFormValue("filter")); f != "" {
+			in.Filter = json.RawMessage(f) // validated by CreateShare (marketing.ShareFilter)
+		}
 		_, token, err := d.Admin.Actions.CreateShare(r.Context(), p.Actor, p.canFunc(), r.PostFormValue("siteId"), in)
 		if err != nil {
 			d.settingsDone(w, r, p, err, "")

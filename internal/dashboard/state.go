@@ -1,10 +1,13 @@
 package dashboard
 
 import (
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/altcontext/marketing"
 )
 
 // State is a view's whole state, held in the URL's query so a link
@@ -20,6 +23,9 @@ type State struct {
 	From, To string
 	Compare  string
 	Filters  []Filter
+	// Locked are a shared link's filters: applied before Filters, shown,
+	// never in the URL and never removable.
+	Locked   []Filter
 	Metric   string
 	Interval string
 }
@@ -44,23 +50,9 @@ var Periods = []struct{ ID, Label, Key string }{
 	{"all", "All stored", "a"},
 }
 
-// filterKeys maps the URL's short filter keys to the engine's dimensions.
-var filterKeys = map[string]string{
-	"page":         "event:page",
-	"entry":        "visit:entry_page",
-	"exit":         "visit:exit_page",
-	"source":       "visit:source",
-	"channel":      "visit:channel",
-	"utm_source":   "visit:utm_source",
-	"utm_medium":   "visit:utm_medium",
-	"utm_campaign": "visit:utm_campaign",
-	"utm_term":     "visit:utm_term",
-	"utm_content":  "visit:utm_content",
-	"device":       "visit:device",
-	"browser":      "visit:browser",
-	"os":           "visit:os",
-	"country":      "visit:country",
-}
+// filterKeys maps the URL's short filter keys to the engine's dimensions
+// (a shared link's filter names the same keys).
+var filterKeys = marketing.ShareFilterKeys
 
 // FilterKeyLabels names the filter keys for the filter editor, in order.
 var FilterKeyLabels = []struct{ Key, Label string }{
@@ -231,10 +223,21 @@ func (s State) Hidden(except ...string) [][2]string {
 	return out
 }
 
+// Filtered reports whether the view has any filter, locked or chosen.
+func (s State) Filtered() bool { return len(s.Locked)+len(s.Filters) > 0 }
+
+// Lock adds a shared link's filter (marketing.ShareFilter) as locked
+// filters, in key order.
+func (s *State) Lock(f map[string][]string) {
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		s.Locked = append(s.Locked, Filter{Key: k, Op: "is", Values: f[k]})
+	}
+}
+
 // engineFilters is the state's filters in the Stats API's syntax.
 func (s State) engineFilters() []any {
 	out := []any{}
-	for _, f := range s.Filters {
+	for _, f := range slices.Concat(s.Locked, s.Filters) {
 		out = append(out, []any{f.Op, filterKeys[f.Key], f.Values})
 	}
 	return out

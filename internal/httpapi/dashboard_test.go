@@ -327,6 +327,68 @@ func TestDashboardShare(t *testing.T) {
 	e.dashGet("/share/"+other.Body["token"].(string), "", "Cookie: marketing_share="+c.Value).expect(t, 401, "")
 }
 
+// TestDashboardShareFilter: a link locked to a filter shows only what
+// matches it, in the page, its exports and the API; the viewer cannot take
+// the filter off; leads and current visitors (which take no filter) are
+// left out; a filter that cannot be applied shows nothing, and is refused
+// when the link is made.
+func TestDashboardShareFilter(t *testing.T) {
+	e := newEnv(t, "sqlite", "REPORT_TIMEZONE=America/Toronto")
+	seedStats(t, e)
+	e.registerSite(statsSite, "Site one")
+	root := "x-admin-key: " + adminKey
+	for _, bad := range []string{`{"bogus":"x"}`, `{"device":5}`, `{"device":[]}`, `["device"]`} {
+		e.do("POST", "/v1/admin/sites/"+statsSite+"/shares", `{"filter":`+bad+`}`, root).expect(t, 400, "invalid_request")
+	}
+	share := e.do("POST", "/v1/admin/sites/"+statsSite+"/shares", `{"label":"desktop only","filter":{"device":"desktop"}}`, root).expect(t, 201, "")
+	token := share.Body["token"].(string)
+	v := "?period=custom&from=2026-03-01&to=2026-03-10"
+	q, _ := url.ParseQuery(v[1:])
+	all := dashboard.ParseState(q)
+	locked := dashboard.ParseState(q)
+	locked.Lock(map[string][]string{"device": {"desktop"}})
+
+	page := e.dashGet("/share/"+token+v, "").expect(t, 200, "")
+	got, want, whole := pageFigures(t, page.Raw), apiFigures(t, e, statsSite, locked), apiFigures(t, e, statsSite, all)
+	if got["visitors"] != want["visitors"] || got["pageviews"] != want["pageviews"] || got["visitors"] == whole["visitors"] {
+		t.Fatalf("locked link's figures %v, the API's with the filter %v, without %v", got, want, whole)
+	}
+	for _, s := range []string{`data-metric="current_visitors"`, `data-metric="leads"`, "Remove filter: Device"} {
+		if strings.Contains(page.Raw, s) {
+			t.Errorf("the locked view shows %q", s)
+		}
+	}
+	if !strings.Contains(page.Raw, "(this link's filter)") {
+		t.Error("the locked filter is not shown")
+	}
+	// A URL cannot take the filter off: other filters add to it.
+	mobile := e.dashGet("/share/"+token+v+"&f=device:is:mobile", "").expect(t, 200, "")
+	if f := pageFigures(t, mobile.Raw); f["visitors"] != "0" {
+		t.Errorf("desktop and mobile at once: %v", f)
+	}
+	csv := e.dashGet("/share/"+token+"/export/pages.csv"+v, "").expect(t, 200, "")
+	body, _ := json.Marshal(map[string]any{"site_id": statsSite, "metrics": []string{"visitors", "pageviews"}, "dimensions": []string{"event:page"},
+		"date_range": []string{"2026-03-01", "2026-03-10"}, "filters": []any{[]any{"is", "visit:device", []string{"desktop"}}}})
+	if api := e.do("POST", "/v1/stats/query", string(body), root, "Accept: text/csv").expect(t, 200, ""); csv.Raw != api.Raw {
+		t.Errorf("the locked link's CSV\n%s\nthe API's\n%s", csv.Raw, api.Raw)
+	}
+	// The summary takes no filter: it refuses rather than show all.
+	e.do("GET", "/v1/shared/"+token+"/summary?from=2026-03-01&to=2026-03-10", "").expect(t, 409, "conflict")
+
+	// A link stored with a filter the dashboard cannot apply shows nothing.
+	tok2 := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := e.store.CreateSharedLink(context.Background(), &marketing.SharedLink{ID: marketing.NewID(now), TokenHash: marketing.HashSecret(tok2),
+		SiteID: statsSite, Filter: `{"props":"x"}`, CreatedBy: "test", Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	bad := e.dashGet("/share/"+tok2+v, "").expect(t, 409, "")
+	if strings.Contains(bad.Raw, `data-metric="visitors"`) {
+		t.Fatal("a link with an unusable filter showed figures")
+	}
+	e.dashGet("/share/"+tok2+"/export/pages.csv"+v, "").expect(t, 409, "")
+}
+
 // TestDashboardAssets: assets are versioned by content, cached for a year
 // under their version, compressed; the JavaScript stays within budget.
 func TestDashboardAssets(t *testing.T) {

@@ -154,7 +154,11 @@ func (s *server) handleSharedSummary() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
 		if l.Filter != "" {
-			w.Header().Set("X-Share-Filter", l.Filter)
+			// The summary takes no filter: a link locked to one shows its
+			// figures only on the dashboard (/share/{token}), which applies it.
+			writeProblem(w, http.StatusConflict, "conflict", []marketing.Issue{{Path: "",
+				Message: "this link is locked to a filter, which the summary cannot apply: open /share/{token} instead"}})
+			return
 		}
 		summary.ServeHTTP(w, r2)
 	})

@@ -1,0 +1,25 @@
+package marketing
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestShareFilter: a shared link's filter is an object of the dashboard's
+// filter keys, each a value or a list of values; anything else is refused.
+func TestShareFilter(t *testing.T) {
+	got, err := ShareFilter(`{"utm_campaign": "spring", "page": ["/b", "/a", "/b"]}`)
+	if want := map[string][]string{"utm_campaign": {"spring"}, "page": {"/a", "/b"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("ShareFilter = %v, %v; want %v", got, err, want)
+	}
+	if got, err := ShareFilter(`{}`); err != nil || len(got) != 0 {
+		t.Fatalf("empty object: %v, %v", got, err)
+	}
+	for _, bad := range []string{``, `null`, `[]`, `"page"`, `{"props": "x"}`, `{"page": 1}`, `{"page": []}`, `{"page": [1]}`, `{"page": {"a": 1}}`,
+		`{"page": "a\u0000b"}`, `{"page": "` + strings.Repeat("x", 1025) + `"}`, `{"page": [` + strings.Repeat(`"x",`, 20) + `"y"]}`} {
+		if f, err := ShareFilter(bad); err == nil {
+			t.Errorf("ShareFilter(%.60q) = %v, want an error", bad, f)
+		}
+	}
+}
