@@ -490,3 +490,26 @@ func TestStatsEveryCombination(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsEventFilterWarning: visit metrics filtered by an event
+// dimension carry the warning that says how they are counted; filtered by
+// a visit dimension only, they do not.
+func TestStatsEventFilterWarning(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	seedStats(t, e)
+	const warning = "visit metrics under event filters count the visits that contain a matching event"
+	for _, c := range []struct {
+		filters string
+		warns   bool
+	}{
+		{`[["is", "visit:device", ["desktop"]]]`, false},
+		{`[["is", "event:page", ["/"]]]`, true},
+		{`[["not", ["contains", "event:page", ["/p"]]], ["is", "visit:device", ["desktop"]]]`, true},
+	} {
+		body := statsQuery(t, e, `{"site_id": "site-1", "metrics": ["visits"], "date_range": ["2026-03-01", "2026-03-10"], "filters": `+c.filters+`}`, 200)
+		warns := strings.Contains(fmt.Sprint(body["meta"]), warning)
+		if warns != c.warns {
+			t.Errorf("%s: warning %v, want %v (meta %v)", c.filters, warns, c.warns, body["meta"])
+		}
+	}
+}

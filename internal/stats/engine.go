@@ -133,7 +133,7 @@ func Run(ctx context.Context, st marketing.StatsStore, q *Query) (*Result, error
 		res.Results = append(res.Results, row)
 	}
 	res.Meta.Warnings = append(res.Meta.Warnings, q.warnings...)
-	if q.source == marketing.StatsSessions && q.needSessions && q.filter != nil {
+	if q.source == marketing.StatsSessions && q.needSessions && namesEvents(q.filter) {
 		res.Meta.Warnings = append(res.Meta.Warnings, "visit metrics under event filters count the visits that contain a matching event")
 	}
 	return res, nil
@@ -211,6 +211,22 @@ func (q *Query) aggregate(ctx context.Context, st marketing.StatsStore, from, to
 		}
 	}
 	return gs, nil
+}
+
+// namesEvents reports whether a filter tests an event dimension anywhere.
+func namesEvents(f *marketing.StatsFilter) bool {
+	if f == nil {
+		return false
+	}
+	if f.Field != "" && marketing.StatsFields[f.Field] == marketing.StatsEvents {
+		return true
+	}
+	for i := range f.Children {
+		if namesEvents(&f.Children[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // rawAggregate is the store's StatsAggregate of p; on a page (Reads), two
