@@ -263,7 +263,14 @@ func (f Filter) Label() string {
 	if f.Op == "is_not" {
 		join = " nor "
 	}
-	return name + " " + filterOps[f.Op] + " " + strings.Join(f.Values, join)
+	vals := make([]string, len(f.Values))
+	for i, v := range f.Values {
+		vals[i] = v
+		if v == "" {
+			vals[i] = "(none)" // as the panels label an empty value
+		}
+	}
+	return name + " " + filterOps[f.Op] + " " + strings.Join(vals, join)
 }
 
 // PeriodLabel names the state's period.
