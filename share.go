@@ -76,6 +76,20 @@ func quoteKey(k string) string {
 	return string(b)
 }
 
+// MarshalJSON writes the link with its filter as the JSON object it was
+// given, not as a string of it.
+func (l SharedLink) MarshalJSON() ([]byte, error) {
+	type plain SharedLink
+	var f json.RawMessage
+	if json.Valid([]byte(l.Filter)) {
+		f = json.RawMessage(l.Filter)
+	}
+	return json.Marshal(struct {
+		plain
+		Filter json.RawMessage `json:"filter,omitempty"`
+	}{plain(l), f})
+}
+
 // Active reports whether the link may be used at now.
 func (l *SharedLink) Active(now time.Time) bool {
 	return l.Revoked.IsZero() && (l.Expires.IsZero() || now.Before(l.Expires))

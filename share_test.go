@@ -1,6 +1,7 @@
 package marketing
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,5 +22,17 @@ func TestShareFilter(t *testing.T) {
 		if f, err := ShareFilter(bad); err == nil {
 			t.Errorf("ShareFilter(%.60q) = %v, want an error", bad, f)
 		}
+	}
+}
+
+// TestSharedLinkJSON: a link's filter is written as the object it was
+// given; a link without one has no filter field; secrets are never written.
+func TestSharedLinkJSON(t *testing.T) {
+	b, err := json.Marshal(&SharedLink{ID: "s1", SiteID: "a.example", Filter: `{"device":"desktop"}`, TokenHash: "tok", PasswordHash: "pw"})
+	if err != nil || !strings.Contains(string(b), `"filter":{"device":"desktop"}`) || strings.Contains(string(b), "tok") || strings.Contains(string(b), "pw") {
+		t.Fatalf("%s %v", b, err)
+	}
+	if b, _ := json.Marshal(SharedLink{ID: "s2"}); strings.Contains(string(b), "filter") {
+		t.Fatalf("a link without a filter: %s", b)
 	}
 }

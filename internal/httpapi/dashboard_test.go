@@ -342,6 +342,9 @@ func TestDashboardShareFilter(t *testing.T) {
 	}
 	share := e.do("POST", "/v1/admin/sites/"+statsSite+"/shares", `{"label":"desktop only","filter":{"device":"desktop"}}`, root).expect(t, 201, "")
 	token := share.Body["token"].(string)
+	if f, ok := share.Body["share"].(map[string]any)["filter"].(map[string]any); !ok || f["device"] != "desktop" {
+		t.Errorf("the link's filter is answered as %v, not as the object given", share.Body["share"])
+	}
 	v := "?period=custom&from=2026-03-01&to=2026-03-10"
 	q, _ := url.ParseQuery(v[1:])
 	all := dashboard.ParseState(q)
