@@ -39,7 +39,7 @@ func (d *Dashboard) adminRoutes() []route {
 		{"POST /sites/{id}/leads/export", d.SignedIn(d.handleLeadsCSV())},
 		{"GET /sites/{id}/leads/{lead}", d.SignedIn(d.handleLead())},
 		{"POST /sites/{id}/leads/{lead}/unsubscribe", d.SignedIn(d.handleLeadUnsubscribe())},
-		{"POST /sites/{id}/leads/{lead}/erase", d.SignedIn(d.handleLeadErase())},
+		{"POST /sites/{id}/leads/{lead}/erase", d.limitErase(d.SignedIn(d.handleLeadErase()))},
 		{"POST /sites/{id}/leads/{lead}/export", d.SignedIn(d.handleLeadExport())},
 
 		{"GET /settings", d.SignedIn(d.handleSettings())},
@@ -53,6 +53,13 @@ func (d *Dashboard) adminRoutes() []route {
 
 		{"GET /operations", d.SignedIn(d.handleOperations())},
 	}
+}
+
+func (d *Dashboard) limitErase(h http.Handler) http.Handler {
+	if d.LimitErase == nil {
+		return h
+	}
+	return d.LimitErase(h)
 }
 
 // can adapts a principal's rights to the admin actions' check.

@@ -90,6 +90,9 @@ type Deps struct {
 	WriteCSV func(w http.ResponseWriter, res *stats.Result)
 	// Limit wraps each route (rate limits); nil: none.
 	Limit func(http.Handler) http.Handler
+	// LimitErase also wraps the erasure form, as the API's erasure is
+	// limited (a few a minute); nil: none.
+	LimitErase func(http.Handler) http.Handler
 	// TrackerOrigin is the backend's public origin for the tracker
 	// snippet of an empty site ("" : the request's).
 	TrackerOrigin func(r *http.Request) string

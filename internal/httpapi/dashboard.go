@@ -33,6 +33,7 @@ func (s *server) newDashboard() *dashboard.Dashboard {
 		WriteCSV:           writeStatsCSV,
 		CountryAttribution: s.Config.CountryAttribution,
 		Limit:              func(h http.Handler) http.Handler { return s.limited(classStats, h) },
+		LimitErase:         func(h http.Handler) http.Handler { return s.limited(classDelete, h) },
 		TrackerOrigin: func(r *http.Request) string {
 			return s.ownOrigin(r)
 		},

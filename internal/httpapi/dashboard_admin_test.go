@@ -203,6 +203,16 @@ func TestDashboardLeadPageAndErasure(t *testing.T) {
 		if strings.Contains(api.Raw, "ada@example.com") {
 			t.Error("the API still lists the erased lead")
 		}
+		// Erasures are limited as the API's are: a few a minute per IP.
+		bob, limited := e.leadIDOf("bob@example.org"), 0
+		for range 11 {
+			if r := e.form(e.owner.tok, e.owner.csrf, "/sites/example.com/leads/"+bob+"/erase", url.Values{"confirm": {"not bob"}}); r.Status == 429 {
+				limited++
+			}
+		}
+		if limited == 0 || e.leadIDOf("bob@example.org") == "" {
+			t.Errorf("11 erasure forms in a row: %d refused with 429", limited)
+		}
 		mustStatus(t, e.page(e.owner.tok, base), 404, "erased lead's page")
 		if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'lead.erase' AND actor = ? AND target NOT LIKE '%@%'`, "user:"+e.owner.id); n != 1 {
 			t.Errorf("%d erasure audit entries without an address", n)
