@@ -124,8 +124,13 @@ const (
 // Retention says what a purge removes: everything strictly older than each
 // cutoff.
 type Retention struct {
-	Events     time.Time // raw events and sessions; free-text unsubscribe reasons are cleared
-	Rollups    string    // daily rollups before this day (YYYY-MM-DD)
+	Events  time.Time // raw events and sessions; free-text unsubscribe reasons are cleared
+	Rollups string    // daily rollups before this day (YYYY-MM-DD)
+	// Sketches: the rollups of days before this one (YYYY-MM-DD), whose
+	// raw events are gone, keep their counts and lose their sketches of
+	// visitor ids, so nothing per visitor outlives the raw window ("":
+	// none).
+	Sketches   string
 	Rejections time.Time // ingest rejection counters
 	Salts      time.Time // cookieless visitor salts
 	// LoginSessions removes login sessions that expired before it (zero:

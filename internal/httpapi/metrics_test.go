@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -242,6 +243,23 @@ func TestRetentionPurge(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Rollups of a day past the raw window (90 days) but within the
+		// rollups' (730) keep their counts and lose their sketches; a
+		// recent day's keep both.
+		var sk metrics.Sketch
+		sk.Add("visitor-old")
+		sketch := sk.Encode()
+		midDay, recentDay := old.AddDate(0, 0, -100).Format(time.DateOnly), recent.Format(time.DateOnly)
+		for _, day := range []string{midDay, recentDay} {
+			if err := e.store.SaveRollups(ctx, day, []marketing.DayRollup{{PropertyID: "p", Day: day, UniqueVisitors: 1, ReturningVisitors: 1,
+				VisitorSketch: sketch, ReturningSketch: sketch, GeneratedAt: time.Now()}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.SaveStatsRollups(ctx, "p", "UTC", day, []marketing.StatsRollupRow{{Day: day, StatsCounts: marketing.StatsCounts{Visitors: 1, Visits: 2},
+				VisitorSketch: sketch, ConvertingSketch: sketch}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		_ = e.store.AddRejections(ctx, []marketing.RejectionCount{{Hour: old.Truncate(time.Hour), PropertyID: "p", Endpoint: "/v1/events", Reason: "bot", Count: 3}})
 		e.do("POST", "/v1/leads/capture", `{"email":"old-reason@example.com"}`).expect(t, 200, "")
 		if err := e.store.SetConsent(ctx, marketing.ConsentChange{Email: "old-reason@example.com", Status: marketing.ConsentWithdrawn,
@@ -268,7 +286,8 @@ func TestRetentionPurge(t *testing.T) {
 		if fmt.Sprint(counts()) != fmt.Sprint(before) {
 			t.Fatal("the dry run changed rows")
 		}
-		want := map[string]int64{"events": 2, "sessions": 1, "daily_metric_rollups": 1, "ingest_rejections": 1, "consent_reasons": 1}
+		want := map[string]int64{"events": 2, "sessions": 1, "daily_metric_rollups": 1, "ingest_rejections": 1, "consent_reasons": 1,
+			"daily_metric_rollups_sketches": 1, "stats_rollups_sketches": 1}
 		for tb, n := range want {
 			if dry[tb] != n {
 				t.Errorf("dry run: %s %d, want %d", tb, dry[tb], n)
@@ -283,8 +302,27 @@ func TestRetentionPurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := counts()
-		if real["stats_rollups"] != 1 || after["stats_rollups"] != 1 {
-			t.Errorf("stats rollups: %d deleted, %d left; want the old day's 1 and the recent day's 1", real["stats_rollups"], after["stats_rollups"])
+		if real["stats_rollups"] != 1 || after["stats_rollups"] != 3 {
+			t.Errorf("stats rollups: %d deleted, %d left; want the old day's 1 deleted, the recent and middle days' 3 left", real["stats_rollups"], after["stats_rollups"])
+		}
+		for _, c := range []struct {
+			table, sketched string
+			want           []string
+		}{
+			{"stats_rollups", `length(visitor_sketch) > 0 AND length(converting_sketch) > 0`, []string{midDay + " 1 false", recentDay + " 1 true"}},
+			{"daily_metric_rollups", `visitor_sketch IS NOT NULL AND returning_sketch IS NOT NULL`, []string{midDay + " 1 false", recentDay + " 1 true"}},
+		} {
+			visitors := "visitors"
+			if c.table == "daily_metric_rollups" {
+				visitors = "unique_visitors"
+			}
+			var got []string
+			for _, r := range e.rows(`SELECT CAST(day AS text), ` + visitors + `, CASE WHEN ` + c.sketched + ` THEN 'true' ELSE 'false' END FROM ` + c.table + ` WHERE property_id = 'p' ORDER BY day`) {
+				got = append(got, fmt.Sprint(r[0], " ", r[1], " ", r[2]))
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s after the purge (day, visitors, sketched): %q, want %q", c.table, got, c.want)
+			}
 		}
 		for _, tb := range tables {
 			if before[tb]-after[tb] != real[tb] || real[tb] != dry[tb] {

@@ -6,8 +6,11 @@ import "net/http"
 // long it is kept (SPEC §3.8). Public, so a site can link or embed it.
 func (s *server) handlePrivacy() http.Handler {
 	type retention struct {
-		RawEventsDays      int `json:"rawEventsDays"`
-		RollupsDays        int `json:"rollupsDays"`
+		RawEventsDays int `json:"rawEventsDays"`
+		RollupsDays   int `json:"rollupsDays"`
+		// Rollups hold sketches of visitor ids only while the raw events
+		// last; past them, counts only.
+		VisitorSketchDays  int `json:"rollupVisitorSketchesDays"`
 		RejectionCounts    int `json:"rejectionCountersDays"`
 		CookielessSaltHrs  int `json:"cookielessSaltHours"`
 		ImpliedConsentMths int `json:"impliedConsentMonths"`
@@ -33,6 +36,7 @@ func (s *server) handlePrivacy() http.Handler {
 			"page views and interactions: path, referrer host, campaign (UTM) parameters, device type, browser and OS family, web vitals",
 			"a pseudonymous visitor id: a random id kept in the browser only with consent, otherwise a hash that changes every day",
 			"a keyed hash (HMAC-SHA256) of the IP address and user agent together",
+			"daily counts per page, source, campaign, device, browser, OS and country, kept as rollups; past the raw events' retention they hold no visitor-level data",
 			"for sign-ups: the email address, an optional name, the form's fields, and the consent given with the exact wording shown",
 		},
 		NeverKept: []string{"raw IP addresses", "raw user agents", "cookies", "page query strings (only the path is kept)"},
@@ -43,7 +47,7 @@ func (s *server) handlePrivacy() http.Handler {
 			"a suppression entry (the same keyed hash), so the address is never re-added without a confirmed opt-in",
 			"nothing else: the lead, its links to visitors, its submissions, its sign-up events, names, form fields, IP hashes and free-text reasons are deleted",
 		},
-		Retention: retention{RawEventsDays: c.RetentionEventDays, RollupsDays: c.RetentionRollupDays,
+		Retention: retention{RawEventsDays: c.RetentionEventDays, RollupsDays: c.RetentionRollupDays, VisitorSketchDays: c.RetentionEventDays + 1,
 			RejectionCounts: c.RetentionRejectionDays, CookielessSaltHrs: 48, ImpliedConsentMths: 6},
 		Rights: []string{
 			"unsubscribe at any time with the link in every email (effective at once)",

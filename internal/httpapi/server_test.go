@@ -129,7 +129,8 @@ func TestPrivacyPage(t *testing.T) {
 	e := newEnv(t, "sqlite", "PRIVACY_CONTACT_EMAIL=privacy@example.com", "RETENTION_EVENT_DAYS=30")
 	r := e.do("GET", "/v1/privacy", "").expect(t, 200, "")
 	ret := r.Body["retention"].(map[string]any)
-	if r.Body["privacyContact"] != "privacy@example.com" || ret["rawEventsDays"] != float64(30) || ret["rollupsDays"] != float64(730) {
+	if r.Body["privacyContact"] != "privacy@example.com" || ret["rawEventsDays"] != float64(30) || ret["rollupsDays"] != float64(730) ||
+		ret["rollupVisitorSketchesDays"] != float64(31) {
 		t.Fatalf("privacy %s", r.Raw)
 	}
 	if !strings.Contains(toString(r.Body["signUpAnswer"]), "random id of this submission") || !strings.Contains(r.Raw, "consent ledger") {

@@ -86,6 +86,39 @@ func TestStatsRollups(t *testing.T) {
 		e.rows(`DELETE FROM events`)
 		e.rows(`DELETE FROM sessions`)
 		same("raw rows deleted")
+
+		// Past the raw window the rollups lose their sketches (retention):
+		// a day alone keeps its exact visitors; over several days, each
+		// day's visitors add up, with a warning saying so.
+		daily := `{"site_id": "site-1", "metrics": ["visitors"], "dimensions": ["time:day"], "date_range": ["2026-02-01", "2026-03-31"]}`
+		total := `{"site_id": "site-1", "metrics": ["visitors"], "date_range": ["2026-02-01", "2026-03-31"]}`
+		dailyBefore := results(t, statsQuery(t, e, daily, 200))
+		distinct := results(t, statsQuery(t, e, total, 200))
+		purged, err := e.store.Purge(context.Background(), marketing.Retention{Rollups: "0001-01-01", Sketches: "2026-04-01", BatchSize: 7}, false)
+		if err != nil || purged["stats_rollups_sketches"] == 0 {
+			t.Fatalf("purge %v %v", purged, err)
+		}
+		if n := e.count(`SELECT count(*) FROM stats_rollups WHERE length(visitor_sketch) > 0 OR length(converting_sketch) > 0`); n != 0 {
+			t.Fatalf("%d rollup rows keep a sketch past the raw window", n)
+		}
+		if got := results(t, statsQuery(t, e, daily, 200)); !reflect.DeepEqual(got, dailyBefore) {
+			t.Errorf("daily visitors after the sketches went: %q, before %q", got, dailyBefore)
+		}
+		sum := 0
+		for _, line := range dailyBefore {
+			var n int
+			if _, err := fmt.Sscanf(line[strings.Index(line, "=> [")+4:], "%d", &n); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			sum += n
+		}
+		summed := statsQuery(t, e, total, 200)
+		if got := results(t, summed); !reflect.DeepEqual(got, []string{fmt.Sprintf(" => [%d]", sum)}) || fmt.Sprint(distinct) == fmt.Sprint(got) {
+			t.Errorf("visitors of 59 days without sketches: %q, want the days' sum %d (distinct before: %q)", got, sum, distinct)
+		}
+		if w := fmt.Sprint(summed["meta"]); !strings.Contains(w, "each day's visitors added up") {
+			t.Errorf("no warning that the days are added up: %s", w)
+		}
 		// A filter needs raw rows: with them gone it finds nothing, which
 		// shows the answers above came from the rollups.
 		got := results(t, statsQuery(t, e, `{"site_id": "site-1", "metrics": ["visitors"], `+rng+`, "filters": [["is", "visit:device", ["desktop", "mobile"]]]}`, 200))

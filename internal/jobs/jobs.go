@@ -318,8 +318,12 @@ func (r *Runner) CatchUp(ctx context.Context) ([]string, error) {
 func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, error) {
 	now := r.o.Now().UTC()
 	ret := marketing.Retention{
-		Events:     now.AddDate(0, 0, -r.o.EventDays),
-		Rollups:    AddDays(r.Today(), -r.o.RollupDays),
+		Events:  now.AddDate(0, 0, -r.o.EventDays),
+		Rollups: AddDays(r.Today(), -r.o.RollupDays),
+		// A day before this one has ended, in any zone (±14 h), before the
+		// raw cutoff: its raw events are gone, so its rollups' visitor
+		// sketches go too.
+		Sketches:   AddDays(r.Today(), -r.o.EventDays-1),
 		Rejections: now.AddDate(0, 0, -r.o.RejectionDays),
 		Salts:      now.Add(-48 * time.Hour),
 		// Expired login sessions can never be used again.

@@ -66,7 +66,10 @@ type TrendDay struct {
 
 // totals is a window's rows merged.
 type totals struct {
-	visitors, returning                          Sketch
+	visitors, returning Sketch
+	// The visitors of days without sketches (past the raw window: counts
+	// only), added up day by day.
+	summed, summedReturning                      int64
 	ttfb                                         Histogram
 	pageViews, entrances, conversions            int64
 	formStarts, formSubmits, newLeads            int64
@@ -77,6 +80,12 @@ type totals struct {
 func merge(rows []marketing.DayRollup) (*totals, error) {
 	t := &totals{sources: map[string]int64{}, dropped: map[string]int64{}}
 	for _, r := range rows {
+		if len(r.VisitorSketch) == 0 {
+			t.summed += r.UniqueVisitors
+		}
+		if len(r.ReturningSketch) == 0 {
+			t.summedReturning += r.ReturningVisitors
+		}
 		if err := errors.Join(t.visitors.MergeEncoded(r.VisitorSketch), t.returning.MergeEncoded(r.ReturningSketch),
 			t.ttfb.MergeEncoded(r.TTFBHistogram)); err != nil {
 			return nil, err
@@ -113,10 +122,10 @@ type figures struct {
 }
 
 func (t *totals) figures() figures {
-	u := float64(t.visitors.Count())
+	u := float64(t.visitors.Count() + t.summed)
 	return figures{
 		uniques:      u,
-		returningPct: ratio(float64(t.returning.Count()), u),
+		returningPct: ratio(float64(t.returning.Count()+t.summedReturning), u),
 		pageViews:    float64(t.pageViews),
 		captureRate:  ratio(float64(t.newLeads), u),
 		formRate:     ratio(float64(t.formSubmits), float64(t.formStarts)),

@@ -265,6 +265,16 @@ var purgeSteps = []struct {
 	{"stats_rollups", `SELECT count(*) FROM stats_rollups WHERE day < $1::date`,
 		`DELETE FROM stats_rollups WHERE (property_id, field, day, value) IN (SELECT property_id, field, day, value FROM stats_rollups WHERE day < $1::date LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Rollups }},
+	// Past the raw window the rollups keep counts only: their sketches of
+	// visitor ids go (docs/metrics.md, "Past the raw window").
+	{"daily_metric_rollups_sketches", `SELECT count(*) FROM daily_metric_rollups WHERE day < $1::date AND (visitor_sketch IS NOT NULL OR returning_sketch IS NOT NULL)`,
+		`UPDATE daily_metric_rollups SET visitor_sketch = NULL, returning_sketch = NULL WHERE (property_id, day) IN
+			(SELECT property_id, day FROM daily_metric_rollups WHERE day < $1::date AND (visitor_sketch IS NOT NULL OR returning_sketch IS NOT NULL) LIMIT $2)`,
+		func(r marketing.Retention) any { return sketchCutoff(r) }},
+	{"stats_rollups_sketches", `SELECT count(*) FROM stats_rollups WHERE day < $1::date AND (length(visitor_sketch) > 0 OR length(converting_sketch) > 0)`,
+		`UPDATE stats_rollups SET visitor_sketch = '', converting_sketch = '' WHERE (property_id, field, day, value) IN
+			(SELECT property_id, field, day, value FROM stats_rollups WHERE day < $1::date AND (length(visitor_sketch) > 0 OR length(converting_sketch) > 0) LIMIT $2)`,
+		func(r marketing.Retention) any { return sketchCutoff(r) }},
 	{"ingest_rejections", `SELECT count(*) FROM ingest_rejections WHERE hour < $1`,
 		`DELETE FROM ingest_rejections WHERE (hour, property_id, endpoint, reason) IN (SELECT hour, property_id, endpoint, reason FROM ingest_rejections WHERE hour < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.Rejections }},
@@ -274,6 +284,15 @@ var purgeSteps = []struct {
 	{"login_sessions", `SELECT count(*) FROM login_sessions WHERE expires_at < $1`,
 		`DELETE FROM login_sessions WHERE id IN (SELECT id FROM login_sessions WHERE expires_at < $1 LIMIT $2)`,
 		func(r marketing.Retention) any { return r.LoginSessions }},
+}
+
+// sketchCutoff is the day before which rollups lose their sketches; a
+// day no rollup precedes when the retention names none.
+func sketchCutoff(r marketing.Retention) string {
+	if r.Sketches == "" {
+		return "0001-01-01"
+	}
+	return r.Sketches
 }
 
 // Purge deletes (or counts) what retention removes, a batch per

@@ -207,51 +207,62 @@ func (db *DB) JobRuns(ctx context.Context, limit int) ([]marketing.JobRun, error
 var purgeSteps = []struct {
 	table, where, key string
 	cutoff            func(marketing.Retention) any
+	name, change      string // how it is reported ("": table); the change ("": DELETE)
 }{
-	{"events", `occurred_at < ?`, "seq", func(r marketing.Retention) any { return ms(r.Events) }},
-	{"sessions", `ended_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
-	{"consent_events", `reason IS NOT NULL AND occurred_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }},
-	{"daily_metric_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
-	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
-	{"stats_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }},
-	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }},
-	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }},
-	{"login_sessions", `expires_at < ?`, "id", func(r marketing.Retention) any { return ms(r.LoginSessions) }},
+	{"events", `occurred_at < ?`, "seq", func(r marketing.Retention) any { return ms(r.Events) }, "", ""},
+	{"sessions", `ended_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) }, "", ""},
+	// The ledger row stays; only its free-text reason goes.
+	{"consent_events", `reason IS NOT NULL AND occurred_at < ?`, "id", func(r marketing.Retention) any { return ms(r.Events) },
+		"consent_reasons", `UPDATE consent_events SET reason = NULL`},
+	{"daily_metric_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }, "", ""},
+	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }, "", ""},
+	{"stats_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }, "", ""},
+	{"daily_metric_rollups", `day < ? AND (visitor_sketch IS NOT NULL OR returning_sketch IS NOT NULL)`, "rowid", sketchCutoff,
+		"daily_metric_rollups_sketches", `UPDATE daily_metric_rollups SET visitor_sketch = NULL, returning_sketch = NULL`},
+	{"stats_rollups", `day < ? AND (length(visitor_sketch) > 0 OR length(converting_sketch) > 0)`, "rowid", sketchCutoff,
+		"stats_rollups_sketches", `UPDATE stats_rollups SET visitor_sketch = X'', converting_sketch = X''`},
+	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }, "", ""},
+	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }, "", ""},
+	{"login_sessions", `expires_at < ?`, "id", func(r marketing.Retention) any { return ms(r.LoginSessions) }, "", ""},
 }
 
-// purgeName is how a purge step is reported (the same names as PostgreSQL's).
-func purgeName(table string) string {
-	if table == "consent_events" {
-		return "consent_reasons"
+// sketchCutoff is the day before which rollups lose their sketches of
+// visitor ids (docs/metrics.md, "Past the raw window"); a day no rollup
+// precedes when the retention names none.
+func sketchCutoff(r marketing.Retention) any {
+	if r.Sketches == "" {
+		return "0001-01-01"
 	}
-	return table
+	return r.Sketches
 }
 
 // Purge deletes (or counts) what retention removes, a batch per transaction.
 func (db *DB) Purge(ctx context.Context, r marketing.Retention, dryRun bool) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, st := range purgeSteps {
-		cut := st.cutoff(r)
+		cut, name := st.cutoff(r), st.name
+		if name == "" {
+			name = st.table
+		}
 		if dryRun {
 			var n int64
 			if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM `+st.table+` WHERE `+st.where, cut).Scan(&n); err != nil {
 				return out, fmt.Errorf("sqlite: count %s: %w", st.table, err)
 			}
-			out[purgeName(st.table)] = n
+			out[name] = n
 			continue
 		}
 		for {
-			change := `DELETE FROM ` + st.table
-			if st.table == "consent_events" {
-				// The ledger row stays; only its free-text reason goes.
-				change = `UPDATE consent_events SET reason = NULL`
+			change := st.change
+			if change == "" {
+				change = `DELETE FROM ` + st.table
 			}
 			res, err := db.write.ExecContext(ctx, change+` WHERE `+st.key+` IN (SELECT `+st.key+` FROM `+st.table+` WHERE `+st.where+` LIMIT ?)`, cut, r.BatchSize)
 			if err != nil {
 				return out, fmt.Errorf("sqlite: purge %s: %w", st.table, err)
 			}
 			n, _ := res.RowsAffected()
-			out[purgeName(st.table)] += n
+			out[name] += n
 			if n < int64(r.BatchSize) {
 				break
 			}

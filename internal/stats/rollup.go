@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,9 @@ type tally struct {
 	days      int
 	exact     int64 // Visitors of the one day merged, exact
 	exactConv int64
+	// The visitors of merged days that have no sketch any more (past the
+	// raw window, docs/metrics.md): added up, each day's its own.
+	summed, summedConv int64
 }
 
 func (t *tally) addCounts(c *marketing.StatsCounts) {
@@ -65,6 +69,8 @@ func (t *tally) merge(o *tally) {
 	t.conv.Merge(&o.conv)
 	t.days += o.days
 	t.exact, t.exactConv = o.c.Visitors, o.c.ConvertingVisitors
+	t.summed += o.summed
+	t.summedConv += o.summedConv
 }
 
 // counts are the group's counts: distinct visitors from the sketches, or
@@ -74,7 +80,7 @@ func (t *tally) counts() marketing.StatsCounts {
 	if t.days == 1 {
 		c.Visitors, c.ConvertingVisitors = t.exact, t.exactConv
 	} else {
-		c.Visitors, c.ConvertingVisitors = t.vis.Count(), t.conv.Count()
+		c.Visitors, c.ConvertingVisitors = t.vis.Count()+t.summed, t.conv.Count()+t.summedConv
 	}
 	return c
 }
@@ -386,6 +392,7 @@ func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field 
 	// Rows are merged into their group as they stream in: memory holds the
 	// groups (a page of values), never the range's rows and their sketches.
 	rolled := map[int64]bool{}
+	countsOnly := 0        // rows past the raw window, without sketches
 	var elsewhere []string // days rolled up in another zone, past the raw window
 	err := st.StatsRollups(ctx, q.SiteID, zone, first, last, field, func(r *marketing.StatsRollupRow) error {
 		d, ok := epochDay(r.Day)
@@ -404,6 +411,15 @@ func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field 
 		g.addCounts(&r.StatsCounts)
 		g.days++
 		g.exact, g.exactConv = r.Visitors, r.ConvertingVisitors
+		if len(r.VisitorSketch) == 0 && r.Visitors > 0 {
+			// Past the raw window a day keeps counts only.
+			g.summed += r.Visitors
+			if len(r.ConvertingSketch) == 0 {
+				g.summedConv += r.ConvertingVisitors
+			}
+			countsOnly++
+			return nil
+		}
 		if err := g.vis.MergeEncoded(r.VisitorSketch); err != nil {
 			return err
 		}
@@ -444,6 +460,10 @@ func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field 
 			group(k.day, k.value).merge(t)
 		}
 		d = end + 1
+	}
+	if countsOnly > 0 && slices.ContainsFunc(slices.Collect(maps.Values(groups)), func(g *tally) bool { return g.days > 1 && g.summed > 0 }) {
+		res.warnings = append(res.warnings, "visitors of days past the raw window (RETENTION_EVENT_DAYS) are each day's visitors added up: "+
+			"those days keep counts only, so a visitor who came back on another of them counts again")
 	}
 	res.ok = true
 	res.rows = make([]marketing.StatsRow, 0, len(groups))
