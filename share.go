@@ -1,6 +1,7 @@
 package marketing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,11 +38,15 @@ var ShareFilterKeys = map[string]string{
 }
 
 // ShareFilter is a shared link's filter read from its JSON: an object of
-// ShareFilterKeys, each a value or a list of values (any of them matches;
-// all keys must match), e.g. {"utm_campaign": "spring", "page": ["/a", "/b"]}.
-// The answer maps each key to its values. Anything else is an error: a
-// link whose filter cannot be applied must show nothing, never everything.
+// ShareFilterKeys, each a string or a list of strings (any of them
+// matches; all keys must match), e.g. {"utm_campaign": "spring", "page":
+// ["/a", "/b"]}. The answer maps each key to its values. Anything else
+// (null, numbers, invalid UTF-8, NUL) is an error: a link whose filter
+// cannot be applied must show nothing, never everything.
 func ShareFilter(raw string) (map[string][]string, error) {
+	if !Storable(raw) {
+		return nil, errors.New("must be UTF-8 text without NUL")
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(raw), &obj); err != nil || obj == nil {
 		return nil, errors.New("must be a JSON object")
@@ -51,21 +56,41 @@ func ShareFilter(raw string) (map[string][]string, error) {
 		if ShareFilterKeys[k] == "" {
 			return nil, errors.New("unknown key " + quoteKey(k) + "; allowed: page, entry, exit, source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, device, browser, os, country")
 		}
-		var one string
-		var many []string
-		if json.Unmarshal(v, &one) == nil {
-			many = []string{one}
-		} else if json.Unmarshal(v, &many) != nil || len(many) == 0 || len(many) > 20 {
-			return nil, errors.New(k + ": must be a string or a list of 1 to 20 strings")
+		items := []json.RawMessage{v}
+		if bytes.HasPrefix(bytes.TrimSpace(v), []byte("[")) {
+			if json.Unmarshal(v, &items) != nil || len(items) == 0 || len(items) > 20 {
+				return nil, errors.New(k + ": must be a string or a list of 1 to 20 strings")
+			}
 		}
-		for _, s := range many {
+		var vals []string
+		for _, it := range items {
+			var s string
+			if !bytes.HasPrefix(bytes.TrimSpace(it), []byte(`"`)) || json.Unmarshal(it, &s) != nil {
+				return nil, errors.New(k + ": must be a string or a list of 1 to 20 strings")
+			}
 			if len(s) > 1024 || !Storable(s) {
 				return nil, errors.New(k + ": values must be at most 1024 bytes without NUL")
 			}
+			vals = append(vals, s)
 		}
-		out[k] = slices.Compact(slices.Sorted(slices.Values(many)))
+		out[k] = slices.Compact(slices.Sorted(slices.Values(vals)))
 	}
 	return out, nil
+}
+
+// ShareFilterJSON is a parsed filter as stored and shown: keys in order, a
+// key of one value with that value, of several with their list.
+func ShareFilterJSON(f map[string][]string) string {
+	out := make(map[string]any, len(f))
+	for k, v := range f {
+		if len(v) == 1 {
+			out[k] = v[0]
+		} else {
+			out[k] = v
+		}
+	}
+	b, _ := json.Marshal(out) // map keys are written sorted
+	return string(b)
 }
 
 func quoteKey(k string) string {

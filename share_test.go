@@ -14,10 +14,14 @@ func TestShareFilter(t *testing.T) {
 	if want := map[string][]string{"utm_campaign": {"spring"}, "page": {"/a", "/b"}}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("ShareFilter = %v, %v; want %v", got, err, want)
 	}
+	if got := ShareFilterJSON(map[string][]string{"utm_campaign": {"spring"}, "page": {"/a", "/b"}}); got != `{"page":["/a","/b"],"utm_campaign":"spring"}` {
+		t.Errorf("ShareFilterJSON = %s", got)
+	}
 	if got, err := ShareFilter(`{}`); err != nil || len(got) != 0 {
 		t.Fatalf("empty object: %v, %v", got, err)
 	}
 	for _, bad := range []string{``, `null`, `[]`, `"page"`, `{"props": "x"}`, `{"page": 1}`, `{"page": []}`, `{"page": [1]}`, `{"page": {"a": 1}}`,
+		`{"page": null}`, `{"page": [null]}`, `{"page": ["/a", null]}`, "{\"page\": \"\xff\"}",
 		`{"page": "a\u0000b"}`, `{"page": "` + strings.Repeat("x", 1025) + `"}`, `{"page": [` + strings.Repeat(`"x",`, 20) + `"y"]}`} {
 		if f, err := ShareFilter(bad); err == nil {
 			t.Errorf("ShareFilter(%.60q) = %v, want an error", bad, f)

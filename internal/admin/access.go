@@ -208,7 +208,7 @@ func (a *Actions) CreateShare(ctx context.Context, actor string, can Can, siteID
 		} else if f, err := marketing.ShareFilter(string(in.Filter)); err != nil {
 			is.Add("filter", err.Error())
 		} else if len(f) > 0 {
-			l.Filter = string(in.Filter)
+			l.Filter = marketing.ShareFilterJSON(f) // as read: what the view applies
 		}
 	}
 	if in.ExpiresAt != "" {

@@ -292,6 +292,17 @@ func TestSharedLinks(t *testing.T) {
 			// Locked to a filter, which the summary cannot apply: refused
 			// (the dashboard's /share/ view applies it).
 			e.do("GET", "/v1/shared/"+open+"/summary"+q, "").expect(t, 409, "conflict")
+			if r.Body["dashboardPath"] != "/share/"+open || r.Body["share"].(map[string]any)["filter"].(map[string]any)["page"] != "/pricing" {
+				t.Errorf("create answer %s", r.Raw)
+			}
+			// A filter that cannot be applied is refused, on both stores
+			// (invalid UTF-8 was a 500 on PostgreSQL); an empty one locks
+			// nothing.
+			for _, bad := range []string{`{"page":null}`, `{"page":["/a",null]}`, "{\"page\":\"\xff\"}"} {
+				e.do("POST", "/v1/admin/sites/a.example/shares", `{"filter":`+bad+`}`, root).expect(t, 400, "invalid_request")
+			}
+			empty := e.do("POST", "/v1/admin/sites/a.example/shares", `{"filter":{}}`, root).expect(t, 201, "")
+			e.do("GET", "/v1/shared/"+empty.Body["token"].(string)+"/summary"+q, "").expect(t, 200, "")
 			plain := e.do("POST", "/v1/admin/sites/a.example/shares", `{"label":"all"}`, root).expect(t, 201, "")
 			got := e.do("GET", "/v1/shared/"+plain.Body["token"].(string)+"/summary"+q, "").expect(t, 200, "")
 			// Site A's one page view, though the query asks for site B's two.
@@ -313,7 +324,7 @@ func TestSharedLinks(t *testing.T) {
 			e.do("GET", "/v1/shared/"+locked+"/summary"+q, "", "Cookie: marketing_share="+flipLast(ck.Value)).expect(t, 401, "unauthorized")
 
 			list := e.do("GET", "/v1/admin/sites/a.example/shares", "", root).expect(t, 200, "")
-			if strings.Contains(list.Raw, open) || strings.Contains(list.Raw, "argon2") || len(list.Body["shares"].([]any)) != 3 {
+			if strings.Contains(list.Raw, open) || strings.Contains(list.Raw, "argon2") || len(list.Body["shares"].([]any)) != 4 {
 				t.Fatalf("share list %s", list.Raw)
 			}
 			e.do("POST", "/v1/admin/shares/"+openID+"/revoke", "", bearer(adminB)).expect(t, 404, "not_found")
@@ -321,8 +332,8 @@ func TestSharedLinks(t *testing.T) {
 			e.do("GET", "/v1/shared/"+open+"/summary"+q, "").expect(t, 404, "not_found")
 			c.add(25 * time.Hour) // the unlock cookie has lapsed
 			e.do("GET", "/v1/shared/"+locked+"/summary"+q, "", "Cookie: marketing_share="+ck.Value).expect(t, 401, "unauthorized")
-			if n := e.count(`SELECT count(*) FROM audit_log WHERE action IN ('share.create', 'share.revoke')`); n != 4 {
-				t.Fatalf("%d share actions audited, want 4", n)
+			if n := e.count(`SELECT count(*) FROM audit_log WHERE action IN ('share.create', 'share.revoke')`); n != 5 {
+				t.Fatalf("%d share actions audited, want 5", n)
 			}
 		})
 	}

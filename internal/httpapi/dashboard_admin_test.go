@@ -245,7 +245,7 @@ func TestDashboardSettingsAndOperations(t *testing.T) {
 	}
 	mustStatus(t, e.form(e.owner.tok, e.owner.csrf, "/settings/shares", url.Values{"siteId": {"example.com"}, "filter": {`{"campaign": "spring"}`}}), 400, "bad share filter")
 	r = mustStatus(t, e.form(e.owner.tok, e.owner.csrf, "/settings/shares", url.Values{"siteId": {"example.com"}, "label": {"spring"}, "filter": {`{"utm_campaign": "spring"}`}}), 201, "locked share")
-	if !strings.Contains(r.Raw, html.EscapeString(`{"utm_campaign": "spring"}`)) || e.count(`SELECT count(*) FROM shared_links WHERE filter <> ''`) != 1 {
+	if !strings.Contains(r.Raw, html.EscapeString(`{"utm_campaign":"spring"}`)) || e.count(`SELECT count(*) FROM shared_links WHERE filter <> ''`) != 1 {
 		t.Errorf("the locked link's filter is not shown or not stored: %.300s", r.Raw)
 	}
 	mustStatus(t, e.form(e.owner.tok, e.owner.csrf, "/settings/users/"+e.viewer.id+"/role", url.Values{"siteId": {"example.com"}, "role": {"admin"}}), 303, "role")

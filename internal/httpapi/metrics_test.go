@@ -307,7 +307,7 @@ func TestRetentionPurge(t *testing.T) {
 		}
 		for _, c := range []struct {
 			table, sketched string
-			want           []string
+			want            []string
 		}{
 			{"stats_rollups", `length(visitor_sketch) > 0 AND length(converting_sketch) > 0`, []string{midDay + " 1 false", recentDay + " 1 true"}},
 			{"daily_metric_rollups", `visitor_sketch IS NOT NULL AND returning_sketch IS NOT NULL`, []string{midDay + " 1 false", recentDay + " 1 true"}},

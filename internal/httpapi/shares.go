@@ -50,7 +50,10 @@ func (s *server) handleShareCreate() http.Handler {
 			s.storeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "share": l, "token": token, "path": "/v1/shared/" + token + "/summary"})
+		// path is the JSON summary (409 for a link locked to a filter: it
+		// takes none); dashboardPath the read-only view, which applies it.
+		writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "share": l, "token": token,
+			"path": "/v1/shared/" + token + "/summary", "dashboardPath": "/share/" + token})
 	})
 }
 
@@ -153,7 +156,7 @@ func (s *server) handleSharedSummary() http.Handler {
 		r2.URL.RawQuery = q.Encode()
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		if l.Filter != "" {
+		if f, err := marketing.ShareFilter(l.Filter); l.Filter != "" && (err != nil || len(f) > 0) {
 			// The summary takes no filter: a link locked to one shows its
 			// figures only on the dashboard (/share/{token}), which applies it.
 			writeProblem(w, http.StatusConflict, "conflict", []marketing.Issue{{Path: "",
