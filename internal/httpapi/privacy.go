@@ -9,7 +9,8 @@ func (s *server) handlePrivacy() http.Handler {
 		RawEventsDays int `json:"rawEventsDays"`
 		RollupsDays   int `json:"rollupsDays"`
 		// Rollups hold sketches of visitor ids only while the raw events
-		// last; past them, counts only.
+		// last; past them, counts only. At most: a day's sketches go at the
+		// first daily purge after its raw events (docs/metrics.md).
 		VisitorSketchDays  int `json:"rollupVisitorSketchesDays"`
 		RejectionCounts    int `json:"rejectionCountersDays"`
 		CookielessSaltHrs  int `json:"cookielessSaltHours"`
@@ -47,7 +48,7 @@ func (s *server) handlePrivacy() http.Handler {
 			"a suppression entry (the same keyed hash), so the address is never re-added without a confirmed opt-in",
 			"nothing else: the lead, its links to visitors, its submissions, its sign-up events, names, form fields, IP hashes and free-text reasons are deleted",
 		},
-		Retention: retention{RawEventsDays: c.RetentionEventDays, RollupsDays: c.RetentionRollupDays, VisitorSketchDays: c.RetentionEventDays + 1,
+		Retention: retention{RawEventsDays: c.RetentionEventDays, RollupsDays: c.RetentionRollupDays, VisitorSketchDays: c.RetentionEventDays + 3,
 			RejectionCounts: c.RetentionRejectionDays, CookielessSaltHrs: 48, ImpliedConsentMths: 6},
 		Rights: []string{
 			"unsubscribe at any time with the link in every email (effective at once)",

@@ -130,7 +130,7 @@ func TestPrivacyPage(t *testing.T) {
 	r := e.do("GET", "/v1/privacy", "").expect(t, 200, "")
 	ret := r.Body["retention"].(map[string]any)
 	if r.Body["privacyContact"] != "privacy@example.com" || ret["rawEventsDays"] != float64(30) || ret["rollupsDays"] != float64(730) ||
-		ret["rollupVisitorSketchesDays"] != float64(31) {
+		ret["rollupVisitorSketchesDays"] != float64(33) {
 		t.Fatalf("privacy %s", r.Raw)
 	}
 	if !strings.Contains(toString(r.Body["signUpAnswer"]), "random id of this submission") || !strings.Contains(r.Raw, "consent ledger") {

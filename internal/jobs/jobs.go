@@ -320,10 +320,10 @@ func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, erro
 	ret := marketing.Retention{
 		Events:  now.AddDate(0, 0, -r.o.EventDays),
 		Rollups: AddDays(r.Today(), -r.o.RollupDays),
-		// A day before this one has ended, in any zone (±14 h), before the
-		// raw cutoff: its raw events are gone, so its rollups' visitor
-		// sketches go too.
-		Sketches:   AddDays(r.Today(), -r.o.EventDays-1),
+		// A day before this one (a UTC date) has ended, in any zone (−12 h
+		// to +14 h), before the raw cutoff now − EventDays: its raw events
+		// are gone, so its rollups' visitor sketches go too.
+		Sketches:   AddDays(now.Format(time.DateOnly), -r.o.EventDays-1),
 		Rejections: now.AddDate(0, 0, -r.o.RejectionDays),
 		Salts:      now.Add(-48 * time.Hour),
 		// Expired login sessions can never be used again.
@@ -333,6 +333,13 @@ func (r *Runner) Purge(ctx context.Context, dryRun bool) (map[string]int64, erro
 	counts, err := r.o.Store.Purge(ctx, ret, dryRun)
 	if err != nil || dryRun {
 		return counts, err
+	}
+	if r.o.View != "" && counts["daily_metric_rollups_sketches"] > 0 {
+		// The view copies the sketches: it loses them now, not at the next
+		// rollup.
+		if err := r.o.Store.RefreshView(ctx, r.o.View); err != nil {
+			r.o.Log.Warn("refresh the metrics view", "view", r.o.View, "err", err)
+		}
 	}
 	n, err := r.o.Store.ExpireImpliedConsent(ctx, marketing.ImpliedConsentCutoff(now), now)
 	counts["implied_consent_expired"] = n

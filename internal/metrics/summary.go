@@ -54,6 +54,9 @@ type Summary struct {
 		Dropped             map[string]int64 `json:"dropped"`
 	} `json:"ingest"`
 	Trend []TrendDay `json:"trend"`
+	// Warnings say how a figure was counted when it is not what its name
+	// says (unique visitors over days past the raw window are added up).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // TrendDay is one day of the window, zero-filled.
@@ -153,6 +156,7 @@ func Summarize(w Window, rows []marketing.DayRollup, compare *Window, compareRow
 	s := &Summary{OK: true, Window: w, CompareTo: compare, Freshness: fresh}
 	f := cur.figures()
 	var b *figures
+	summed, unlike := cur.summed+cur.summedReturning > 0, false
 	if compare != nil {
 		prev, err := merge(compareRows)
 		if err != nil {
@@ -160,6 +164,13 @@ func Summarize(w Window, rows []marketing.DayRollup, compare *Window, compareRow
 		}
 		pf := prev.figures()
 		b = &pf
+		ps := prev.summed+prev.summedReturning > 0
+		unlike = summed != ps
+		summed = summed || ps
+	}
+	if summed {
+		s.Warnings = append(s.Warnings, "unique and returning visitors of days past the raw window (RETENTION_EVENT_DAYS) are each day's added up: "+
+			"those days keep counts only, so a visitor who came back on another of them counts again")
 	}
 	pick := func(get func(figures) float64) *float64 {
 		if b == nil {
@@ -171,6 +182,11 @@ func Summarize(w Window, rows []marketing.DayRollup, compare *Window, compareRow
 	m := &s.Metrics
 	m.UniqueVisitors = value(f.uniques, pick(func(x figures) float64 { return x.uniques }))
 	m.ReturningVisitorsPct = value(f.returningPct, pick(func(x figures) float64 { return x.returningPct }))
+	if unlike {
+		// One window added days up and the other did not: their visitors
+		// are not counted alike, so no change is claimed.
+		m.UniqueVisitors.Delta, m.ReturningVisitorsPct.Delta = nil, nil
+	}
 	m.TotalPageViews = value(f.pageViews, pick(func(x figures) float64 { return x.pageViews }))
 	m.LeadCaptureRate = value(f.captureRate, pick(func(x figures) float64 { return x.captureRate }))
 	m.FormCompletionRate = value(f.formRate, pick(func(x figures) float64 { return x.formRate }))

@@ -33,4 +33,17 @@ func TestSummarizeDaysWithoutSketches(t *testing.T) {
 	if got := s.Metrics.ReturningVisitorsPct.Value; got != 0.5 {
 		t.Errorf("returning share %v, want 5/10", got)
 	}
+	if len(s.Warnings) != 1 {
+		t.Errorf("warnings %q, want the one that says days were added up", s.Warnings)
+	}
+	// Compared with a window that keeps its sketches, no change is claimed
+	// for visitors; other figures keep theirs. Both alike: no warning.
+	w := Window{From: "2026-03-01", To: "2026-03-02"}
+	s, err = Summarize(Window{From: "2026-01-01", To: "2026-01-02"}, rows[:2], &w, rows[2:], Freshness{})
+	if err != nil || s.Metrics.UniqueVisitors.Delta != nil || s.Metrics.ReturningVisitorsPct.Delta != nil || len(s.Warnings) != 1 {
+		t.Errorf("unlike windows: %+v %v", s.Metrics, err)
+	}
+	if s, _ = Summarize(w, rows[2:], &w, rows[2:], Freshness{}); len(s.Warnings) != 0 || s.Metrics.UniqueVisitors.Delta == nil {
+		t.Errorf("windows with sketches: warnings %q, delta %v", s.Warnings, s.Metrics.UniqueVisitors.Delta)
+	}
 }

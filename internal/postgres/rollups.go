@@ -267,13 +267,16 @@ var purgeSteps = []struct {
 		func(r marketing.Retention) any { return r.Rollups }},
 	// Past the raw window the rollups keep counts only: their sketches of
 	// visitor ids go (docs/metrics.md, "Past the raw window").
-	{"daily_metric_rollups_sketches", `SELECT count(*) FROM daily_metric_rollups WHERE day < $1::date AND (visitor_sketch IS NOT NULL OR returning_sketch IS NOT NULL)`,
+	// Both sketches of a row are always written and cleared together, so
+	// the visitor sketch says for both; the predicates are those of the
+	// partial indexes of migration 0007, which hold the rows left to clear.
+	{"daily_metric_rollups_sketches", `SELECT count(*) FROM daily_metric_rollups WHERE day < $1::date AND visitor_sketch IS NOT NULL`,
 		`UPDATE daily_metric_rollups SET visitor_sketch = NULL, returning_sketch = NULL WHERE (property_id, day) IN
-			(SELECT property_id, day FROM daily_metric_rollups WHERE day < $1::date AND (visitor_sketch IS NOT NULL OR returning_sketch IS NOT NULL) LIMIT $2)`,
+			(SELECT property_id, day FROM daily_metric_rollups WHERE day < $1::date AND visitor_sketch IS NOT NULL LIMIT $2)`,
 		func(r marketing.Retention) any { return sketchCutoff(r) }},
-	{"stats_rollups_sketches", `SELECT count(*) FROM stats_rollups WHERE day < $1::date AND (length(visitor_sketch) > 0 OR length(converting_sketch) > 0)`,
+	{"stats_rollups_sketches", `SELECT count(*) FROM stats_rollups WHERE day < $1::date AND length(visitor_sketch) > 0`,
 		`UPDATE stats_rollups SET visitor_sketch = '', converting_sketch = '' WHERE (property_id, field, day, value) IN
-			(SELECT property_id, field, day, value FROM stats_rollups WHERE day < $1::date AND (length(visitor_sketch) > 0 OR length(converting_sketch) > 0) LIMIT $2)`,
+			(SELECT property_id, field, day, value FROM stats_rollups WHERE day < $1::date AND length(visitor_sketch) > 0 LIMIT $2)`,
 		func(r marketing.Retention) any { return sketchCutoff(r) }},
 	{"ingest_rejections", `SELECT count(*) FROM ingest_rejections WHERE hour < $1`,
 		`DELETE FROM ingest_rejections WHERE (hour, property_id, endpoint, reason) IN (SELECT hour, property_id, endpoint, reason FROM ingest_rejections WHERE hour < $1 LIMIT $2)`,

@@ -217,9 +217,11 @@ var purgeSteps = []struct {
 	{"daily_metric_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }, "", ""},
 	{"daily_ingest_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }, "", ""},
 	{"stats_rollups", `day < ?`, "rowid", func(r marketing.Retention) any { return r.Rollups }, "", ""},
-	{"daily_metric_rollups", `day < ? AND (visitor_sketch IS NOT NULL OR returning_sketch IS NOT NULL)`, "rowid", sketchCutoff,
+	// Both sketches of a row go together; the predicates are those of the
+	// partial indexes of migration 0007 (the rows left to clear).
+	{"daily_metric_rollups", `day < ? AND visitor_sketch IS NOT NULL`, "rowid", sketchCutoff,
 		"daily_metric_rollups_sketches", `UPDATE daily_metric_rollups SET visitor_sketch = NULL, returning_sketch = NULL`},
-	{"stats_rollups", `day < ? AND (length(visitor_sketch) > 0 OR length(converting_sketch) > 0)`, "rowid", sketchCutoff,
+	{"stats_rollups", `day < ? AND length(visitor_sketch) > 0`, "rowid", sketchCutoff,
 		"stats_rollups_sketches", `UPDATE stats_rollups SET visitor_sketch = X'', converting_sketch = X''`},
 	{"ingest_rejections", `hour < ?`, "rowid", func(r marketing.Retention) any { return ms(r.Rejections) }, "", ""},
 	{"visitor_salts", `created_at < ?`, "day", func(r marketing.Retention) any { return ms(r.Salts) }, "", ""},
