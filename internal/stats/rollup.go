@@ -176,9 +176,12 @@ func countFields(ctx context.Context, st marketing.StatsStore, property string, 
 // at once, in one read per source, and the page's other queries take their
 // field's counts from it; two queries that ask the rollups for the same
 // field, range and buckets, or the raw rows for the same plan (a breakdown
-// and its conversions tab), read them once. A Reads lives for one page load, never longer (every event moves
-// the counts), and is safe for concurrent queries; what it hands out is
-// read only. The zero value is ready to use.
+// and its conversions tab), read them once. A Reads lives for one page
+// load, never longer (every event moves the counts), and is safe for
+// concurrent queries; what it hands out is read only. Its queries share
+// one context (the request's): a read runs under the context of the query
+// that asked first, and its error, a cancellation too, answers them all.
+// The zero value is ready to use.
 type Reads struct {
 	mu sync.Mutex
 	m  map[any]*read

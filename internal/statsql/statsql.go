@@ -206,7 +206,8 @@ func ValuesQuery(d Dialect, p *marketing.StatsPlan, vitals []string) (Query, err
 }
 
 // hasVitals is the predicate of the partial index events_vitals_idx
-// (migration 0005 of each store), written exactly as there.
+// (migration 0006 of each store, which made it cover the values), written
+// exactly as there.
 const hasVitals = "(e.lcp_ms IS NOT NULL OR e.inp_ms IS NOT NULL OR e.cls IS NOT NULL OR e.fcp_ms IS NOT NULL OR e.ttfb_ms IS NOT NULL)"
 
 // NewLeadsQuery is the statement of NewLeads: the bucket key and the
