@@ -390,6 +390,31 @@ func TestCatchUpAfterOutage(t *testing.T) {
 	})
 }
 
+// TestCatchUpKeepsPurgedDays: a catch-up reaching past the raw window
+// (ROLLUP_BATCH_DAYS over RETENTION_EVENT_DAYS) never rolls a day up again
+// whose raw events are gone: its rollups keep their counts.
+func TestCatchUpKeepsPurgedDays(t *testing.T) {
+	backends(t, func(t *testing.T, open func(...string) *env) {
+		e := open()
+		ctx := context.Background()
+		now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+		r := jobs.New(jobs.Options{Store: e.store, Location: time.UTC, AllProperties: "default", BatchDays: 60, EventDays: 30,
+			Now: func() time.Time { return now }})
+		old := "2026-05-01" // 40 days ago: past the raw window, its events purged
+		if err := e.store.SaveRollups(ctx, old, []marketing.DayRollup{{PropertyID: "default", Day: old, PageViews: 7, GeneratedAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+		e.write(storetest.Event("visitor-k", "page_view", "/", at("2026-06-09T10:00:00Z")))
+		days, err := r.CatchUp(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(days) == 0 || days[0] < "2026-05-12" || rollupOf(t, e, "default", old).PageViews != 7 || rollupOf(t, e, "default", "2026-06-09").PageViews != 1 {
+			t.Fatalf("caught up %v; the purged day's page views %d", days, rollupOf(t, e, "default", old).PageViews)
+		}
+	})
+}
+
 // TestSummaryView: the view enabled but missing or empty → the tables
 // answer; refresh-view runs while summaries are read.
 func TestSummaryView(t *testing.T) {

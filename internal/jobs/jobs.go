@@ -288,6 +288,18 @@ func (r *Runner) CatchUp(ctx context.Context) ([]string, error) {
 	if last != "" && last < from {
 		from = last
 	}
+	// The routine window never reaches a day whose raw events the
+	// retention may have removed, even in part: its rollups would be
+	// overwritten with less (a ROLLUP_BATCH_DAYS over RETENTION_EVENT_DAYS,
+	// or a last rolled-up day older than the raw window after a long
+	// outage, did that). The first whole day of the raw window, in any
+	// zone, is EventDays − 1 days ago, less a day of slack. The backfill
+	// below may go further: it starts at a day that still has raw rows.
+	if r.o.EventDays > 0 {
+		if raw := AddDays(today, -(r.o.EventDays - 2)); from < raw {
+			from = raw
+		}
+	}
 	// The stats rollups reach back to the oldest raw event (an upgrade from
 	// a release without them, or a manual run of a few days first): raw
 	// rows older than the oldest stats rollup get theirs before they are
