@@ -269,7 +269,7 @@ func (s State) leadsBody(site string) map[string]any {
 // builds its view model. base is the path the view's links start with.
 func (d *Dashboard) BuildOverview(ctx context.Context, site *marketing.Site, st State, base string) (*Overview, error) {
 	env := d.StatsEnv()
-	env.Reads = &stats.Reads{} // the panels count today's raw rows once
+	env.Reads = &stats.Reads{} // the page's queries share their reads (this load only)
 	ov := &Overview{Base: base, State: st, Comparing: st.Compare != "", Periods: Periods, Metrics: GraphMetrics,
 		Intervals: []string{"hour", "day", "week", "month"}, FilterKey: FilterKeyLabels}
 	var (
