@@ -8,9 +8,7 @@ package dashboard
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -112,8 +110,7 @@ type Dashboard struct {
 
 type asset struct {
 	web.Asset
-	version string
-	ctype   string
+	ctype string
 }
 
 // New parses the templates and prepares the assets; a broken template is a
@@ -135,7 +132,6 @@ func New(d Deps) *Dashboard {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
 		ctype := "text/plain; charset=utf-8"
 		switch path.Ext(p) {
 		case ".js":
@@ -145,7 +141,7 @@ func New(d Deps) *Dashboard {
 		case ".svg":
 			ctype = "image/svg+xml"
 		}
-		db.assets[p] = asset{Asset: web.NewAsset(b), version: hex.EncodeToString(sum[:6]), ctype: ctype}
+		db.assets[p] = asset{Asset: web.NewAsset(b), ctype: ctype}
 		return nil
 	})
 	base := template.New("").Funcs(db.funcs()).Funcs(adminFuncs())
@@ -186,7 +182,7 @@ func (d *Dashboard) AssetURL(name string) string {
 	if !ok {
 		return "/assets/" + name
 	}
-	return "/assets/" + name + "?v=" + a.version
+	return "/assets/" + name + "?v=" + a.Version()
 }
 
 func (d *Dashboard) handleAsset() http.Handler {
@@ -198,28 +194,12 @@ func (d *Dashboard) handleAsset() http.Handler {
 		}
 		h := w.Header()
 		h.Set("Content-Type", a.ctype)
-		h.Set("X-Content-Type-Options", "nosniff")
-		if r.URL.Query().Get("v") == a.version {
+		if r.URL.Query().Get("v") == a.Version() {
 			h.Set("Cache-Control", "public, max-age=31536000, immutable")
 		} else {
 			h.Set("Cache-Control", "public, max-age=300")
 		}
-		h.Set("ETag", `"`+a.version+`"`)
-		h.Add("Vary", "Accept-Encoding")
-		if strings.Contains(r.Header.Get("If-None-Match"), a.version) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		body := a.Body
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			h.Set("Content-Encoding", "gzip")
-			body = a.Gzip
-		}
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(body)
-		}
+		a.Serve(w, r)
 	})
 }
 

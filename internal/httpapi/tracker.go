@@ -3,8 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/altcontext/marketing/web"
 )
@@ -18,28 +16,12 @@ func (s *server) handleTracker() http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("Cache-Control", "public, max-age=3600")
-		h.Set("ETag", a.ETag)
 		// Origin always (cors added it when the request had one): a cached
 		// copy fetched without Origin must not answer a request with one.
 		if !slices.Contains(h.Values("Vary"), "Origin") {
 			h.Add("Vary", "Origin")
 		}
-		h.Add("Vary", "Accept-Encoding")
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-		if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.ETag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		body := a.Body
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			h.Set("Content-Encoding", "gzip")
-			body = a.Gzip
-		}
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusOK)
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(body)
-		}
+		a.Serve(w, r)
 	})
 }
