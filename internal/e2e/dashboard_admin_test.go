@@ -22,18 +22,7 @@ const admWording = "Send me the monthly product newsletter; I can unsubscribe at
 // captureLead captures a lead on the dashboard's site, as its form would.
 func (d *admServer) captureLead(t *testing.T, body string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", d.URL+"/v1/leads/capture", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", "https://example.com")
-	req.Header.Set("User-Agent", ua)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("lead capture: %d", res.StatusCode)
-	}
+	postLead(t, d.URL, "https://example.com", body)
 }
 
 // visits is the stats API's count of today's visits on the site, raw.

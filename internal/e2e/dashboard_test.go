@@ -101,18 +101,7 @@ func (d *dashServer) seed(t *testing.T) {
 			t.Fatalf("event %s: %d %v %v", b, code, body, err)
 		}
 	}
-	req, _ := http.NewRequest("POST", d.URL+"/v1/leads/capture", strings.NewReader(`{"email":"lead.person@example.com","anonId":"visitor-0007","path":"/pricing"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", "https://example.com")
-	req.Header.Set("User-Agent", ua)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("lead capture: %d", res.StatusCode)
-	}
+	postLead(t, d.URL, "https://example.com", `{"email":"lead.person@example.com","anonId":"visitor-0007","path":"/pricing"}`)
 	d.waitVisits(t, 7)
 }
 

@@ -61,9 +61,16 @@ func TestTwoServesOnePostgres(t *testing.T) {
 
 func capture(t *testing.T, url, email string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url+"/v1/leads/capture", strings.NewReader(`{"email":"`+email+`"}`))
+	postLead(t, url, "https://www.example.com", `{"email":"`+email+`"}`)
+}
+
+// postLead posts a lead capture as a site's form would (its Origin, a
+// browser's user agent) and fails the test unless it answers 200.
+func postLead(t *testing.T, url, origin, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/v1/leads/capture", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", "https://www.example.com")
+	req.Header.Set("Origin", origin)
 	req.Header.Set("User-Agent", ua)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -71,7 +78,7 @@ func capture(t *testing.T, url, email string) {
 	}
 	res.Body.Close()
 	if res.StatusCode != 200 {
-		t.Fatalf("capture %s: %d", email, res.StatusCode)
+		t.Fatalf("lead capture %s: %d", body, res.StatusCode)
 	}
 }
 
