@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -91,15 +90,12 @@ func benchDashboard(url, store, dbURL string) ([]result, error) {
 	var out []result
 	for _, filtered := range []bool{false, true} {
 		ts := times[filtered]
-		slices.Sort(ts)
 		kind := "dashboard-overview"
 		if filtered {
 			kind += "+filter+comparison"
 		}
 		r := result{Store: store, Target: "stats " + kind, Conns: 1, Accepted: int64(len(ts)), Other: 0}
-		r.P50 = ts[len(ts)/2].Round(10 * time.Microsecond).String()
-		r.P99 = ts[len(ts)*99/100].Round(10 * time.Microsecond).String()
-		r.RPS = float64(len(ts)) / sumDurations(ts).Seconds()
+		r.oneAtATime(ts)
 		fmt.Printf("  %s (all panels): p50 %s, p99 %s, largest page %d bytes of HTML, %d failed loads in all\n", kind, r.P50, r.P99, size, bad)
 		out = append(out, r)
 	}

@@ -704,13 +704,23 @@ func benchSummary(binary string, env []string, work, store, dbURL string) (resul
 			r.Other++
 		}
 	}
-	slices.Sort(ds)
-	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
-	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
-	r.RPS = float64(len(ds)) / sumDurations(ds).Seconds()
+	r.oneAtATime(ds)
 	r.PeakRSSMB = peakRSS(srv.cmd.Process.Pid)
 	fmt.Printf("  p50 %s, p99 %s, 200s %d, others %d\n", r.P50, r.P99, r.Accepted, r.Other)
 	return r, nil
+}
+
+// latencies sorts ds and sets the result's p50 and p99 from them.
+func (r *result) latencies(ds []time.Duration) {
+	slices.Sort(ds)
+	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
+	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
+}
+
+// oneAtATime sets p50, p99 and the rate of requests sent one at a time.
+func (r *result) oneAtATime(ds []time.Duration) {
+	r.latencies(ds)
+	r.RPS = float64(len(ds)) / sumDurations(ds).Seconds()
 }
 
 func sumDurations(ds []time.Duration) time.Duration {
@@ -779,10 +789,8 @@ func driveLeads(url, prefix string, rate int, d time.Duration, anon func(int) st
 			r.Other++
 		}
 	}
-	slices.Sort(ds)
+	r.latencies(ds)
 	r.RPS = float64(len(ds)) / d.Seconds()
-	r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
-	r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
 	return r
 }
 

@@ -242,11 +242,8 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 	var out []result
 	for _, kind := range []string{"panel-30d-visit", "panel-30d-visit+filters", "panel-30d-event", "panel-30d-event+filters", "series-12mo-compare", "realtime"} {
 		ds := times[kind]
-		slices.Sort(ds)
 		r := result{Store: store, Target: "stats " + kind, Conns: 1, Accepted: int64(len(ds) - bad[kind]), Other: int64(bad[kind]), PeakRSSMB: rss}
-		r.P50 = ds[len(ds)/2].Round(10 * time.Microsecond).String()
-		r.P99 = ds[len(ds)*99/100].Round(10 * time.Microsecond).String()
-		r.RPS = float64(len(ds)) / sumDurations(ds).Seconds()
+		r.oneAtATime(ds)
 		fmt.Printf("  %s: p50 %s, p99 %s, 200s %d, others %d, peak RSS %.1f MB\n", kind, r.P50, r.P99, r.Accepted, r.Other, rss)
 		out = append(out, r)
 	}
