@@ -289,10 +289,9 @@ func (r *Runner) CatchUp(ctx context.Context) ([]string, error) {
 		from = last
 	}
 	// The routine window never reaches a day whose raw events the
-	// retention may have removed, even in part: its rollups would be
-	// overwritten with less (a ROLLUP_BATCH_DAYS over RETENTION_EVENT_DAYS,
-	// or a last rolled-up day older than the raw window after a long
-	// outage, did that). The first whole day of the raw window, in any
+	// retention may have removed, even in part, however large
+	// ROLLUP_BATCH_DAYS or old the last rolled-up day: its rollups would be
+	// overwritten with less. The first whole day of the raw window, in any
 	// zone, is EventDays − 1 days ago, less a day of slack. The backfill
 	// below may go further: it starts at a day that still has raw rows.
 	if r.o.EventDays > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -395,7 +394,6 @@ func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field 
 	// Rows are merged into their group as they stream in: memory holds the
 	// groups (a page of values), never the range's rows and their sketches.
 	rolled := map[int64]bool{}
-	countsOnly := 0        // rows past the raw window, without sketches
 	var elsewhere []string // days rolled up in another zone, past the raw window
 	err := st.StatsRollups(ctx, q.SiteID, zone, first, last, field, func(r *marketing.StatsRollupRow) error {
 		d, ok := epochDay(r.Day)
@@ -420,7 +418,6 @@ func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field 
 			if len(r.ConvertingSketch) == 0 {
 				g.summedConv += r.ConvertingVisitors
 			}
-			countsOnly++
 			return nil
 		}
 		if err := g.vis.MergeEncoded(r.VisitorSketch); err != nil {
@@ -464,9 +461,12 @@ func (q *Query) readRollups(ctx context.Context, st marketing.StatsStore, field 
 		}
 		d = end + 1
 	}
-	if countsOnly > 0 && slices.ContainsFunc(slices.Collect(maps.Values(groups)), func(g *tally) bool { return g.days > 1 && g.summed > 0 }) {
-		res.warnings = append(res.warnings, "visitors of days past the raw window (RETENTION_EVENT_DAYS) are each day's visitors added up: "+
-			"those days keep counts only, so a visitor who came back on another of them counts again")
+	for _, g := range groups {
+		if g.days > 1 && g.summed > 0 { // days without sketches added up
+			res.warnings = append(res.warnings, "visitors of days past the raw window (RETENTION_EVENT_DAYS) are each day's visitors added up: "+
+				"those days keep counts only, so a visitor who came back on another of them counts again")
+			break
+		}
 	}
 	res.ok = true
 	res.rows = make([]marketing.StatsRow, 0, len(groups))
