@@ -18,10 +18,16 @@ import (
 // can hold the writer busy.
 type gated struct {
 	marketing.Store
-	gate chan struct{}
+	gate    chan struct{}
+	entered chan struct{} // a write reached the gate (buffered)
+}
+
+func newGated(s marketing.Store) *gated {
+	return &gated{Store: s, gate: make(chan struct{}), entered: make(chan struct{}, 100)}
 }
 
 func (g *gated) AppendEvents(ctx context.Context, evs []marketing.PendingEvent) ([]marketing.EventResult, error) {
+	g.entered <- struct{}{}
 	<-g.gate
 	return g.Store.AppendEvents(ctx, evs)
 }
@@ -35,7 +41,7 @@ func TestWriterQueueFullAndDrain(t *testing.T) {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	g := &gated{Store: db, gate: make(chan struct{})}
+	g := newGated(db)
 	w := ingest.NewWriter(g, marketing.SessionRules{Inactivity: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ingest.WriterOptions{QueueSize: 1, MaxBatch: 10, Workers: 1})
 	now := time.Now()
@@ -45,12 +51,17 @@ func TestWriterQueueFullAndDrain(t *testing.T) {
 		done <- err
 	}
 	go submit("visitor-q-1") // taken by the worker, which blocks in the store
-	time.Sleep(50 * time.Millisecond)
+	<-g.entered
 	go submit("visitor-q-2") // waits in the queue (capacity 1)
-	time.Sleep(50 * time.Millisecond)
+	// States, not sleeps: a loaded machine may run the goroutine late.
+	for deadline := time.Now().Add(5 * time.Second); !w.Full(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second write never reached the queue")
+		}
+	}
 	start := time.Now()
 	_, err = w.Write([]marketing.PendingEvent{storetest.Event("visitor-q-3", "page_view", "/", now)})
-	if marketing.ErrorCode(err) != marketing.EUNAVAILABLE || time.Since(start) > 100*time.Millisecond {
+	if marketing.ErrorCode(err) != marketing.EUNAVAILABLE || time.Since(start) > time.Second { // generous: a shared machine; a wait would be for ever
 		t.Fatalf("full queue: %v after %v, want EUNAVAILABLE at once", err, time.Since(start))
 	}
 	if !w.Full() {
@@ -89,7 +100,7 @@ func TestWriterIsolatesABadRequest(t *testing.T) {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	g := &gated{Store: db, gate: make(chan struct{})}
+	g := newGated(db)
 	w := ingest.NewWriter(g, marketing.SessionRules{Inactivity: time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ingest.WriterOptions{QueueSize: 16, MaxBatch: 100, Workers: 1})
 	defer w.Close()
@@ -106,7 +117,7 @@ func TestWriterIsolatesABadRequest(t *testing.T) {
 		done <- out{anon, err}
 	}
 	go submit("visitor-first", "direct") // taken alone; the worker waits at the gate
-	time.Sleep(50 * time.Millisecond)
+	<-g.entered
 	go submit("visitor-good-1", "direct")
 	go submit("visitor-bad-01", "not-a-source")
 	go submit("visitor-good-2", "direct")
