@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,31 +26,16 @@ func (d *admServer) captureLead(t *testing.T, body string) {
 // visits is the stats API's count of today's visits on the site, raw.
 func (d *admServer) visits(t *testing.T) string {
 	t.Helper()
-	req, _ := http.NewRequest("POST", d.URL+"/v1/stats/query", strings.NewReader(`{"site_id":"`+admSite+`","metrics":["visits"],"date_range":"day"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-admin-key", admRootKey)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	_, raw := adminCall(t, "POST", d.URL+"/v1/stats/query", admRootKey, `{"site_id":"`+admSite+`","metrics":["visits"],"date_range":"day"}`)
 	return string(raw)
 }
 
 // adminLeads is GET /v1/admin/leads with the root key, raw.
 func (d *admServer) adminLeads(t *testing.T) string {
 	t.Helper()
-	req, _ := http.NewRequest("GET", d.URL+"/v1/admin/leads", nil)
-	req.Header.Set("x-admin-key", admRootKey)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("GET /v1/admin/leads: %d %s", res.StatusCode, raw)
+	status, raw := adminCall(t, "GET", d.URL+"/v1/admin/leads", admRootKey, "")
+	if status != 200 {
+		t.Fatalf("GET /v1/admin/leads: %d %s", status, raw)
 	}
 	return string(raw)
 }

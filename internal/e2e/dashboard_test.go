@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -121,20 +119,9 @@ func (d *dashServer) waitVisits(t *testing.T, n float64) {
 // body (CSV with accept "text/csv").
 func (d *dashServer) api(t *testing.T, body, accept string, into any) string {
 	t.Helper()
-	req, _ := http.NewRequest("POST", d.URL+"/v1/stats/query", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-admin-key", dashAdminKey)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("stats query %s: %d %s", body, res.StatusCode, raw)
+	status, raw := adminCall(t, "POST", d.URL+"/v1/stats/query", dashAdminKey, body, "Accept", accept)
+	if status != 200 {
+		t.Fatalf("stats query %s: %d %s", body, status, raw)
 	}
 	if into != nil {
 		if err := json.Unmarshal(raw, into); err != nil {
@@ -148,17 +135,10 @@ func (d *dashServer) api(t *testing.T, body, accept string, into any) string {
 // its dashboard path.
 func (d *dashServer) share(t *testing.T, password string) string {
 	t.Helper()
-	req, _ := http.NewRequest("POST", d.URL+"/v1/admin/sites/"+dashSite+"/shares", strings.NewReader(`{"password":"`+password+`"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-admin-key", dashAdminKey)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	status, raw := adminCall(t, "POST", d.URL+"/v1/admin/sites/"+dashSite+"/shares", dashAdminKey, `{"password":"`+password+`"}`)
 	var out struct{ Token string }
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 201 {
-		t.Fatalf("share: %d %v", res.StatusCode, err)
+	if err := json.Unmarshal(raw, &out); err != nil || status != 201 {
+		t.Fatalf("share: %d %v", status, err)
 	}
 	return "/share/" + out.Token
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,6 +81,33 @@ func postLead(t *testing.T, url, origin, body string) {
 	if res.StatusCode != 200 {
 		t.Fatalf("lead capture %s: %d", body, res.StatusCode)
 	}
+}
+
+// adminCall sends a JSON body ("" for none) to an API route with an admin
+// key, plus header name/value pairs (an empty value is not sent), and
+// returns the status and the raw answer.
+func adminCall(t *testing.T, method, url, key, body string, header ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("x-admin-key", key)
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, raw
 }
 
 // TestKill9MidDelivery: serve is killed with SIGKILL while webhooks are in
