@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"os"
@@ -59,19 +60,9 @@ func LoadCountries(paths ...string) (*Countries, error) {
 			return nil, fmt.Errorf("country database %s: %w", path, err)
 		}
 	}
-	slices.SortFunc(c.v4, func(a, b range4) int { return cmpU32(a.start, b.start) })
+	slices.SortFunc(c.v4, func(a, b range4) int { return cmp.Compare(a.start, b.start) })
 	slices.SortFunc(c.v6, func(a, b range6) int { return bytes.Compare(a.start[:], b.start[:]) })
 	return c, nil
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (c *Countries) add(line string) error {
@@ -118,7 +109,7 @@ func (c *Countries) Lookup(ip string) string {
 	addr = addr.Unmap()
 	if addr.Is4() {
 		v := be32(addr.As4())
-		i, _ := slices.BinarySearchFunc(c.v4, v, func(r range4, v uint32) int { return cmpU32(r.start, v) })
+		i, _ := slices.BinarySearchFunc(c.v4, v, func(r range4, v uint32) int { return cmp.Compare(r.start, v) })
 		// i is the first range starting after v (or at it): the candidate
 		// is the one at i when it starts at v, else the one before.
 		if i < len(c.v4) && c.v4[i].start == v {

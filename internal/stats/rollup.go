@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -272,10 +273,7 @@ func BuildRollups(ctx context.Context, st marketing.StatsStore, property, day st
 		}
 	}
 	slices.SortFunc(rows, func(a, b marketing.StatsRollupRow) int {
-		if a.Field != b.Field {
-			return compareStrings(a.Field, b.Field)
-		}
-		return compareStrings(a.Value, b.Value)
+		return cmp.Or(strings.Compare(a.Field, b.Field), strings.Compare(a.Value, b.Value))
 	})
 	return rows, nil
 }
@@ -291,13 +289,9 @@ func keepTop(m map[dayValue]*tally, n int) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b dayValue) int {
-		ta, tb := m[a], m[b]
-		for _, d := range []int64{tb.c.Visitors - ta.c.Visitors, tb.c.Pageviews - ta.c.Pageviews, tb.c.Events - ta.c.Events} {
-			if d != 0 {
-				return int(max(min(d, 1), -1))
-			}
-		}
-		return compareStrings(a.value, b.value)
+		ta, tb := m[a].c, m[b].c
+		return cmp.Or(cmp.Compare(tb.Visitors, ta.Visitors), cmp.Compare(tb.Pageviews, ta.Pageviews), cmp.Compare(tb.Events, ta.Events),
+			strings.Compare(a.value, b.value))
 	})
 	other := m[dayValue{day: keys[0].day, value: RollupOther}]
 	if other == nil {
@@ -315,16 +309,6 @@ func keepTop(m map[dayValue]*tally, n int) {
 	}
 	other.c.Visitors, other.c.ConvertingVisitors = other.vis.Count(), other.conv.Count()
 	m[dayValue{day: keys[0].day, value: RollupOther}] = other
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // rollupField says whether the rollups can answer the query's counts, and
