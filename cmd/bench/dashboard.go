@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -71,17 +70,14 @@ func benchDashboard(url, store, dbURL string) ([]result, error) {
 		}
 		req, _ := http.NewRequest("GET", url+path, nil)
 		req.AddCookie(cookie)
-		t0 := time.Now()
-		res, err := clientFrom(i).Do(req)
+		status, raw, took, err := timed(i, req)
 		if err != nil {
 			return nil, err
 		}
-		raw, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		times[filtered] = append(times[filtered], time.Since(t0))
-		if res.StatusCode != 200 || !strings.Contains(string(raw), `data-metric="visitors"`) {
+		times[filtered] = append(times[filtered], took)
+		if status != 200 || !strings.Contains(string(raw), `data-metric="visitors"`) {
 			if bad == 0 {
-				fmt.Printf("  dashboard-overview: %d %.200s\n", res.StatusCode, raw)
+				fmt.Printf("  dashboard-overview: %d %.200s\n", status, raw)
 			}
 			bad++
 		}

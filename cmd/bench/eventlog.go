@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	mrand "math/rand/v2"
 	"net"
@@ -39,6 +40,20 @@ func clientFrom(i int) *http.Client {
 	ip := net.IPv4(127, byte(1+i/62500%250), byte(i/250%250), byte(1+i%250))
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// timed sends req from client i and reads the whole answer; the time
+// covers both, as a browser waits for both. A body cut short is returned
+// as far as it came (the callers check what it holds).
+func timed(i int, req *http.Request) (status int, body []byte, took time.Duration, err error) {
+	t0 := time.Now()
+	res, err := clientFrom(i).Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	return res.StatusCode, body, time.Since(t0), nil
 }
 
 // lagProbe samples, once a second until stopped, the age of the oldest

@@ -690,15 +690,12 @@ func benchSummary(binary string, env []string, work, store, dbURL string) (resul
 	for i := range samples {
 		req, _ := http.NewRequest("GET", q, nil)
 		req.Header.Set("x-admin-key", "bench-admin-key-0123456789")
-		t0 := time.Now()
-		res, err := clientFrom(i).Do(req)
+		status, _, took, err := timed(i, req)
 		if err != nil {
 			return r, err
 		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		ds = append(ds, time.Since(t0))
-		if res.StatusCode == 200 {
+		ds = append(ds, took)
+		if status == 200 {
 			r.Accepted++
 		} else {
 			r.Other++

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"path/filepath"
@@ -216,17 +215,14 @@ func benchStats(binary string, env []string, work, store, dbURL string) ([]resul
 		req, _ := http.NewRequest(method, srv.url+path, strings.NewReader(body))
 		req.Header.Set("x-admin-key", "bench-admin-key-0123456789")
 		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		res, err := clientFrom(i).Do(req)
+		status, raw, took, err := timed(i, req)
 		if err != nil {
 			return nil, err
 		}
-		raw, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		times[kind] = append(times[kind], time.Since(t0))
-		if res.StatusCode != 200 || !json.Valid(raw) {
+		times[kind] = append(times[kind], took)
+		if status != 200 || !json.Valid(raw) {
 			if bad[kind] == 0 {
-				fmt.Printf("  %s: %d %s\n", kind, res.StatusCode, raw)
+				fmt.Printf("  %s: %d %s\n", kind, status, raw)
 			}
 			bad[kind]++
 		}
