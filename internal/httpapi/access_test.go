@@ -295,9 +295,9 @@ func TestSharedLinks(t *testing.T) {
 			if r.Body["dashboardPath"] != "/share/"+open || r.Body["share"].(map[string]any)["filter"].(map[string]any)["page"] != "/pricing" {
 				t.Errorf("create answer %s", r.Raw)
 			}
-			// A filter that cannot be applied is refused, on both stores
-			// (invalid UTF-8 was a 500 on PostgreSQL); an empty one locks
-			// nothing.
+			// A filter that cannot be applied is refused with a 400 on both
+			// stores, invalid UTF-8 too (PostgreSQL's jsonb cannot hold
+			// it); an empty one locks nothing.
 			for _, bad := range []string{`{"page":null}`, `{"page":["/a",null]}`, "{\"page\":\"\xff\"}"} {
 				e.do("POST", "/v1/admin/sites/a.example/shares", `{"filter":`+bad+`}`, root).expect(t, 400, "invalid_request")
 			}
